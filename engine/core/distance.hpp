@@ -1,0 +1,81 @@
+#pragma once
+// Distance metrics and the SIMD kernels that compute them. Kernels exist at three levels (scalar
+// reference, AVX2+FMA, AVX-512); one table is chosen once at start by CPU detection and may be
+// forced with PUFFER_SIMD=scalar|avx2|avx512 or simd::force_level() (tests, benchmarks).
+//
+// Conventions: every "distance" is lower-is-closer. L2 is the squared Euclidean distance; for
+// cosine (vectors normalized once at insert and at query) and inner product the distance is the
+// negated dot product. score_from_distance() turns it back into the value users see.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace puffer {
+
+enum class metric : std::uint8_t { l2 = 0, cosine = 1, inner_product = 2 };
+
+std::string_view to_string(metric m);
+std::optional<metric> parse_metric(std::string_view name);  // "l2", "cosine", "ip"/"dot"
+bool metric_from_code(std::uint8_t code, metric& out);  // on-disk byte -> metric
+
+// Score shown to users: squared L2 distance for l2 (lower is better), dot product otherwise
+// (cosine similarity after normalization; higher is better).
+inline float score_from_distance(metric m, float distance)
+{
+    return m == metric::l2 ? distance : -distance;
+}
+
+// Scales x (size d) to unit length in place. Returns false (leaving x unchanged) when its norm is
+// zero or not finite, which cosine cannot rank.
+bool normalize(float* x, std::size_t d);
+
+namespace simd {
+
+enum class level : std::uint8_t { scalar = 0, avx2 = 1, avx512 = 2 };
+
+std::string_view to_string(level l);
+std::optional<level> parse_level(std::string_view name);
+
+struct kernel_table {
+    level simd_level;
+    // x, y: size d.
+    float (*l2_sqr)(const float* x, const float* y, std::size_t d);
+    float (*dot)(const float* x, const float* y, std::size_t d);
+    // q: size d; x: n rows of d, row-major; out: size n. out[i] = l2_sqr(q, x + i*d).
+    void (*l2_sqr_rows)(const float* q, const float* x, std::size_t n, std::size_t d, float* out);
+    // out[i] = dot(q, x + i*d).
+    void (*dot_rows)(const float* q, const float* x, std::size_t n, std::size_t d, float* out);
+    // x: nx rows of d; y: ny rows of d; out: nx * ny, out[i*ny + j] = dot(x_i, y_j).
+    // The k-means assignment kernel (a matrix product, register-blocked).
+    void (*dot_matrix)(const float* x, std::size_t nx, const float* y, std::size_t ny,
+                       std::size_t d, float* out);
+    // Sum of x (size n). Only the bandwidth baseline of the benchmarks uses it.
+    float (*sum)(const float* x, std::size_t n);
+};
+
+// The best level this CPU (and OS) supports.
+level best_supported_level();
+// Table for a level, or nullptr when the CPU lacks it.
+const kernel_table* table_for(level l);
+// The table in use. First call decides: PUFFER_SIMD if set and supported, else the best level.
+const kernel_table& active();
+// Forces a level; returns false (and changes nothing) if the CPU lacks it.
+// REQUIRES: no kernel runs concurrently on another thread.
+bool force_level(level l);
+
+}  // namespace simd
+
+// Lower-is-closer distance of x to y under m (cosine inputs already normalized).
+inline float distance(metric m, const float* x, const float* y, std::size_t d)
+{
+    const auto& k = simd::active();
+    return m == metric::l2 ? k.l2_sqr(x, y, d) : -k.dot(x, y, d);
+}
+
+// out[i] = distance(m, q, x + i*d), i < n.
+void distance_rows(metric m, const float* q, const float* x, std::size_t n, std::size_t d,
+                   float* out);
+
+}  // namespace puffer

@@ -1,0 +1,249 @@
+// AVX2 + FMA kernels (8 floats per register, masked-load tails). Compiled with -mavx2 -mfma;
+// only called after CPU detection says the machine has them.
+#include "engine/core/distance_kernels.hpp"
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace puffer::simd::detail {
+namespace {
+
+alignas(32) const std::int32_t mask_source[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                  0,  0,  0,  0,  0,  0,  0,  0};
+
+// Lanes [0, remaining) set; REQUIRES: remaining < 8.
+inline __m256i tail_mask(std::size_t remaining)
+{
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mask_source + 8 - remaining));
+}
+
+inline float reduce_add(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+float l2_sqr(const float* x, const float* y, std::size_t d)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    __m256 a1 = _mm256_setzero_ps();
+    std::size_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j));
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + j + 8), _mm256_loadu_ps(y + j + 8));
+        a0 = _mm256_fmadd_ps(d0, d0, a0);
+        a1 = _mm256_fmadd_ps(d1, d1, a1);
+    }
+    if (j + 8 <= d) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j));
+        a0 = _mm256_fmadd_ps(d0, d0, a0);
+        j += 8;
+    }
+    if (j < d) {
+        __m256i m = tail_mask(d - j);
+        __m256 d0 = _mm256_sub_ps(_mm256_maskload_ps(x + j, m), _mm256_maskload_ps(y + j, m));
+        a1 = _mm256_fmadd_ps(d0, d0, a1);
+    }
+    return reduce_add(_mm256_add_ps(a0, a1));
+}
+
+float dot(const float* x, const float* y, std::size_t d)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    __m256 a1 = _mm256_setzero_ps();
+    std::size_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j + 8), _mm256_loadu_ps(y + j + 8), a1);
+    }
+    if (j + 8 <= d) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j), a0);
+        j += 8;
+    }
+    if (j < d) {
+        __m256i m = tail_mask(d - j);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(x + j, m), _mm256_maskload_ps(y + j, m), a1);
+    }
+    return reduce_add(_mm256_add_ps(a0, a1));
+}
+
+void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float* r0 = x + i * d;
+        const float* r1 = r0 + d;
+        const float* r2 = r1 + d;
+        const float* r3 = r2 + d;
+        __m256 a0 = _mm256_setzero_ps();
+        __m256 a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps();
+        std::size_t j = 0;
+        for (; j + 8 <= d; j += 8) {
+            __m256 qv = _mm256_loadu_ps(q + j);
+            __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(r0 + j), qv);
+            __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(r1 + j), qv);
+            __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(r2 + j), qv);
+            __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(r3 + j), qv);
+            a0 = _mm256_fmadd_ps(d0, d0, a0);
+            a1 = _mm256_fmadd_ps(d1, d1, a1);
+            a2 = _mm256_fmadd_ps(d2, d2, a2);
+            a3 = _mm256_fmadd_ps(d3, d3, a3);
+        }
+        if (j < d) {
+            __m256i m = tail_mask(d - j);
+            __m256 qv = _mm256_maskload_ps(q + j, m);
+            __m256 d0 = _mm256_sub_ps(_mm256_maskload_ps(r0 + j, m), qv);
+            __m256 d1 = _mm256_sub_ps(_mm256_maskload_ps(r1 + j, m), qv);
+            __m256 d2 = _mm256_sub_ps(_mm256_maskload_ps(r2 + j, m), qv);
+            __m256 d3 = _mm256_sub_ps(_mm256_maskload_ps(r3 + j, m), qv);
+            a0 = _mm256_fmadd_ps(d0, d0, a0);
+            a1 = _mm256_fmadd_ps(d1, d1, a1);
+            a2 = _mm256_fmadd_ps(d2, d2, a2);
+            a3 = _mm256_fmadd_ps(d3, d3, a3);
+        }
+        out[i] = reduce_add(a0);
+        out[i + 1] = reduce_add(a1);
+        out[i + 2] = reduce_add(a2);
+        out[i + 3] = reduce_add(a3);
+    }
+    for (; i < n; ++i) {
+        out[i] = l2_sqr(q, x + i * d, d);
+    }
+}
+
+void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float* r0 = x + i * d;
+        const float* r1 = r0 + d;
+        const float* r2 = r1 + d;
+        const float* r3 = r2 + d;
+        __m256 a0 = _mm256_setzero_ps();
+        __m256 a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps();
+        std::size_t j = 0;
+        for (; j + 8 <= d; j += 8) {
+            __m256 qv = _mm256_loadu_ps(q + j);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + j), qv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + j), qv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + j), qv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + j), qv, a3);
+        }
+        if (j < d) {
+            __m256i m = tail_mask(d - j);
+            __m256 qv = _mm256_maskload_ps(q + j, m);
+            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + j, m), qv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + j, m), qv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + j, m), qv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(r3 + j, m), qv, a3);
+        }
+        out[i] = reduce_add(a0);
+        out[i + 1] = reduce_add(a1);
+        out[i + 2] = reduce_add(a2);
+        out[i + 3] = reduce_add(a3);
+    }
+    for (; i < n; ++i) {
+        out[i] = dot(q, x + i * d, d);
+    }
+}
+
+constexpr std::size_t block_columns = 16;  // two registers of 8
+constexpr std::size_t block_rows = 6;      // 12 accumulators + 2 packed + 1 broadcast <= 16
+
+template <std::size_t R>
+inline void micro_kernel(const float* x, std::size_t d, const float* packed, float* out,
+                         std::size_t out_stride, std::size_t columns)
+{
+    __m256 acc[R][2];
+    for (std::size_t r = 0; r < R; ++r) {
+        acc[r][0] = _mm256_setzero_ps();
+        acc[r][1] = _mm256_setzero_ps();
+    }
+    for (std::size_t j = 0; j < d; ++j) {
+        __m256 b0 = _mm256_load_ps(packed + j * block_columns);
+        __m256 b1 = _mm256_load_ps(packed + j * block_columns + 8);
+        for (std::size_t r = 0; r < R; ++r) {
+            __m256 a = _mm256_broadcast_ss(x + r * d + j);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+    if (columns == block_columns) {
+        for (std::size_t r = 0; r < R; ++r) {
+            _mm256_storeu_ps(out + r * out_stride, acc[r][0]);
+            _mm256_storeu_ps(out + r * out_stride + 8, acc[r][1]);
+        }
+        return;
+    }
+    alignas(32) float tmp[block_columns];
+    for (std::size_t r = 0; r < R; ++r) {
+        _mm256_store_ps(tmp, acc[r][0]);
+        _mm256_store_ps(tmp + 8, acc[r][1]);
+        for (std::size_t c = 0; c < columns; ++c) {
+            out[r * out_stride + c] = tmp[c];
+        }
+    }
+}
+
+void dot_matrix(const float* x, std::size_t nx, const float* y, std::size_t ny, std::size_t d,
+                float* out)
+{
+    auto* packed = static_cast<float*>(std::aligned_alloc(32, d * block_columns * sizeof(float)));
+    if (packed == nullptr) {
+        std::abort();
+    }
+    for (std::size_t y0 = 0; y0 < ny; y0 += block_columns) {
+        std::size_t columns = ny - y0 < block_columns ? ny - y0 : block_columns;
+        for (std::size_t j = 0; j < d; ++j) {
+            for (std::size_t c = 0; c < block_columns; ++c) {
+                packed[j * block_columns + c] = c < columns ? y[(y0 + c) * d + j] : 0.0f;
+            }
+        }
+        std::size_t i = 0;
+        for (; i + block_rows <= nx; i += block_rows) {
+            micro_kernel<block_rows>(x + i * d, d, packed, out + i * ny + y0, ny, columns);
+        }
+        for (; i < nx; ++i) {
+            micro_kernel<1>(x + i * d, d, packed, out + i * ny + y0, ny, columns);
+        }
+    }
+    std::free(packed);
+}
+
+float sum(const float* x, std::size_t n)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    __m256 a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps();
+    __m256 a3 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    for (; i + 8 <= n; i += 8) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+    }
+    if (i < n) {
+        a1 = _mm256_add_ps(a1, _mm256_maskload_ps(x + i, tail_mask(n - i)));
+    }
+    return reduce_add(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+}
+
+}  // namespace
+
+const kernel_table avx2_table = {
+    level::avx2, l2_sqr, dot, l2_sqr_rows, dot_rows, dot_matrix, sum,
+};
+
+}  // namespace puffer::simd::detail

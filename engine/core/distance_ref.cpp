@@ -1,0 +1,65 @@
+// Scalar reference kernels: the definition every SIMD kernel is tested against.
+#include "engine/core/distance_kernels.hpp"
+
+namespace puffer::simd::detail {
+namespace {
+
+float l2_sqr(const float* x, const float* y, std::size_t d)
+{
+    float sum = 0;
+    for (std::size_t j = 0; j < d; ++j) {
+        float diff = x[j] - y[j];
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+float dot(const float* x, const float* y, std::size_t d)
+{
+    float sum = 0;
+    for (std::size_t j = 0; j < d; ++j) {
+        sum += x[j] * y[j];
+    }
+    return sum;
+}
+
+void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = l2_sqr(q, x + i * d, d);
+    }
+}
+
+void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = dot(q, x + i * d, d);
+    }
+}
+
+void dot_matrix(const float* x, std::size_t nx, const float* y, std::size_t ny, std::size_t d,
+                float* out)
+{
+    for (std::size_t i = 0; i < nx; ++i) {
+        for (std::size_t j = 0; j < ny; ++j) {
+            out[i * ny + j] = dot(x + i * d, y + j * d, d);
+        }
+    }
+}
+
+float sum(const float* x, std::size_t n)
+{
+    float s = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        s += x[i];
+    }
+    return s;
+}
+
+}  // namespace
+
+const kernel_table scalar_table = {
+    level::scalar, l2_sqr, dot, l2_sqr_rows, dot_rows, dot_matrix, sum,
+};
+
+}  // namespace puffer::simd::detail

@@ -1,0 +1,130 @@
+#include "engine/core/thread_pool.hpp"
+
+#include <atomic>
+#include <memory>
+
+namespace puffer {
+
+thread_pool::thread_pool(std::size_t thread_count)
+{
+    threads_.reserve(thread_count);
+    for (std::size_t i = 0; i < thread_count; ++i) {
+        threads_.emplace_back([this] { run(); });
+    }
+}
+
+thread_pool::~thread_pool()
+{
+    shutdown();
+}
+
+void thread_pool::submit(std::function<void()> task)
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            return;
+        }
+        queue_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+}
+
+void thread_pool::shutdown()
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_ && threads_.empty()) {
+            return;
+        }
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+    threads_.clear();
+}
+
+void thread_pool::run()
+{
+    for (;;) {
+        std::function<void()> task;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) {
+                return;  // stopping and drained
+            }
+            task = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        task();
+    }
+}
+
+namespace {
+
+struct parallel_state {
+    std::function<void(std::size_t)> fn;
+    std::size_t count;
+    std::atomic<std::size_t> next{0};
+    std::size_t finished = 0;  // guarded by mutex
+    std::mutex mutex;
+    std::condition_variable all_done;
+
+    // Claims and runs indexes until none are left.
+    void work()
+    {
+        std::size_t ran = 0;
+        for (;;) {
+            std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
+            if (i >= count) {
+                break;
+            }
+            fn(i);
+            ++ran;
+        }
+        if (ran > 0) {
+            std::lock_guard lock(mutex);
+            finished += ran;
+            if (finished == count) {
+                all_done.notify_all();
+            }
+        }
+    }
+};
+
+}  // namespace
+
+void thread_pool::parallel_for(std::size_t count, const std::function<void(std::size_t)>& fn)
+{
+    if (count == 0) {
+        return;
+    }
+    auto state = std::make_shared<parallel_state>();
+    state->fn = fn;
+    state->count = count;
+    std::size_t helpers = std::min(threads_.size(), count - 1);
+    for (std::size_t h = 0; h < helpers; ++h) {
+        submit([state] { state->work(); });
+    }
+    state->work();
+    std::unique_lock lock(state->mutex);
+    state->all_done.wait(lock, [&] { return state->finished == count; });
+}
+
+void parallel_for(thread_pool* pool, std::size_t count, const std::function<void(std::size_t)>& fn)
+{
+    if (pool == nullptr) {
+        for (std::size_t i = 0; i < count; ++i) {
+            fn(i);
+        }
+        return;
+    }
+    pool->parallel_for(count, fn);
+}
+
+}  // namespace puffer

@@ -1,0 +1,50 @@
+#pragma once
+// A fixed set of worker threads for CPU-heavy work that must not run on a shard thread
+// (k-means, segment writing, compaction, blocking file operations). Safe for concurrent use.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace puffer {
+
+class thread_pool {
+public:
+    // thread_count == 0 means no workers: submitted work then runs in the submitting thread's
+    // next parallel_for or not at all; used only by tests that want everything inline.
+    explicit thread_pool(std::size_t thread_count);
+    ~thread_pool();
+    thread_pool(const thread_pool&) = delete;
+    thread_pool& operator=(const thread_pool&) = delete;
+
+    std::size_t thread_count() const { return threads_.size(); }
+
+    // Runs task on some worker, in submission order per worker availability.
+    void submit(std::function<void()> task);
+
+    // Calls fn(i) for every i in [0, count), on the calling thread and on idle workers, and
+    // returns when all calls have returned. The caller always makes progress by itself, so
+    // this may be used from inside a pool task without deadlock.
+    void parallel_for(std::size_t count, const std::function<void(std::size_t)>& fn);
+
+    // Stops accepting work, finishes queued tasks and joins the workers.
+    void shutdown();
+
+private:
+    void run();
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<std::function<void()>> queue_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+};
+
+// Calls fn(i) for i in [0, count) through pool, or inline when pool is null.
+void parallel_for(thread_pool* pool, std::size_t count, const std::function<void(std::size_t)>& fn);
+
+}  // namespace puffer

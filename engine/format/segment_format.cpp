@@ -1,0 +1,66 @@
+#include "engine/format/segment_format.hpp"
+
+#include "engine/core/coding.hpp"
+#include "engine/core/crc32c.hpp"
+#include "engine/core/log.hpp"
+
+#include <cstring>
+
+namespace puffer::format {
+
+void encode_header(const segment_header& h, std::byte* out)
+{
+    std::memset(out, 0, segment_header_size_bytes);
+    std::memcpy(out + header_magic_offset, segment_magic.data(), segment_magic.size());
+    put_fixed32_le(out + header_version_offset, h.version);
+    put_fixed32_le(out + header_dimension_offset, h.dimension);
+    put_fixed8(out + header_metric_offset, static_cast<std::uint8_t>(h.distance_metric));
+    put_fixed32_le(out + header_vector_count_offset, h.vector_count);
+    put_fixed32_le(out + header_cluster_count_offset, h.cluster_count);
+    for (std::size_t i = 0; i < section_count; ++i) {
+        put_fixed64_le(out + header_section_offsets_offset + 8 * i, h.section_offsets[i]);
+    }
+}
+
+void encode_trailer(const segment_trailer& t, std::byte* out)
+{
+    std::memset(out, 0, segment_trailer_size_bytes);
+    std::memcpy(out + trailer_magic_offset, segment_trailer_magic.data(),
+                segment_trailer_magic.size());
+    put_fixed64_le(out + trailer_segment_id_offset, t.segment_id);
+    put_fixed64_le(out + trailer_payload_blob_size_offset, t.payload_blob_size);
+    put_fixed64_le(out + trailer_footer_offset_offset, t.footer_offset);
+    put_fixed32_le(out + trailer_header_crc_offset, t.header_crc);
+    put_fixed32_le(out + trailer_cluster_meta_crc_offset, t.cluster_meta_crc);
+    put_fixed32_le(out + trailer_vectors_crc_offset, t.vectors_crc);
+    put_fixed32_le(out + trailer_id_table_crc_offset, t.id_table_crc);
+    put_fixed32_le(out + trailer_payload_offsets_crc_offset, t.payload_offsets_crc);
+    put_fixed32_le(out + trailer_payload_blob_crc_offset, t.payload_blob_crc);
+    put_fixed32_le(out + trailer_tables_crc_offset, t.tables_crc);
+    put_fixed32_le(out + trailer_crc_offset, crc32c::value(out, trailer_crc_offset));
+}
+
+std::uint32_t cluster_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index)
+{
+    std::byte seed[13];
+    put_fixed8(seed, 'C');
+    put_fixed64_le(seed + 1, segment_id);
+    put_fixed32_le(seed + 9, cluster_index);
+    return crc32c::value(seed, sizeof seed);
+}
+
+std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position)
+{
+    std::byte seed[13];
+    put_fixed8(seed, 'P');
+    put_fixed64_le(seed + 1, segment_id);
+    put_fixed32_le(seed + 9, position);
+    return crc32c::value(seed, sizeof seed);
+}
+
+std::string segment_file_name(std::uint64_t segment_id)
+{
+    return strprintf("%06llu.seg", static_cast<unsigned long long>(segment_id));
+}
+
+}  // namespace puffer::format

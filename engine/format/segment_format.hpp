@@ -1,0 +1,112 @@
+#pragma once
+// PRSEG1 segment files: every constant of the format. docs/format.md is the byte-exact spec this
+// header implements; tests/unit/format/segment_format_test.cpp pins it with a golden hex dump.
+
+#include "engine/core/distance.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace puffer::format {
+
+inline constexpr std::string_view segment_magic{"PRSEG1\0", 7};
+inline constexpr std::string_view segment_trailer_magic{"PRSEGEND", 8};
+
+inline constexpr std::uint32_t segment_version_current = 1;
+inline constexpr std::uint32_t segment_version_min_write = 1;
+inline constexpr std::uint32_t segment_version_min_read = 1;
+static_assert(segment_version_min_read <= segment_version_min_write);
+static_assert(segment_version_min_write <= segment_version_current);
+
+inline constexpr std::size_t segment_header_size_bytes = 64;
+inline constexpr std::size_t segment_trailer_size_bytes = 64;
+// Header field offsets.
+inline constexpr std::size_t header_magic_offset = 0;
+inline constexpr std::size_t header_version_offset = 7;
+inline constexpr std::size_t header_dimension_offset = 11;
+inline constexpr std::size_t header_metric_offset = 15;
+inline constexpr std::size_t header_vector_count_offset = 16;
+inline constexpr std::size_t header_cluster_count_offset = 20;
+inline constexpr std::size_t header_section_offsets_offset = 24;  // 5 x u64
+inline constexpr std::size_t section_count = 5;
+static_assert(header_section_offsets_offset + section_count * 8 == segment_header_size_bytes);
+
+// Trailer field offsets (the last 64 bytes of the file).
+inline constexpr std::size_t trailer_magic_offset = 0;
+inline constexpr std::size_t trailer_segment_id_offset = 8;
+inline constexpr std::size_t trailer_payload_blob_size_offset = 16;
+inline constexpr std::size_t trailer_footer_offset_offset = 24;
+inline constexpr std::size_t trailer_header_crc_offset = 32;
+inline constexpr std::size_t trailer_cluster_meta_crc_offset = 36;
+inline constexpr std::size_t trailer_vectors_crc_offset = 40;
+inline constexpr std::size_t trailer_id_table_crc_offset = 44;
+inline constexpr std::size_t trailer_payload_offsets_crc_offset = 48;
+inline constexpr std::size_t trailer_payload_blob_crc_offset = 52;
+inline constexpr std::size_t trailer_tables_crc_offset = 56;
+inline constexpr std::size_t trailer_crc_offset = 60;
+static_assert(trailer_crc_offset + 4 == segment_trailer_size_bytes);
+
+// The vector section starts on this boundary and the file is padded to a multiple of it, so
+// O_DIRECT reads of any cluster's aligned superset stay inside the file.
+inline constexpr std::size_t segment_alignment_bytes = 4096;
+
+inline constexpr std::size_t payload_offset_entry_size_bytes = 12;  // u64 offset, u32 length
+inline constexpr std::size_t cluster_crc_entry_size_bytes = 4;
+inline constexpr std::size_t payload_crc_entry_size_bytes = 4;
+
+// Limits a reader enforces before allocating anything.
+inline constexpr std::uint32_t dimension_max = 65536;
+inline constexpr std::size_t id_size_bytes_max = 256;
+inline constexpr std::size_t payload_size_bytes_max = 1u << 20;
+
+enum class section : std::size_t {
+    cluster_meta = 0,
+    vectors = 1,
+    id_table = 2,
+    payload_offsets = 3,
+    payload_blob = 4,
+};
+
+inline constexpr std::size_t cluster_meta_entry_size_bytes(std::uint32_t dimension)
+{
+    return static_cast<std::size_t>(dimension) * 4 + 8;  // centroid, start_index u32, length u32
+}
+
+struct segment_header {
+    std::uint32_t version = segment_version_current;
+    std::uint32_t dimension = 0;
+    metric distance_metric = metric::l2;
+    std::uint32_t vector_count = 0;
+    std::uint32_t cluster_count = 0;
+    std::uint64_t section_offsets[section_count] = {};
+
+    std::uint64_t offset_of(section s) const { return section_offsets[static_cast<std::size_t>(s)]; }
+};
+
+struct segment_trailer {
+    std::uint64_t segment_id = 0;
+    std::uint64_t payload_blob_size = 0;
+    std::uint64_t footer_offset = 0;
+    std::uint32_t header_crc = 0;
+    std::uint32_t cluster_meta_crc = 0;
+    std::uint32_t vectors_crc = 0;
+    std::uint32_t id_table_crc = 0;
+    std::uint32_t payload_offsets_crc = 0;
+    std::uint32_t payload_blob_crc = 0;
+    std::uint32_t tables_crc = 0;
+};
+
+void encode_header(const segment_header& h, std::byte* out);    // writes 64 bytes
+void encode_trailer(const segment_trailer& t, std::byte* out);  // writes 64 bytes, with its crc
+
+// Seed of a cluster's crc: binds the checksum to the segment and the cluster, so a read that
+// lands on the wrong file or the wrong cluster fails verification even if the bytes are valid.
+std::uint32_t cluster_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index);
+// Seed of a payload's crc (same idea, per row position).
+std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position);
+
+// Segment file name for an id: 000012.seg.
+std::string segment_file_name(std::uint64_t segment_id);
+
+}  // namespace puffer::format

@@ -1,0 +1,85 @@
+#pragma once
+// Opens a PRSEG1 segment: checks it (size, magic, version, offsets, checksums, then contents, in
+// that order) and keeps its small sections in memory: centroids, cluster extents, ids, payload
+// locations and checksums. Vector data and payloads stay on disk; callers read them (the shard
+// through its ring) and verify each read with verify_cluster / verify_payload.
+//
+// Every rejection is errc::corruption or errc::unsupported_version with a message that names the
+// file, the offset, and what was expected and found. Immutable once opened; safe to share.
+
+#include "engine/core/result.hpp"
+#include "engine/format/segment_format.hpp"
+#include "engine/io/env.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace puffer::format {
+
+struct byte_range {
+    std::uint64_t offset_bytes = 0;
+    std::uint64_t size_bytes = 0;
+};
+
+class segment_reader {
+public:
+    // expected_segment_id: when set, the trailer's segment id must match (a misplaced file).
+    [[nodiscard]] static result<segment_reader> open(io::env& e, const std::string& path,
+                                                     std::optional<std::uint64_t> expected_segment_id);
+
+    const std::string& path() const { return path_; }
+    const segment_header& header() const { return header_; }
+    const segment_trailer& trailer() const { return trailer_; }
+    std::uint64_t segment_id() const { return trailer_.segment_id; }
+    std::uint64_t file_size_bytes() const { return file_size_; }
+    std::size_t dimension() const { return header_.dimension; }
+    metric distance_metric() const { return header_.distance_metric; }
+    std::size_t vector_count() const { return header_.vector_count; }
+    std::size_t cluster_count() const { return header_.cluster_count; }
+
+    // cluster_count * dimension floats.
+    const float* centroids() const { return centroids_.data(); }
+    std::uint32_t cluster_start(std::size_t c) const { return cluster_starts_[c]; }
+    std::uint32_t cluster_length(std::size_t c) const { return cluster_starts_[c + 1] - cluster_starts_[c]; }
+    // Where cluster c's vectors lie in the file.
+    byte_range cluster_range(std::size_t c) const;
+
+    // Id of the row at position p (cluster order).
+    std::string_view id(std::size_t p) const
+    {
+        return std::string_view(id_bytes_).substr(id_offsets_[p], id_offsets_[p + 1] - id_offsets_[p]);
+    }
+    // Where the payload of position p lies in the file (size 0: no payload).
+    byte_range payload_range(std::size_t p) const;
+
+    // Checks bytes read for cluster c against its checksum.
+    [[nodiscard]] status verify_cluster(std::size_t c, const void* data) const;
+    // Checks bytes read for the payload of position p.
+    [[nodiscard]] status verify_payload(std::size_t p, std::string_view data) const;
+
+    // Reads cluster c / payload p with blocking reads (tools, compaction, tests), verified.
+    [[nodiscard]] status read_cluster(io::file& f, std::size_t c, std::vector<float>& out) const;
+    [[nodiscard]] result<std::string> read_payload(io::file& f, std::size_t p) const;
+
+    // Reads the whole file and checks every checksum (vectors and payload sections too).
+    [[nodiscard]] status verify_all(io::env& e) const;
+
+private:
+    std::string path_;
+    std::uint64_t file_size_ = 0;
+    segment_header header_;
+    segment_trailer trailer_;
+    std::vector<float> centroids_;
+    std::vector<std::uint32_t> cluster_starts_;  // cluster_count + 1
+    std::vector<std::uint32_t> cluster_crcs_;
+    std::string id_bytes_;
+    std::vector<std::uint32_t> id_offsets_;  // vector_count + 1, into id_bytes_
+    std::vector<std::uint64_t> payload_offsets_;  // relative to the blob
+    std::vector<std::uint32_t> payload_sizes_;
+    std::vector<std::uint32_t> payload_crcs_;
+};
+
+}  // namespace puffer::format

@@ -1,0 +1,157 @@
+#include "engine/index/ivf.hpp"
+
+#include "engine/core/assert.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace puffer::index {
+namespace {
+
+// Rows scanned per kernel call: their distances (1 KiB) stay in L1 while the heap is updated.
+constexpr std::size_t scan_block_rows = 256;
+
+}  // namespace
+
+std::size_t default_cluster_count(std::size_t n)
+{
+    auto rule = static_cast<std::size_t>(std::lround(4.0 * std::sqrt(static_cast<double>(n))));
+    std::size_t cap = std::max<std::size_t>(1, n / 16);
+    return std::clamp<std::size_t>(rule, 1, cap);
+}
+
+ivf_layout build_ivf_layout(const float* x, std::size_t n, std::size_t d, const ivf_options& options,
+                            thread_pool* pool)
+{
+    PUFFER_ASSERT(n >= 1);
+    kmeans_options km = options.kmeans;
+    km.cluster_count = options.cluster_count != 0 ? options.cluster_count : default_cluster_count(n);
+    kmeans_result trained = train_kmeans(x, n, d, km, pool);
+
+    ivf_layout layout;
+    layout.dimension = d;
+    layout.cluster_count = trained.cluster_count;
+    layout.centroids = std::move(trained.centroids);
+
+    std::vector<std::uint32_t> assignment(n);
+    assign_nearest(x, n, d, layout.centroids.data(), layout.cluster_count, assignment.data(),
+                   nullptr, pool);
+
+    // Counting sort by cluster keeps source order inside each cluster.
+    layout.cluster_offsets.assign(layout.cluster_count + 1, 0);
+    for (std::uint32_t c : assignment) {
+        ++layout.cluster_offsets[c + 1];
+    }
+    std::partial_sum(layout.cluster_offsets.begin(), layout.cluster_offsets.end(),
+                     layout.cluster_offsets.begin());
+    std::vector<std::uint32_t> cursor(layout.cluster_offsets.begin(), layout.cluster_offsets.end() - 1);
+    layout.order.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        layout.order[cursor[assignment[i]]++] = static_cast<std::uint32_t>(i);
+    }
+    return layout;
+}
+
+void select_probes(metric m, const float* q, const float* centroids, std::size_t k, std::size_t d,
+                   std::size_t nprobe, std::vector<std::uint32_t>& probes,
+                   std::vector<float>& scratch)
+{
+    scratch.resize(k);
+    if (m == metric::inner_product) {
+        distance_rows(metric::inner_product, q, centroids, k, d, scratch.data());
+    } else {
+        distance_rows(metric::l2, q, centroids, k, d, scratch.data());
+    }
+    std::size_t count = std::min(nprobe, k);
+    probes.resize(k);
+    std::iota(probes.begin(), probes.end(), std::uint32_t{0});
+    auto closer = [&scratch](std::uint32_t a, std::uint32_t b) {
+        return scratch[a] != scratch[b] ? scratch[a] < scratch[b] : a < b;
+    };
+    if (count < k) {
+        std::nth_element(probes.begin(), probes.begin() + static_cast<std::ptrdiff_t>(count),
+                         probes.end(), closer);
+    }
+    probes.resize(count);
+    std::sort(probes.begin(), probes.end(), closer);
+}
+
+void scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+               std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* skip)
+{
+    float distances[scan_block_rows];
+    for (std::size_t begin = 0; begin < n; begin += scan_block_rows) {
+        std::size_t count = std::min(scan_block_rows, n - begin);
+        distance_rows(m, q, rows + begin * d, count, d, distances);
+        std::uint64_t key = first_key + begin;
+        if (skip == nullptr) {
+            heap.push_block(distances, count, key);
+            continue;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            std::uint64_t k = key + i;
+            if (distances[i] <= heap.threshold() && ((skip[k / 64] >> (k % 64)) & 1u) == 0) {
+                heap.push(distances[i], k);
+            }
+        }
+    }
+}
+
+ivf_index ivf_index::build(metric m, const float* x, std::size_t n, std::size_t d,
+                           const ivf_options& options, thread_pool* pool)
+{
+    ivf_index index;
+    index.metric_ = m;
+    std::vector<float> normalized;
+    const float* input = x;
+    if (m == metric::cosine) {
+        normalized.assign(x, x + n * d);
+        for (std::size_t i = 0; i < n; ++i) {
+            normalize(normalized.data() + i * d, d);
+        }
+        input = normalized.data();
+    }
+    index.layout_ = build_ivf_layout(input, n, d, options, pool);
+    index.vectors_.resize(n * d);
+    for (std::size_t p = 0; p < n; ++p) {
+        std::copy_n(input + static_cast<std::size_t>(index.layout_.order[p]) * d, d,
+                    index.vectors_.data() + p * d);
+    }
+    return index;
+}
+
+std::vector<scored<std::uint64_t>> ivf_index::search(const float* q, std::size_t k,
+                                                     std::size_t nprobe,
+                                                     search_stats* stats) const
+{
+    std::size_t d = layout_.dimension;
+    std::vector<float> query(q, q + d);
+    if (metric_ == metric::cosine) {
+        normalize(query.data(), d);
+    }
+    std::vector<std::uint32_t> probes;
+    std::vector<float> scratch;
+    select_probes(metric_, query.data(), layout_.centroids.data(), layout_.cluster_count, d, nprobe,
+                  probes, scratch);
+    topk<std::uint64_t> heap(k);
+    std::size_t scanned = 0;
+    for (std::uint32_t c : probes) {
+        std::size_t begin = layout_.cluster_offsets[c];
+        std::size_t end = layout_.cluster_offsets[c + 1];
+        scan_rows(metric_, query.data(), vectors_.data() + begin * d, end - begin, d, begin, heap,
+                  nullptr);
+        scanned += end - begin;
+    }
+    if (stats != nullptr) {
+        stats->vectors_scanned = scanned;
+        stats->clusters_scanned = probes.size();
+    }
+    auto results = heap.take_sorted();
+    for (auto& r : results) {
+        r.key = layout_.order[r.key];
+    }
+    return results;
+}
+
+}  // namespace puffer::index

@@ -1,0 +1,170 @@
+// SIMD kernels against the scalar reference. On integer-valued floats every partial sum is an
+// exactly representable integer, so the results must be equal bit for bit, whatever the order
+// of additions; every tail length is covered.
+#include "engine/core/distance.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace puffer;
+
+namespace {
+
+std::vector<std::size_t> dimensions()
+{
+    std::vector<std::size_t> out;
+    for (std::size_t d = 1; d <= 130; ++d) {
+        out.push_back(d);
+    }
+    for (std::size_t d : {767u, 768u, 769u, 1536u}) {
+        out.push_back(d);
+    }
+    return out;
+}
+
+std::vector<float> integer_floats(std::size_t n, std::mt19937_64& rng)
+{
+    std::uniform_int_distribution<int> value(-16, 16);
+    std::vector<float> out(n);
+    for (auto& v : out) {
+        v = static_cast<float>(value(rng));
+    }
+    return out;
+}
+
+std::vector<const simd::kernel_table*> simd_tables()
+{
+    std::vector<const simd::kernel_table*> out;
+    for (auto l : {simd::level::avx2, simd::level::avx512}) {
+        if (const auto* t = simd::table_for(l)) {
+            out.push_back(t);
+        } else {
+            BOOST_TEST_MESSAGE("CPU lacks " << simd::to_string(l) << "; its kernels are not tested");
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(distance_suite)
+
+BOOST_AUTO_TEST_CASE(scalar_reference_is_correct)
+{
+    const auto* ref = simd::table_for(simd::level::scalar);
+    float x[3] = {1, 2, 3};
+    float y[3] = {4, 6, 3};
+    BOOST_TEST(ref->l2_sqr(x, y, 3) == 25.0f);
+    BOOST_TEST(ref->dot(x, y, 3) == 25.0f);
+    BOOST_TEST(ref->sum(x, 3) == 6.0f);
+}
+
+BOOST_AUTO_TEST_CASE(single_pair_kernels_equal_reference_for_every_dimension)
+{
+    std::mt19937_64 rng(test::test_seed("distance single", 11));
+    const auto* ref = simd::table_for(simd::level::scalar);
+    for (const auto* table : simd_tables()) {
+        for (std::size_t d : dimensions()) {
+            auto x = integer_floats(d, rng);
+            auto y = integer_floats(d, rng);
+            BOOST_TEST(table->l2_sqr(x.data(), y.data(), d) == ref->l2_sqr(x.data(), y.data(), d),
+                       simd::to_string(table->simd_level) << " l2 d=" << d);
+            BOOST_TEST(table->dot(x.data(), y.data(), d) == ref->dot(x.data(), y.data(), d),
+                       simd::to_string(table->simd_level) << " dot d=" << d);
+            BOOST_TEST(table->sum(x.data(), d) == ref->sum(x.data(), d));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(row_kernels_equal_reference_for_every_dimension_and_row_count)
+{
+    std::mt19937_64 rng(test::test_seed("distance rows", 12));
+    const auto* ref = simd::table_for(simd::level::scalar);
+    for (const auto* table : simd_tables()) {
+        for (std::size_t d : dimensions()) {
+            for (std::size_t n : {1u, 3u, 4u, 5u, 9u}) {
+                auto q = integer_floats(d, rng);
+                auto x = integer_floats(n * d, rng);
+                std::vector<float> got(n);
+                std::vector<float> want(n);
+                table->l2_sqr_rows(q.data(), x.data(), n, d, got.data());
+                ref->l2_sqr_rows(q.data(), x.data(), n, d, want.data());
+                BOOST_TEST(got == want, simd::to_string(table->simd_level) << " l2 rows d=" << d << " n=" << n);
+                table->dot_rows(q.data(), x.data(), n, d, got.data());
+                ref->dot_rows(q.data(), x.data(), n, d, want.data());
+                BOOST_TEST(got == want, simd::to_string(table->simd_level) << " dot rows d=" << d << " n=" << n);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(matrix_kernel_equals_reference_on_block_edges)
+{
+    std::mt19937_64 rng(test::test_seed("distance matrix", 13));
+    const auto* ref = simd::table_for(simd::level::scalar);
+    for (const auto* table : simd_tables()) {
+        for (std::size_t d : {1u, 5u, 16u, 17u, 128u, 129u}) {
+            for (std::size_t nx : {1u, 5u, 6u, 7u, 13u}) {
+                for (std::size_t ny : {1u, 15u, 16u, 17u, 31u, 32u, 33u, 70u}) {
+                    auto x = integer_floats(nx * d, rng);
+                    auto y = integer_floats(ny * d, rng);
+                    std::vector<float> got(nx * ny, -1.0f);
+                    std::vector<float> want(nx * ny);
+                    table->dot_matrix(x.data(), nx, y.data(), ny, d, got.data());
+                    ref->dot_matrix(x.data(), nx, y.data(), ny, d, want.data());
+                    BOOST_TEST(got == want, simd::to_string(table->simd_level)
+                                                << " d=" << d << " nx=" << nx << " ny=" << ny);
+                }
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_picks_the_best_level_the_cpu_has)
+{
+    __builtin_cpu_init();
+    simd::level expected = simd::level::scalar;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        expected = simd::level::avx2;
+    }
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) {
+        expected = simd::level::avx512;
+    }
+    BOOST_TEST(static_cast<int>(simd::best_supported_level()) == static_cast<int>(expected));
+    if (std::getenv("PUFFER_SIMD") == nullptr) {
+        BOOST_TEST(static_cast<int>(simd::active().simd_level) == static_cast<int>(expected));
+    }
+    BOOST_TEST(simd::table_for(simd::level::scalar) != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(force_level_switches_and_restores)
+{
+    simd::level original = simd::active().simd_level;
+    BOOST_TEST(simd::force_level(simd::level::scalar));
+    BOOST_TEST(static_cast<int>(simd::active().simd_level) == static_cast<int>(simd::level::scalar));
+    BOOST_TEST(simd::force_level(original));
+}
+
+BOOST_AUTO_TEST_CASE(metric_conventions)
+{
+    float q[2] = {1, 0};
+    float x[2] = {0.6f, 0.8f};
+    BOOST_TEST(distance(metric::l2, q, x, 2) == 0.16f + 0.64f, boost::test_tools::tolerance(1e-6f));
+    BOOST_TEST(distance(metric::inner_product, q, x, 2) == -0.6f);
+    BOOST_TEST(score_from_distance(metric::cosine, -0.6f) == 0.6f);
+    BOOST_TEST(score_from_distance(metric::l2, 0.8f) == 0.8f);
+    float y[2] = {3, 4};
+    BOOST_TEST(normalize(y, 2));
+    BOOST_TEST(y[0] == 0.6f, boost::test_tools::tolerance(1e-6f));
+    float zero[2] = {0, 0};
+    BOOST_TEST(!normalize(zero, 2));
+    BOOST_TEST((parse_metric("cosine").value() == metric::cosine));
+    BOOST_TEST((parse_metric("l2").value() == metric::l2));
+    BOOST_TEST(!parse_metric("hamming").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

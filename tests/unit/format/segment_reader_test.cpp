@@ -1,0 +1,270 @@
+// segment_reader: a written segment reads back exactly (ids, centroids, clusters, payloads), and
+// every corruption is refused with errc::corruption / unsupported_version and a message naming
+// the file and offset: bad magic, unknown version, offsets out of range, truncation at every
+// section boundary, a flipped bit in each section, a misplaced file. Never a crash.
+#include "engine/core/coding.hpp"
+#include "engine/core/crc32c.hpp"
+#include "engine/format/segment_reader.hpp"
+#include "engine/format/segment_writer.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/unit/format/segment_test_util.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <random>
+
+using namespace puffer;
+using format::segment_reader;
+
+namespace {
+
+struct fixture {
+    test::temp_dir dir;
+    std::string path = dir.file("000007.seg");
+    std::string original;
+
+    fixture()
+    {
+        test::write_tiny_segment(path);
+        original = test::slurp(path);
+    }
+
+    result<segment_reader> reopen(const std::string& bytes)
+    {
+        test::spit(path, bytes);
+        return segment_reader::open(io::posix_env(), path, 7);
+    }
+
+    // Rewrites the trailer crc so a test reaches the check behind it.
+    static void fix_trailer_crc(std::string& bytes)
+    {
+        std::size_t t = bytes.size() - 64;
+        put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + t + 60), crc32c::value(bytes.data() + t, 60));
+    }
+    // Rewrites the header crc held in the trailer (and the trailer's own crc).
+    static void fix_header_crc(std::string& bytes)
+    {
+        std::size_t t = bytes.size() - 64;
+        put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + t + 32), crc32c::value(bytes.data(), 64));
+        fix_trailer_crc(bytes);
+    }
+};
+
+void expect_error(const result<segment_reader>& r, errc code, const std::string& needle)
+{
+    BOOST_TEST_REQUIRE(!r.has_value(), "expected an error containing '" << needle << "'");
+    BOOST_TEST(is(r.error(), code), r.error().message());
+    BOOST_TEST(r.error().message().find(needle) != std::string::npos, r.error().message());
+    BOOST_TEST(r.error().message().find("000007.seg") != std::string::npos, r.error().message());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(segment_reader_suite)
+
+BOOST_AUTO_TEST_CASE(round_trip_of_a_clustered_segment)
+{
+    test::temp_dir dir;
+    std::mt19937_64 rng(test::test_seed("segment round trip", 41));
+    std::normal_distribution<float> g;
+    std::size_t n = 1000;
+    std::size_t d = 24;
+    std::vector<float> x(n * d);
+    for (auto& v : x) {
+        v = g(rng);
+    }
+    std::vector<std::string> id_storage;
+    std::vector<std::string> payload_storage;
+    for (std::size_t i = 0; i < n; ++i) {
+        id_storage.push_back("id-" + std::to_string(i));
+        payload_storage.push_back(i % 3 == 0 ? "" : "{\"i\":" + std::to_string(i) + "}");
+    }
+    std::vector<std::string_view> ids(id_storage.begin(), id_storage.end());
+    std::vector<std::string_view> payloads(payload_storage.begin(), payload_storage.end());
+    index::ivf_options options;
+    options.cluster_count = 17;
+    auto layout = index::build_ivf_layout(x.data(), n, d, options, nullptr);
+    format::segment_input input;
+    input.segment_id = 3;
+    input.distance_metric = metric::cosine;
+    input.dimension = d;
+    input.vectors = x.data();
+    input.ids = ids;
+    input.payloads = payloads;
+    input.layout = &layout;
+    std::string path = dir.file("000003.seg");
+    auto info = format::write_segment(io::posix_env(), path, input);
+    BOOST_TEST_REQUIRE(info.has_value());
+    BOOST_TEST(info->file_size_bytes % 4096 == 0u);
+
+    auto r = segment_reader::open(io::posix_env(), path, 3);
+    BOOST_TEST_REQUIRE(r.has_value(), (r ? "" : r.error().message()));
+    BOOST_TEST(r->vector_count() == n);
+    BOOST_TEST(r->cluster_count() == 17u);
+    BOOST_TEST(r->dimension() == d);
+    BOOST_TEST(static_cast<int>(r->distance_metric()) == static_cast<int>(metric::cosine));
+    BOOST_TEST(std::equal(layout.centroids.begin(), layout.centroids.end(), r->centroids()));
+    BOOST_TEST(r->verify_all(io::posix_env()).has_value());
+    auto f = io::posix_env().open(path, io::open_mode::read);
+    BOOST_TEST_REQUIRE(f.has_value());
+    std::vector<float> cluster;
+    for (std::size_t c = 0; c < r->cluster_count(); ++c) {
+        BOOST_TEST_REQUIRE(r->read_cluster(**f, c, cluster).has_value());
+        BOOST_TEST(r->cluster_start(c) == layout.cluster_offsets[c]);
+        for (std::size_t i = 0; i < r->cluster_length(c); ++i) {
+            std::size_t p = r->cluster_start(c) + i;
+            std::size_t source = layout.order[p];
+            BOOST_TEST_REQUIRE(std::equal(cluster.begin() + static_cast<std::ptrdiff_t>(i * d),
+                                          cluster.begin() + static_cast<std::ptrdiff_t>((i + 1) * d),
+                                          x.begin() + static_cast<std::ptrdiff_t>(source * d)));
+            BOOST_TEST(r->id(p) == ids[source]);
+            auto payload = r->read_payload(**f, p);
+            BOOST_TEST_REQUIRE(payload.has_value());
+            BOOST_TEST(*payload == payloads[source]);
+        }
+    }
+    // Vectors are 4096-aligned, so O_DIRECT reads of a cluster's aligned superset are possible.
+    BOOST_TEST(r->header().offset_of(format::section::vectors) % 4096 == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(opens_the_tiny_segment, fixture)
+{
+    auto r = segment_reader::open(io::posix_env(), path, 7);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->id(0) == "a");
+    BOOST_TEST(r->id(1) == "bb");
+    BOOST_TEST(r->payload_range(1).size_bytes == 7u);
+    BOOST_TEST(r->payload_range(0).size_bytes == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_bad_magic, fixture)
+{
+    std::string bytes = original;
+    bytes[0] = 'X';
+    expect_error(reopen(bytes), errc::corruption, "bad magic");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_unknown_version, fixture)
+{
+    std::string bytes = original;
+    bytes[7] = 2;
+    expect_error(reopen(bytes), errc::unsupported_version, "segment version 2");
+    bytes[7] = 0;
+    expect_error(reopen(bytes), errc::unsupported_version, "segment version 0");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_a_misplaced_file, fixture)
+{
+    test::spit(path, original);
+    auto r = segment_reader::open(io::posix_env(), path, 8);
+    expect_error(r, errc::corruption, "segment id: expected 8, found 7");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_offsets_past_the_end, fixture)
+{
+    // Each section offset in turn points past the end of the file (crcs fixed so the offset
+    // check itself is what fails).
+    for (std::size_t s = 0; s < format::section_count; ++s) {
+        std::string bytes = original;
+        put_fixed64_le(reinterpret_cast<std::byte*>(bytes.data() + 24 + 8 * s), 1u << 30);
+        fix_header_crc(bytes);
+        expect_error(reopen(bytes), errc::corruption, "outside the valid range");
+    }
+    std::string bytes = original;
+    put_fixed64_le(reinterpret_cast<std::byte*>(bytes.data() + bytes.size() - 64 + 24), 1u << 30);
+    fix_trailer_crc(bytes);
+    expect_error(reopen(bytes), errc::corruption, "footer offset");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_bad_counts_and_metric, fixture)
+{
+    std::string bytes = original;
+    bytes[15] = 9;  // metric
+    fix_header_crc(bytes);
+    expect_error(reopen(bytes), errc::corruption, "unknown metric code 9");
+    bytes = original;
+    put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + 11), 0);  // dimension
+    fix_header_crc(bytes);
+    expect_error(reopen(bytes), errc::corruption, "dimension 0");
+    bytes = original;
+    put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + 20), 4);  // clusters > vectors
+    fix_header_crc(bytes);
+    expect_error(reopen(bytes), errc::corruption, "4 clusters");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_truncation_at_every_section_boundary, fixture)
+{
+    // Section starts (header, metadata, padding, vectors, ids, payload offsets, blob, footer,
+    // trailer) and a few bytes around each.
+    for (std::size_t boundary : {0u, 1u, 63u, 64u, 96u, 4096u, 4120u, 4136u, 4172u, 4179u, 8108u,
+                                 8128u, 8191u}) {
+        expect_error(reopen(original.substr(0, boundary)), errc::corruption, "offset");
+    }
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_a_flipped_bit_in_every_checked_section, fixture)
+{
+    struct probe {
+        std::size_t offset;
+        const char* needle;
+    };
+    const probe probes[] = {
+        {5, "bad magic"},                    // header magic
+        {13, "header crc32c mismatch"},      // header dimension
+        {70, "cluster metadata crc32c"},     // a centroid
+        {200, "nonzero byte in the padding"},  // metadata padding
+        {4121, "id table crc32c"},           // id length
+        {4124, "id table crc32c"},           // id bytes
+        {4140, "payload offset table crc32c"},
+        {4185, "nonzero byte in the padding"},  // padding before the footer
+        {8110, "checksum tables crc32c"},    // footer crc table
+        {8140, "trailer crc32c"},            // trailer fields
+        {8128, "bad trailer magic"},
+    };
+    for (const auto& p : probes) {
+        std::string bytes = original;
+        bytes[p.offset] = static_cast<char>(bytes[p.offset] ^ 0x10);
+        expect_error(reopen(bytes), errc::corruption, p.needle);
+    }
+}
+
+BOOST_FIXTURE_TEST_CASE(flipped_bits_in_vectors_and_payloads_fail_the_read, fixture)
+{
+    std::string bytes = original;
+    bytes[4100] = static_cast<char>(bytes[4100] ^ 1);  // cluster 0's vector
+    bytes[4175] = static_cast<char>(bytes[4175] ^ 1);  // the payload
+    test::spit(path, bytes);
+    auto r = segment_reader::open(io::posix_env(), path, 7);
+    BOOST_TEST_REQUIRE(r.has_value());  // data sections are verified on read
+    auto f = io::posix_env().open(path, io::open_mode::read);
+    BOOST_TEST_REQUIRE(f.has_value());
+    std::vector<float> cluster;
+    auto bad_cluster = r->read_cluster(**f, 0, cluster);
+    BOOST_TEST_REQUIRE(!bad_cluster.has_value());
+    BOOST_TEST(bad_cluster.error().message().find("cluster 0 crc32c mismatch") != std::string::npos);
+    BOOST_TEST(bad_cluster.error().message().find("offset 4096") != std::string::npos);
+    BOOST_TEST(r->read_cluster(**f, 1, cluster).has_value());
+    auto bad_payload = r->read_payload(**f, 1);
+    BOOST_TEST_REQUIRE(!bad_payload.has_value());
+    BOOST_TEST(bad_payload.error().message().find("payload 1 crc32c mismatch") != std::string::npos);
+    auto all = r->verify_all(io::posix_env());
+    BOOST_TEST(!all.has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(random_corruption_never_crashes, fixture)
+{
+    // Any single-byte change is either rejected at open or caught when the data is read.
+    std::mt19937_64 rng(test::test_seed("segment random corruption", 43));
+    for (int round = 0; round < 300; ++round) {
+        std::string bytes = original;
+        std::size_t at = std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(rng);
+        bytes[at] = static_cast<char>(bytes[at] ^ (1 + rng() % 255));
+        test::spit(path, bytes);
+        auto r = segment_reader::open(io::posix_env(), path, 7);
+        if (r) {
+            BOOST_TEST(!r->verify_all(io::posix_env()).has_value(), "byte " << at << " change undetected");
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

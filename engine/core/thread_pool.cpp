@@ -18,7 +18,7 @@ thread_pool::~thread_pool()
     shutdown();
 }
 
-void thread_pool::submit(std::function<void()> task)
+void thread_pool::submit(unique_function<void()> task)
 {
     {
         std::lock_guard lock(mutex_);
@@ -30,14 +30,18 @@ void thread_pool::submit(std::function<void()> task)
     wake_.notify_one();
 }
 
-void thread_pool::shutdown()
+void thread_pool::shutdown(bool discard_queued)
 {
+    std::deque<unique_function<void()>> discarded;
     {
         std::lock_guard lock(mutex_);
         if (stopping_ && threads_.empty()) {
             return;
         }
         stopping_ = true;
+        if (discard_queued) {
+            discarded.swap(queue_);
+        }
     }
     wake_.notify_all();
     for (auto& t : threads_) {
@@ -51,7 +55,7 @@ void thread_pool::shutdown()
 void thread_pool::run()
 {
     for (;;) {
-        std::function<void()> task;
+        unique_function<void()> task;
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });

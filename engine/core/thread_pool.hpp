@@ -2,6 +2,8 @@
 // A fixed set of worker threads for CPU-heavy work that must not run on a shard thread
 // (k-means, segment writing, compaction, blocking file operations). Safe for concurrent use.
 
+#include "engine/core/unique_function.hpp"
+
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -24,22 +26,23 @@ public:
     std::size_t thread_count() const { return threads_.size(); }
 
     // Runs task on some worker, in submission order per worker availability.
-    void submit(std::function<void()> task);
+    void submit(unique_function<void()> task);
 
     // Calls fn(i) for every i in [0, count), on the calling thread and on idle workers, and
     // returns when all calls have returned. The caller always makes progress by itself, so
     // this may be used from inside a pool task without deadlock.
     void parallel_for(std::size_t count, const std::function<void(std::size_t)>& fn);
 
-    // Stops accepting work, finishes queued tasks and joins the workers.
-    void shutdown();
+    // Stops accepting work and joins the workers. Queued tasks still run unless discard_queued,
+    // in which case they are destroyed unrun (their captures released).
+    void shutdown(bool discard_queued = false);
 
 private:
     void run();
 
     std::mutex mutex_;
     std::condition_variable wake_;
-    std::deque<std::function<void()>> queue_;
+    std::deque<unique_function<void()>> queue_;
     bool stopping_ = false;
     std::vector<std::thread> threads_;
 };

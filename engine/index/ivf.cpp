@@ -77,8 +77,9 @@ void select_probes(metric m, const float* q, const float* centroids, std::size_t
     std::sort(probes.begin(), probes.end(), closer);
 }
 
-void scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
-               std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* skip)
+std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+                      std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* skip,
+                      std::uint64_t skip_first)
 {
     float distances[scan_block_rows];
     for (std::size_t begin = 0; begin < n; begin += scan_block_rows) {
@@ -90,12 +91,13 @@ void scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::
             continue;
         }
         for (std::size_t i = 0; i < count; ++i) {
-            std::uint64_t k = key + i;
-            if (distances[i] <= heap.threshold() && ((skip[k / 64] >> (k % 64)) & 1u) == 0) {
-                heap.push(distances[i], k);
+            std::uint64_t bit = skip_first + begin + i;
+            if (distances[i] <= heap.threshold() && ((skip[bit / 64] >> (bit % 64)) & 1u) == 0) {
+                heap.push(distances[i], key + i);
             }
         }
     }
+    return n;
 }
 
 ivf_index ivf_index::build(metric m, const float* x, std::size_t n, std::size_t d,
@@ -139,8 +141,7 @@ std::vector<scored<std::uint64_t>> ivf_index::search(const float* q, std::size_t
     for (std::uint32_t c : probes) {
         std::size_t begin = layout_.cluster_offsets[c];
         std::size_t end = layout_.cluster_offsets[c + 1];
-        scan_rows(metric_, query.data(), vectors_.data() + begin * d, end - begin, d, begin, heap,
-                  nullptr);
+        scan_rows(metric_, query.data(), vectors_.data() + begin * d, end - begin, d, begin, heap);
         scanned += end - begin;
     }
     if (stats != nullptr) {

@@ -45,9 +45,11 @@ void select_probes(metric m, const float* q, const float* centroids, std::size_t
                    std::vector<float>& scratch);
 
 // Scans n rows (row-major, d floats each) into heap with keys first_key, first_key + 1, ...
-// Rows whose key has its bit set in skip (a bitmap indexed by key; may be null) are left out.
-void scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
-               std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* skip);
+// Row i is left out when bit skip_first + i of skip is set (skip may be null: nothing skipped).
+// Returns the number of rows scanned.
+std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+                      std::uint64_t first_key, topk<std::uint64_t>& heap,
+                      const std::uint64_t* skip = nullptr, std::uint64_t skip_first = 0);
 
 // An IVF-Flat index held in memory (the in-process benchmark and tests).
 class ivf_index {

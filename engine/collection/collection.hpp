@@ -1,0 +1,158 @@
+#pragma once
+// A collection: its durable state (MANIFEST, segments, WAL) and its in-memory state (staging,
+// id map, tombstones). Everything here runs on the owning shard's thread (shard-local), except
+// open() and create_on_disk(), which run before the collection is handed to its shard, and the
+// jobs it sends to the background pool, which touch only immutable data and files.
+//
+// Write path: validate -> WAL record (group commit, fdatasync) -> apply to staging -> reply.
+// Read path: probe the nearest clusters of every segment (cache, else one batch of ring reads),
+// scan staging exactly, merge, attach ids and payloads.
+// Flush: rotate the WAL and freeze staging (still searched), build a segment off the shard,
+// install it in a new MANIFEST, then drop the frozen staging and its WAL files.
+
+#include "engine/collection/context.hpp"
+#include "engine/collection/types.hpp"
+#include "engine/core/point_batch.hpp"
+#include "engine/core/result.hpp"
+#include "engine/core/unique_function.hpp"
+#include "engine/format/manifest_codec.hpp"
+#include "engine/wal/wal_writer.hpp"
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace puffer::collection {
+
+struct staging;
+struct segment;
+struct search_op;
+class cluster_read;
+
+// Where a live id's row is: a container (segment id, or a staging id with the top bit set) and
+// the row's position in it.
+struct location {
+    std::uint64_t container = 0;
+    std::uint32_t row = 0;
+};
+
+class collection : public std::enable_shared_from_this<collection> {
+public:
+    // Creates <dir> with an empty MANIFEST and the first WAL file, atomically (built under a
+    // temporary name, then renamed). errc::already_exists if dir exists. Blocking.
+    [[nodiscard]] static status create_on_disk(io::env& e, const std::string& dir, const std::string& name,
+                                               std::size_t dimension, metric m);
+
+    // Recovers a collection from dir (MANIFEST, segments, tombstones, WAL replay with torn-tail
+    // truncation, orphan cleanup). Never fails: a collection that cannot be opened comes back
+    // failed, answering every call with the reason. Blocking.
+    static std::shared_ptr<collection> open(io::env& e, const std::string& dir, const std::string& name,
+                                            const options& o);
+
+    ~collection();
+    collection(const collection&) = delete;
+    collection& operator=(const collection&) = delete;
+
+    // Hands the collection to its shard. Shard-local from here on.
+    void attach(context& ctx);
+
+    const std::string& name() const { return name_; }
+    std::size_t dimension() const { return dimension_; }
+    metric distance_metric() const { return metric_; }
+    bool failed() const { return failure_.has_value(); }
+    collection_info info() const;
+    collection_stats stats() const;
+
+    // Validates and durably applies a batch (upsert: an existing id is replaced). done gets an
+    // error and nothing is applied if any point is invalid or the log write fails.
+    void upsert(point_batch batch, unique_function<void(status)> done);
+    // Deletes ids; done gets how many existed.
+    void remove(std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
+    void search(search_request request, unique_function<void(result<search_response>)> done);
+    // Makes everything in staging a segment; done when it is installed (or nothing to do).
+    void flush(unique_function<void(status)> done);
+    // Merges segments now if the policy wants it (tests call it; it also runs after flushes).
+    void compact(unique_function<void(status)> done);
+
+    // The collection is being deleted: pending calls fail, background results are dropped.
+    void drop();
+
+private:
+    collection(io::env& e, std::string dir, std::string name, const options& o);
+
+    friend struct search_op;
+    friend class cluster_read;
+
+    enum class job_kind { flush, compact };
+    struct job {
+        job_kind kind;
+        unique_function<void(status)> done;
+    };
+
+    [[nodiscard]] status recover();
+    [[nodiscard]] status validate(point_batch& batch) const;
+    void apply_upsert(const point_batch& batch);
+    std::size_t apply_remove(const std::vector<std::string>& ids);
+    void kill(const location& where);
+    staging* find_staging(std::uint64_t container);
+    segment* find_segment(std::uint64_t id);
+    std::shared_ptr<segment> segment_ptr(std::uint64_t id);
+
+    void enqueue_job(job_kind kind, unique_function<void(status)> done);
+    void run_next_job();
+    void finish_job(status s);
+    void start_flush();
+    void flush_after_rotation();
+    void start_compaction();
+    bool compaction_wanted() const;
+    void maybe_auto_flush();
+
+    // Writes m as the MANIFEST off the shard, then calls then(status) on the shard.
+    void write_manifest(format::manifest m, unique_function<void(status)> then);
+    format::manifest manifest_now() const;
+    void repair_wal(io::file& f, std::uint64_t durable_size);
+    void remove_files_in_background(std::vector<std::string> paths);
+
+    error failed_error() const;
+
+    io::env& env_;
+    context* ctx_ = nullptr;
+    std::string dir_;
+    std::string name_;
+    options options_;
+    std::size_t dimension_ = 0;
+    metric metric_ = metric::l2;
+    std::optional<error> failure_;
+    bool dropped_ = false;
+
+    std::uint64_t next_segment_id_ = 1;
+    std::uint64_t next_staging_id_ = 1;
+    std::uint64_t wal_start_ = 1;        // first WAL number still needed (MANIFEST's view)
+    std::uint64_t next_wal_number_ = 2;  // the next WAL file to create
+    std::map<std::uint64_t, std::uint64_t> wal_sizes_;  // retained WAL files -> bytes
+
+    std::vector<std::shared_ptr<segment>> segments_;  // ascending id
+    std::shared_ptr<staging> active_;
+    std::vector<std::shared_ptr<staging>> frozen_;  // being flushed, still searched
+    std::unordered_map<std::string, location> ids_;
+    wal::wal_writer wal_;
+
+    std::deque<job> jobs_;
+    bool job_running_ = false;
+    std::optional<job> current_job_;
+
+    // Cluster reads in flight, shared by every search that probes the same cluster.
+    std::map<std::pair<std::uint64_t, std::uint32_t>, cluster_read*> reads_inflight_;
+
+    std::uint64_t cache_hits_ = 0;
+    std::uint64_t cache_misses_ = 0;
+    std::uint64_t bytes_read_ = 0;
+    std::uint64_t flushes_ = 0;
+    std::uint64_t compactions_ = 0;
+};
+
+}  // namespace puffer::collection

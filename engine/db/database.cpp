@@ -1,0 +1,437 @@
+#include "engine/db/database.hpp"
+
+#include "engine/collection/collection.hpp"
+#include "engine/core/log.hpp"
+#include "engine/shard/shard.hpp"
+
+#include <random>
+#include <set>
+#include <sys/resource.h>
+#include <thread>
+#include <unordered_set>
+
+namespace puffer::db {
+namespace {
+
+std::string collections_dir(const std::string& data_dir)
+{
+    return io::join_path(data_dir, "collections");
+}
+
+// FNV-1a: stable across runs and platforms, so a collection always maps to the same shard.
+std::uint64_t stable_hash(std::string_view s)
+{
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+error shutting_down_error()
+{
+    return make_error(errc::shutting_down, "the server is shutting down");
+}
+
+error bad_name_error(std::string_view name)
+{
+    return make_error(errc::invalid_argument,
+                      "invalid collection name '" + std::string(name.substr(0, 80)) +
+                          "': use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'");
+}
+
+error not_found_error(const std::string& name)
+{
+    return make_error(errc::not_found, "collection '" + name + "' does not exist");
+}
+
+// Raises the open-file limit to the hard limit: every collection holds WAL and segment files.
+void raise_file_limit()
+{
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+}  // namespace
+
+bool valid_collection_name(std::string_view name)
+{
+    if (name.empty() || name.size() > 64) {
+        return false;
+    }
+    for (char c : name) {
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+database::database(database_options options) : options_(std::move(options)) {}
+
+database::~database()
+{
+    shutdown();
+}
+
+result<std::unique_ptr<database>> database::open(database_options options)
+{
+    std::unique_ptr<database> db(new database(std::move(options)));
+    PUFFER_TRY(db->start());
+    return db;
+}
+
+status database::start()
+{
+    env_ = options_.env != nullptr ? options_.env : &io::posix_env();
+    std::size_t cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
+    std::size_t shard_count = options_.shards != 0 ? options_.shards : cores;
+    std::size_t background = options_.background_threads != 0 ? options_.background_threads : cores;
+    raise_file_limit();
+
+    PUFFER_TRY(env_->make_dirs(collections_dir(options_.data_dir)));
+    PUFFER_TRY_ASSIGN(lock_, env_->lock(io::join_path(options_.data_dir, "LOCK")));
+    options_.collection.dma_alignment_bytes =
+        std::max(options_.collection.dma_alignment_bytes, io::dma_alignment(options_.data_dir));
+
+    pool_ = std::make_unique<thread_pool>(background);
+    for (std::size_t i = 0; i < shard_count; ++i) {
+        std::unique_ptr<io::ring> ring;
+        if (options_.make_ring) {
+            ring = options_.make_ring(i);
+        } else if (options_.use_uring) {
+            io::uring_options uo;
+            auto made = io::make_uring_ring(uo);
+            if (made) {
+                ring = std::move(*made);
+            } else {
+                PUFFER_LOG(warn, "io_uring unavailable (%s); shard %zu uses synchronous reads",
+                           made.error().message().c_str(), i);
+            }
+        }
+        if (!ring) {
+            ring = io::make_sync_ring();
+        }
+        shard::shard_options so;
+        so.index = i;
+        so.cache_bytes = options_.cache_bytes / shard_count;
+        so.cpu = options_.pin_shards && shard_count <= cores ? static_cast<int>(i % cores) : -1;
+        shards_.push_back(std::make_unique<shard::shard>(so, std::move(ring), *pool_, *env_));
+    }
+
+    // Recovery: every collection directory, in parallel on the pool, before the shards run.
+    std::string dir = collections_dir(options_.data_dir);
+    PUFFER_TRY_ASSIGN(auto names, env_->list(dir));
+    std::vector<std::string> to_open;
+    for (const auto& name : names) {
+        if (name.rfind(".tmp-", 0) == 0 || name.rfind(".trash-", 0) == 0) {
+            PUFFER_LOG(info, "removing leftover %s", name.c_str());
+            PUFFER_TRY(env_->remove_all(io::join_path(dir, name)));
+            continue;
+        }
+        if (!valid_collection_name(name)) {
+            PUFFER_LOG(warn, "ignoring %s/%s: not a valid collection name", dir.c_str(), name.c_str());
+            continue;
+        }
+        to_open.push_back(name);
+    }
+    std::vector<std::shared_ptr<collection::collection>> opened(to_open.size());
+    pool_->parallel_for(to_open.size(), [&](std::size_t i) {
+        opened[i] = collection::collection::open(*env_, io::join_path(dir, to_open[i]), to_open[i], options_.collection);
+    });
+    for (auto& c : opened) {
+        shards_[shard_of(c->name())]->collections().emplace(c->name(), c);
+    }
+    for (auto& s : shards_) {
+        s->start();
+        shard::shard* sp = s.get();
+        bool posted = s->post([sp] {
+            for (auto& [name, c] : sp->collections()) {
+                c->attach(*sp);
+            }
+        });
+        PUFFER_ASSERT(posted);
+    }
+    PUFFER_LOG(info, "opened %s: %zu collections, %zu shards (%s), %zu background threads, cache %zu MiB",
+               options_.data_dir.c_str(), opened.size(), shard_count, io_backend(), background,
+               options_.cache_bytes >> 20);
+    return ok();
+}
+
+void database::shutdown()
+{
+    if (shutting_down_.exchange(true)) {
+        return;
+    }
+    for (auto& s : shards_) {
+        s->stop();
+    }
+    if (pool_) {
+        pool_->shutdown(/*discard_queued=*/true);
+    }
+    shards_.clear();
+    lock_.reset();
+}
+
+std::size_t database::shard_of(std::string_view name) const
+{
+    return static_cast<std::size_t>(stable_hash(name) % shards_.size());
+}
+
+const char* database::io_backend() const
+{
+    return shards_.empty() ? "none" : shards_.front()->io_backend();
+}
+
+template <class Done, class Fn>
+void database::route(std::string name, Done done, Fn fn)
+{
+    if (!valid_collection_name(name)) {
+        done(bad_name_error(name));
+        return;
+    }
+    if (shutting_down_.load()) {
+        done(shutting_down_error());
+        return;
+    }
+    shard::shard* s = shards_[shard_of(name)].get();
+    // The task owns done; if the post is refused the task is destroyed unrun, so keep done in a
+    // shared holder to answer from here.
+    auto holder = std::make_shared<Done>(std::move(done));
+    bool posted = s->post([s, name = std::move(name), holder, fn = std::move(fn)]() mutable {
+        auto it = s->collections().find(name);
+        if (it == s->collections().end()) {
+            (*holder)(not_found_error(name));
+            return;
+        }
+        fn(*it->second, std::move(*holder));
+    });
+    if (!posted) {
+        (*holder)(shutting_down_.load() ? shutting_down_error()
+                                        : make_error(errc::busy, "the server is overloaded; retry"));
+    }
+}
+
+void database::create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done)
+{
+    if (!valid_collection_name(name)) {
+        done(bad_name_error(name));
+        return;
+    }
+    if (dimension < 1 || dimension > dimension_max) {
+        done(make_error(errc::invalid_argument, strprintf("dimension must be 1 to %zu", dimension_max)));
+        return;
+    }
+    if (shutting_down_.load()) {
+        done(shutting_down_error());
+        return;
+    }
+    shard::shard* s = shards_[shard_of(name)].get();
+    auto holder = std::make_shared<unique_function<void(status)>>(std::move(done));
+    std::string dir = io::join_path(collections_dir(options_.data_dir), name);
+    io::env* e = env_;
+    collection::options copts = options_.collection;
+    bool posted = s->post([s, name, dimension, m, holder, dir, e, copts]() mutable {
+        if (s->collections().count(name) != 0 || s->names_creating().count(name) != 0) {
+            (*holder)(make_error(errc::already_exists, "collection '" + name + "' already exists"));
+            return;
+        }
+        if (s->names_dropping().count(name) != 0) {
+            (*holder)(make_error(errc::busy, "collection '" + name + "' is being deleted; retry"));
+            return;
+        }
+        s->names_creating().insert(name);
+        s->background([s, name, dimension, m, holder, dir, e, copts]() mutable {
+            status created = collection::collection::create_on_disk(*e, dir, name, dimension, m);
+            std::shared_ptr<collection::collection> c;
+            if (created) {
+                c = collection::collection::open(*e, dir, name, copts);
+                if (c->failed()) {
+                    created = make_error(errc::io, "created but could not open: " + c->stats().failure);
+                }
+            }
+            bool posted_back = s->post([s, name, holder, c, created = std::move(created)]() mutable {
+                s->names_creating().erase(name);
+                if (created) {
+                    c->attach(*s);
+                    s->collections().emplace(name, c);
+                }
+                (*holder)(std::move(created));
+            });
+            if (!posted_back) {
+                (*holder)(shutting_down_error());
+            }
+        });
+    });
+    if (!posted) {
+        (*holder)(shutting_down_error());
+    }
+}
+
+void database::drop_collection(std::string name, unique_function<void(status)> done)
+{
+    if (!valid_collection_name(name)) {
+        done(bad_name_error(name));
+        return;
+    }
+    if (shutting_down_.load()) {
+        done(shutting_down_error());
+        return;
+    }
+    shard::shard* s = shards_[shard_of(name)].get();
+    auto holder = std::make_shared<unique_function<void(status)>>(std::move(done));
+    std::string parent = collections_dir(options_.data_dir);
+    io::env* e = env_;
+    bool posted = s->post([s, name, holder, parent, e]() mutable {
+        auto it = s->collections().find(name);
+        if (it == s->collections().end()) {
+            (*holder)(not_found_error(name));
+            return;
+        }
+        auto c = it->second;
+        s->collections().erase(it);
+        c->drop();
+        s->names_dropping().insert(name);
+        s->background([s, name, holder, parent, e, c]() mutable {
+            // Rename first (atomic and durable once the directory is synced), then delete.
+            std::random_device rd;
+            std::string trash = io::join_path(parent, strprintf(".trash-%s-%08x", name.c_str(), rd()));
+            status st = e->rename(io::join_path(parent, name), trash);
+            if (st) {
+                st = e->sync_dir(parent);
+            }
+            if (st) {
+                if (auto removed = e->remove_all(trash); !removed) {
+                    PUFFER_LOG(warn, "%s (removed at next start)", removed.error().message().c_str());
+                }
+            }
+            bool posted_back = s->post([s, name, holder, st = std::move(st)]() mutable {
+                s->names_dropping().erase(name);
+                (*holder)(std::move(st));
+            });
+            if (!posted_back) {
+                (*holder)(shutting_down_error());
+            }
+        });
+    });
+    if (!posted) {
+        (*holder)(shutting_down_error());
+    }
+}
+
+void database::list_collections(unique_function<void(std::vector<collection::collection_info>)> done)
+{
+    struct gather {
+        std::mutex mutex;
+        std::vector<collection::collection_info> infos;
+        std::size_t remaining;
+        unique_function<void(std::vector<collection::collection_info>)> done;
+    };
+    auto g = std::make_shared<gather>();
+    g->remaining = shards_.size();
+    g->done = std::move(done);
+    auto arrive = [g](std::vector<collection::collection_info> part) {
+        bool last = false;
+        {
+            std::lock_guard lock(g->mutex);
+            g->infos.insert(g->infos.end(), part.begin(), part.end());
+            last = --g->remaining == 0;
+        }
+        if (last) {
+            std::sort(g->infos.begin(), g->infos.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+            g->done(std::move(g->infos));
+        }
+    };
+    for (auto& sp : shards_) {
+        shard::shard* s = sp.get();
+        if (shutting_down_.load() || !s->post([s, arrive] {
+                std::vector<collection::collection_info> part;
+                for (const auto& [name, c] : s->collections()) {
+                    part.push_back(c->info());
+                }
+                arrive(std::move(part));
+            })) {
+            arrive({});
+        }
+    }
+}
+
+void database::upsert(std::string name, point_batch batch, unique_function<void(status)> done)
+{
+    route(std::move(name), std::move(done),
+          [batch = std::move(batch)](collection::collection& c, unique_function<void(status)> d) mutable {
+              c.upsert(std::move(batch), std::move(d));
+          });
+}
+
+void database::remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done)
+{
+    route(std::move(name), std::move(done),
+          [ids = std::move(ids)](collection::collection& c, unique_function<void(result<std::size_t>)> d) mutable {
+              c.remove(std::move(ids), std::move(d));
+          });
+}
+
+void database::search(std::string name, collection::search_request request,
+                      unique_function<void(result<collection::search_response>)> done)
+{
+    route(std::move(name), std::move(done),
+          [request = std::move(request)](collection::collection& c,
+                                         unique_function<void(result<collection::search_response>)> d) mutable {
+              c.search(std::move(request), std::move(d));
+          });
+}
+
+void database::flush(std::string name, unique_function<void(status)> done)
+{
+    route(std::move(name), std::move(done), [](collection::collection& c, unique_function<void(status)> d) {
+        c.flush(std::move(d));
+    });
+}
+
+void database::compact(std::string name, unique_function<void(status)> done)
+{
+    route(std::move(name), std::move(done), [](collection::collection& c, unique_function<void(status)> d) {
+        c.compact(std::move(d));
+    });
+}
+
+void database::stats(std::string name, unique_function<void(result<collection::collection_stats>)> done)
+{
+    route(std::move(name), std::move(done),
+          [](collection::collection& c, unique_function<void(result<collection::collection_stats>)> d) {
+              d(c.stats());
+          });
+}
+
+void database::clear_caches(unique_function<void()> done)
+{
+    struct gather {
+        std::atomic<std::size_t> remaining;
+        unique_function<void()> done;
+    };
+    auto g = std::make_shared<gather>();
+    g->remaining = shards_.size();
+    g->done = std::move(done);
+    for (auto& sp : shards_) {
+        shard::shard* s = sp.get();
+        auto arrive = [g] {
+            if (g->remaining.fetch_sub(1) == 1) {
+                g->done();
+            }
+        };
+        if (!s->post([s, arrive] {
+                s->cache().clear();
+                arrive();
+            })) {
+            arrive();
+        }
+    }
+}
+
+}  // namespace puffer::db

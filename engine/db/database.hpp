@@ -1,0 +1,92 @@
+#pragma once
+// The database: a data directory (LOCKed, one server per directory), the shards, the background
+// pool, and routing of every call to the shard that owns the collection (a stable hash of its
+// name modulo the shard count). The engine's C++ API; net/ calls it.
+//
+// Every method is thread-safe and asynchronous: done runs exactly once, on the owning shard's
+// thread (or on the caller's thread when the call is refused before reaching a shard: bad name,
+// shutting down, shard inbox full).
+
+#include "engine/collection/types.hpp"
+#include "engine/core/point_batch.hpp"
+#include "engine/core/result.hpp"
+#include "engine/core/thread_pool.hpp"
+#include "engine/core/unique_function.hpp"
+#include "engine/io/env.hpp"
+#include "engine/io/ring.hpp"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace puffer::shard {
+class shard;
+}
+
+namespace puffer::db {
+
+struct database_options {
+    std::string data_dir = "./data";
+    std::size_t shards = 0;              // 0: one per core
+    std::size_t background_threads = 0;  // 0: one per core
+    std::size_t cache_bytes = std::size_t{1} << 30;  // split evenly between shards
+    bool use_uring = true;               // false, or io_uring unavailable: synchronous ring
+    bool pin_shards = true;
+    collection::options collection;
+    io::env* env = nullptr;              // null: the real file system
+    // Tests: makes the ring of shard i (overrides use_uring).
+    std::function<std::unique_ptr<io::ring>(std::size_t)> make_ring;
+};
+
+// Collection names that may reach a path: [A-Za-z0-9_-]{1,64}.
+bool valid_collection_name(std::string_view name);
+
+class database {
+public:
+    [[nodiscard]] static result<std::unique_ptr<database>> open(database_options options);
+    ~database();
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+
+    void create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done);
+    void drop_collection(std::string name, unique_function<void(status)> done);
+    void list_collections(unique_function<void(std::vector<collection::collection_info>)> done);
+    void upsert(std::string name, point_batch batch, unique_function<void(status)> done);
+    void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
+    void search(std::string name, collection::search_request request,
+                unique_function<void(result<collection::search_response>)> done);
+    void flush(std::string name, unique_function<void(status)> done);
+    void compact(std::string name, unique_function<void(status)> done);
+    void stats(std::string name, unique_function<void(result<collection::collection_stats>)> done);
+    // Empties every shard's cluster cache (cold-read benchmarks).
+    void clear_caches(unique_function<void()> done);
+
+    // Refuses new calls (errc::shutting_down), lets calls in flight finish, stops the shards and
+    // the background pool. Idempotent; the destructor calls it.
+    void shutdown();
+
+    std::size_t shard_count() const { return shards_.size(); }
+    std::size_t shard_of(std::string_view name) const;
+    const char* io_backend() const;
+    const database_options& options() const { return options_; }
+
+private:
+    explicit database(database_options options);
+    [[nodiscard]] status start();
+
+    // Runs fn(collection) on the owning shard, or answers not_found / the refusal.
+    template <class Done, class Fn>
+    void route(std::string name, Done done, Fn fn);
+
+    database_options options_;
+    io::env* env_ = nullptr;
+    std::unique_ptr<io::file_lock> lock_;
+    std::unique_ptr<thread_pool> pool_;
+    std::vector<std::unique_ptr<shard::shard>> shards_;
+    std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace puffer::db

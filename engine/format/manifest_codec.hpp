@@ -1,0 +1,43 @@
+#pragma once
+// The MANIFEST of a collection (docs/format.md, "MANIFEST"): its definition and its durable
+// state — the segments that hold its data, each with its tombstoned positions, and the first
+// WAL file that still holds data not in any segment. Replaced atomically on every change
+// (write tmp, fsync, rename, fsync dir); never edited in place.
+
+#include "engine/core/distance.hpp"
+#include "engine/core/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace puffer::format {
+
+inline constexpr std::string_view manifest_magic{"PRMAN1\0\0", 8};
+inline constexpr std::uint32_t manifest_version_current = 1;
+inline constexpr std::uint32_t manifest_version_min_read = 1;
+static_assert(manifest_version_min_read <= manifest_version_current);
+
+struct manifest_segment {
+    std::uint64_t id = 0;
+    std::uint32_t vector_count = 0;
+    std::uint32_t cluster_count = 0;
+    std::uint64_t file_size_bytes = 0;
+    std::vector<std::uint32_t> tombstones;  // positions, strictly increasing
+};
+
+struct manifest {
+    std::string name;
+    std::uint32_t dimension = 0;
+    metric distance_metric = metric::l2;
+    std::uint64_t next_segment_id = 1;
+    std::uint64_t wal_start = 1;  // WAL files numbered below this are obsolete
+    std::vector<manifest_segment> segments;
+};
+
+std::string encode_manifest(const manifest& m);
+// Errors name path (used only in messages).
+[[nodiscard]] result<manifest> decode_manifest(std::string_view bytes, const std::string& path);
+
+}  // namespace puffer::format

@@ -1,0 +1,99 @@
+#include "engine/shard/shard.hpp"
+
+#include "engine/core/log.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+namespace puffer::shard {
+
+shard::shard(const shard_options& options, std::unique_ptr<io::ring> ring, thread_pool& pool, io::env& env)
+    : options_(options), ring_(std::move(ring)), pool_(pool), env_(env), cache_(options.cache_bytes)
+{
+}
+
+shard::~shard()
+{
+    stop();
+}
+
+void shard::start()
+{
+    thread_ = std::thread([this] { run(); });
+}
+
+void shard::stop()
+{
+    {
+        std::lock_guard lock(inbox_mutex_);
+        stopping_ = true;
+    }
+    stop_requested_.store(true);
+    ring_->wake();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+bool shard::post(unique_function<void()> task)
+{
+    bool was_empty = false;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        if (stopping_ || inbox_.size() >= options_.inbox_max) {
+            return false;
+        }
+        was_empty = inbox_.empty();
+        inbox_.push_back(std::move(task));
+    }
+    if (was_empty) {
+        ring_->wake();
+    }
+    return true;
+}
+
+void shard::background(unique_function<void()> work)
+{
+    pool_.submit(std::move(work));
+}
+
+void shard::run()
+{
+    if (options_.cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(options_.cpu, &set);
+        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+            PUFFER_LOG(warn, "shard %zu: could not pin to CPU %d", options_.index, options_.cpu);
+        }
+    }
+    std::vector<unique_function<void()>> tasks;
+    io::completion completions[256];
+    for (;;) {
+        tasks.clear();
+        {
+            std::lock_guard lock(inbox_mutex_);
+            tasks.swap(inbox_);
+        }
+        for (auto& t : tasks) {
+            t();
+        }
+        bool idle = tasks.empty();
+        if (idle && stop_requested_.load() && ring_->inflight() == 0) {
+            std::lock_guard lock(inbox_mutex_);
+            if (inbox_.empty()) {
+                break;
+            }
+            continue;
+        }
+        std::size_t n = ring_->reap(completions, idle);
+        for (std::size_t i = 0; i < n; ++i) {
+            io::request_of(completions[i].tag)->on_complete(completions[i].result);
+        }
+    }
+    // Release collections on this thread (their destructors close files).
+    collections_.clear();
+    cache_.clear();
+}
+
+}  // namespace puffer::shard

@@ -1,0 +1,134 @@
+#pragma once
+// Blocking wrappers over the asynchronous database API, for tests and tools.
+
+#include "engine/db/database.hpp"
+
+#include <future>
+#include <string>
+#include <vector>
+
+namespace puffer::test {
+
+template <class T>
+struct waiter {
+    std::shared_ptr<std::promise<T>> promise = std::make_shared<std::promise<T>>();
+    auto callback()
+    {
+        return [p = promise](T value) mutable { p->set_value(std::move(value)); };
+    }
+    T get() { return promise->get_future().get(); }
+};
+
+inline status create(db::database& d, const std::string& name, std::size_t dimension, metric m = metric::l2)
+{
+    waiter<status> w;
+    auto f = w.promise->get_future();
+    d.create_collection(name, dimension, m, w.callback());
+    return f.get();
+}
+
+inline status drop(db::database& d, const std::string& name)
+{
+    waiter<status> w;
+    auto f = w.promise->get_future();
+    d.drop_collection(name, w.callback());
+    return f.get();
+}
+
+inline status upsert(db::database& d, const std::string& name, point_batch batch)
+{
+    waiter<status> w;
+    auto f = w.promise->get_future();
+    d.upsert(name, std::move(batch), w.callback());
+    return f.get();
+}
+
+inline result<std::size_t> remove(db::database& d, const std::string& name, std::vector<std::string> ids)
+{
+    waiter<result<std::size_t>> w;
+    auto f = w.promise->get_future();
+    d.remove(name, std::move(ids), w.callback());
+    return f.get();
+}
+
+inline result<collection::search_response> search(db::database& d, const std::string& name,
+                                                  collection::search_request r)
+{
+    waiter<result<collection::search_response>> w;
+    auto f = w.promise->get_future();
+    d.search(name, std::move(r), w.callback());
+    return f.get();
+}
+
+inline result<collection::search_response> search(db::database& d, const std::string& name,
+                                                  std::vector<float> v, std::size_t k, std::size_t nprobe = 0,
+                                                  bool include_payload = false)
+{
+    collection::search_request r;
+    r.vector = std::move(v);
+    r.top_k = k;
+    r.nprobe = nprobe;
+    r.include_payload = include_payload;
+    return search(d, name, std::move(r));
+}
+
+inline status flush(db::database& d, const std::string& name)
+{
+    waiter<status> w;
+    auto f = w.promise->get_future();
+    d.flush(name, w.callback());
+    return f.get();
+}
+
+inline status compact(db::database& d, const std::string& name)
+{
+    waiter<status> w;
+    auto f = w.promise->get_future();
+    d.compact(name, w.callback());
+    return f.get();
+}
+
+inline result<collection::collection_stats> stats(db::database& d, const std::string& name)
+{
+    waiter<result<collection::collection_stats>> w;
+    auto f = w.promise->get_future();
+    d.stats(name, w.callback());
+    return f.get();
+}
+
+inline std::vector<collection::collection_info> list(db::database& d)
+{
+    waiter<std::vector<collection::collection_info>> w;
+    auto f = w.promise->get_future();
+    d.list_collections(w.callback());
+    return f.get();
+}
+
+inline void clear_caches(db::database& d)
+{
+    auto p = std::make_shared<std::promise<void>>();
+    auto f = p->get_future();
+    d.clear_caches([p] { p->set_value(); });
+    f.get();
+}
+
+// A batch of n points "prefix<i>" for i in [first, first + n), vectors from make(i, j).
+template <class Make>
+point_batch make_batch(const std::string& prefix, std::size_t first, std::size_t n, std::size_t dimension,
+                       Make make, bool payloads = false)
+{
+    point_batch b;
+    b.dimension = dimension;
+    for (std::size_t i = first; i < first + n; ++i) {
+        b.ids.push_back(prefix + std::to_string(i));
+        for (std::size_t j = 0; j < dimension; ++j) {
+            b.vectors.push_back(make(i, j));
+        }
+        if (payloads) {
+            b.payloads.push_back("{\"i\":" + std::to_string(i) + "}");
+        }
+    }
+    return b;
+}
+
+}  // namespace puffer::test

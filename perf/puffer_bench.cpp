@@ -1,11 +1,18 @@
-// puffer-bench: builds an IVF-Flat index over a base set and sweeps nprobe over the queries,
-// printing recall@10, QPS, p50/p99 latency and vectors scanned per query for each nprobe.
-// One query per call, single thread unless --threads says otherwise (then QPS is aggregate).
+// puffer-bench: recall@10, QPS, p50/p99 latency and vectors scanned per query, for each nprobe,
+// on .fvecs/.ivecs data with exact ground truth.
+//
+// In memory (default): builds an IVF-Flat index in this process and searches it directly.
+// --engine --data-dir D: loads the base set through the engine API (batches, each fdatasync'd),
+// flushes it into a segment, then runs the queries cold (cache emptied; O_DIRECT reads through
+// io_uring) and warm (clusters cached), also printing bytes read from disk per query and disk MB/s.
+// One query per call on one thread unless --threads / --concurrency say otherwise.
 #include "engine/core/distance.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/thread_pool.hpp"
+#include "engine/db/database.hpp"
 #include "engine/format/vecs_file.hpp"
 #include "engine/index/ivf.hpp"
+#include "tests/support/sync_db.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -35,7 +42,18 @@ struct options {
     std::size_t build_threads = 0;
     std::size_t k = 10;
     std::size_t repeat = 1;
+    std::size_t limit = 0;
     bool json = false;
+    // Engine mode.
+    bool engine = false;
+    std::string data_dir;
+    std::size_t batch = 1000;
+    std::size_t write_concurrency = 1;
+    std::size_t shards = 1;
+    std::size_t cache_mb = 4096;
+    std::string io_mode = "direct";
+    bool warm_only = false;
+    bool cold_only = false;
 };
 
 std::vector<std::size_t> parse_list(const std::string& s)
@@ -67,27 +85,293 @@ double percentile(std::vector<double> v, double p)
 }
 
 struct sweep_row {
-    std::size_t nprobe;
-    double recall;
-    double qps;
-    double p50_ms;
-    double p99_ms;
-    double vectors_scanned;
-    double bytes_per_query;
+    const char* mode = "memory";
+    std::size_t nprobe = 0;
+    double recall = 0;
+    double qps = 0;
+    double p50_ms = 0;
+    double p99_ms = 0;
+    double vectors_scanned = 0;
+    double scan_bytes_per_query = 0;  // vectors and centroids touched
+    double disk_bytes_per_query = -1;  // engine mode: read from disk
+    double disk_mb_per_s = -1;
 };
 
-void print_row(const sweep_row& r, bool json)
+void print_header(bool json, bool engine)
 {
     if (json) {
-        std::printf("{\"nprobe\":%zu,\"recall_at_10\":%.4f,\"qps\":%.1f,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
-                    "\"vectors_scanned\":%.1f,\"scan_gb_per_s\":%.2f}\n",
-                    r.nprobe, r.recall, r.qps, r.p50_ms, r.p99_ms, r.vectors_scanned,
-                    r.bytes_per_query * r.qps / 1e9);
+        return;
+    }
+    if (engine) {
+        std::printf("%6s %7s %9s %10s %8s %8s %10s %9s %11s %9s\n", "mode", "nprobe", "recall@10", "QPS", "p50 ms",
+                    "p99 ms", "vec/query", "scan GB/s", "disk KB/q", "disk MB/s");
     } else {
-        std::printf("%7zu %9.4f %10.1f %8.3f %8.3f %12.0f %9.2f\n", r.nprobe, r.recall, r.qps, r.p50_ms,
-                    r.p99_ms, r.vectors_scanned, r.bytes_per_query * r.qps / 1e9);
+        std::printf("%7s %9s %10s %8s %8s %12s %9s\n", "nprobe", "recall@10", "QPS", "p50 ms", "p99 ms", "vec/query",
+                    "GB/s");
+    }
+}
+
+void print_row(const sweep_row& r, bool json, bool engine)
+{
+    double scan_gbs = r.scan_bytes_per_query * r.qps / 1e9;
+    if (json) {
+        std::printf("{\"mode\":\"%s\",\"nprobe\":%zu,\"recall_at_10\":%.4f,\"qps\":%.1f,\"p50_ms\":%.4f,"
+                    "\"p99_ms\":%.4f,\"vectors_scanned\":%.1f,\"scan_gb_per_s\":%.2f",
+                    r.mode, r.nprobe, r.recall, r.qps, r.p50_ms, r.p99_ms, r.vectors_scanned, scan_gbs);
+        if (engine) {
+            std::printf(",\"disk_bytes_per_query\":%.0f,\"disk_mb_per_s\":%.1f", r.disk_bytes_per_query, r.disk_mb_per_s);
+        }
+        std::printf("}\n");
+    } else if (engine) {
+        std::printf("%6s %7zu %9.4f %10.1f %8.3f %8.3f %10.0f %9.2f %11.1f %9.1f\n", r.mode, r.nprobe, r.recall, r.qps,
+                    r.p50_ms, r.p99_ms, r.vectors_scanned, scan_gbs, r.disk_bytes_per_query / 1024, r.disk_mb_per_s);
+    } else {
+        std::printf("%7zu %9.4f %10.1f %8.3f %8.3f %12.0f %9.2f\n", r.nprobe, r.recall, r.qps, r.p50_ms, r.p99_ms,
+                    r.vectors_scanned, scan_gbs);
     }
     std::fflush(stdout);
+}
+
+struct dataset {
+    format::matrix<float> base;
+    format::matrix<float> queries;
+    format::matrix<std::int32_t> truth;
+};
+
+double recall_of(const dataset& data, std::size_t qi, const std::vector<std::int64_t>& found, std::size_t k)
+{
+    std::set<std::int32_t> want(data.truth.row(qi), data.truth.row(qi) + k);
+    std::size_t hits = 0;
+    for (auto f : found) {
+        hits += want.count(static_cast<std::int32_t>(f));
+    }
+    return static_cast<double>(hits) / static_cast<double>(k);
+}
+
+// Runs every query `repeat` times over `threads` client threads; search(qi, found, scanned, disk)
+// answers one query. Fills the timing and recall columns of a row.
+template <class Search>
+sweep_row sweep(const dataset& data, const options& o, std::size_t nprobe, Search search)
+{
+    const std::size_t nq = data.queries.rows;
+    const std::size_t total = nq * o.repeat;
+    std::vector<double> latencies_ms(total);
+    std::vector<double> recalls(nq);
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::uint64_t> scanned_total{0};
+    std::atomic<std::uint64_t> disk_total{0};
+    auto worker = [&] {
+        std::vector<std::int64_t> found;
+        for (;;) {
+            std::size_t i = next.fetch_add(1);
+            if (i >= total) {
+                break;
+            }
+            std::size_t qi = i % nq;
+            std::uint64_t scanned = 0;
+            std::uint64_t disk = 0;
+            found.clear();
+            auto t = clock_type::now();
+            search(qi, found, scanned, disk);
+            latencies_ms[i] = seconds_since(t) * 1e3;
+            scanned_total += scanned;
+            disk_total += disk;
+            if (i < nq) {
+                recalls[qi] = recall_of(data, qi, found, o.k);
+            }
+        }
+    };
+    auto start = clock_type::now();
+    std::vector<std::thread> threads;
+    for (std::size_t t = 1; t < o.threads; ++t) {
+        threads.emplace_back(worker);
+    }
+    worker();
+    for (auto& t : threads) {
+        t.join();
+    }
+    double wall = seconds_since(start);
+    sweep_row row;
+    row.nprobe = nprobe;
+    for (double r : recalls) {
+        row.recall += r;
+    }
+    row.recall /= static_cast<double>(nq);
+    row.qps = static_cast<double>(total) / wall;
+    row.p50_ms = percentile(latencies_ms, 50);
+    row.p99_ms = percentile(latencies_ms, 99);
+    row.vectors_scanned = static_cast<double>(scanned_total.load()) / static_cast<double>(total);
+    row.disk_bytes_per_query = static_cast<double>(disk_total.load()) / static_cast<double>(total);
+    row.disk_mb_per_s = static_cast<double>(disk_total.load()) / wall / 1e6;
+    return row;
+}
+
+int run_memory(const dataset& data, metric m, const options& o)
+{
+    const std::size_t d = data.base.dimension;
+    std::size_t build_threads = o.build_threads != 0 ? o.build_threads : std::thread::hardware_concurrency();
+    thread_pool pool(build_threads > 1 ? build_threads - 1 : 0);
+    index::ivf_options io;
+    io.cluster_count = o.nlist;
+    auto t0 = clock_type::now();
+    auto idx = index::ivf_index::build(m, data.base.data.data(), data.base.rows, d, io, &pool);
+    double build_s = seconds_since(t0);
+    std::size_t list_min = data.base.rows;
+    std::size_t list_max = 0;
+    for (std::size_t c = 0; c < idx.cluster_count(); ++c) {
+        std::size_t len = idx.layout().cluster_offsets[c + 1] - idx.layout().cluster_offsets[c];
+        list_min = std::min(list_min, len);
+        list_max = std::max(list_max, len);
+    }
+    std::string simd(simd::to_string(simd::active().simd_level));
+    if (o.json) {
+        std::printf("{\"base\":%zu,\"dimension\":%zu,\"queries\":%zu,\"nlist\":%zu,\"build_s\":%.3f,"
+                    "\"build_threads\":%zu,\"simd\":\"%s\",\"list_min\":%zu,\"list_max\":%zu}\n",
+                    data.base.rows, d, data.queries.rows, idx.cluster_count(), build_s, build_threads, simd.c_str(),
+                    list_min, list_max);
+    } else {
+        std::printf("base %zux%zu, queries %zu, nlist %zu, simd %s, build (train+assign, %zu threads) %.2f s, "
+                    "list sizes min/max %zu/%zu\n",
+                    data.base.rows, d, data.queries.rows, idx.cluster_count(), simd.c_str(), build_threads, build_s,
+                    list_min, list_max);
+    }
+    print_header(o.json, false);
+    for (std::size_t nprobe : parse_list(o.nprobe_list)) {
+        sweep_row row = sweep(data, o, nprobe, [&](std::size_t qi, std::vector<std::int64_t>& found,
+                                                   std::uint64_t& scanned, std::uint64_t&) {
+            index::ivf_index::search_stats stats;
+            for (const auto& r : idx.search(data.queries.row(qi), o.k, nprobe, &stats)) {
+                found.push_back(static_cast<std::int64_t>(r.key));
+            }
+            scanned = stats.vectors_scanned;
+        });
+        row.scan_bytes_per_query = (row.vectors_scanned + static_cast<double>(idx.cluster_count())) * static_cast<double>(d) * 4;
+        print_row(row, o.json, false);
+    }
+    return 0;
+}
+
+int run_engine(const dataset& data, metric m, const options& o)
+{
+    const std::size_t d = data.base.dimension;
+    const std::string name = "bench";
+    db::database_options dbo;
+    dbo.data_dir = o.data_dir;
+    dbo.shards = o.shards;
+    dbo.pin_shards = std::getenv("PUFFER_PIN") != nullptr;
+    dbo.cache_bytes = o.cache_mb << 20;
+    dbo.collection.flush_threshold_vectors = data.base.rows + 1;  // one explicit flush
+    dbo.collection.staging_vectors_max = data.base.rows + 1;
+    dbo.collection.cluster_count = o.nlist;
+    dbo.collection.mode = o.io_mode == "mmap" ? collection::io_mode::mmap : collection::io_mode::direct;
+    if (o.build_threads != 0) {
+        dbo.background_threads = o.build_threads;
+    }
+    auto opened = db::database::open(dbo);
+    if (!opened) {
+        std::fprintf(stderr, "puffer-bench: %s\n", opened.error().message().c_str());
+        return 1;
+    }
+    db::database& db = **opened;
+    (void)test::drop(db, name);
+    if (auto s = test::create(db, name, d, m); !s) {
+        std::fprintf(stderr, "puffer-bench: %s\n", s.error().message().c_str());
+        return 1;
+    }
+
+    // Load: batches of o.batch, write_concurrency batches in flight; each acknowledged only once
+    // its WAL group is fdatasync'd.
+    auto t0 = clock_type::now();
+    std::atomic<std::size_t> next_batch{0};
+    std::atomic<bool> load_failed{false};
+    std::size_t batches = (data.base.rows + o.batch - 1) / o.batch;
+    auto loader = [&] {
+        for (;;) {
+            std::size_t b = next_batch.fetch_add(1);
+            if (b >= batches || load_failed.load()) {
+                return;
+            }
+            std::size_t first = b * o.batch;
+            std::size_t n = std::min(o.batch, data.base.rows - first);
+            point_batch batch;
+            batch.dimension = d;
+            batch.ids.reserve(n);
+            for (std::size_t i = first; i < first + n; ++i) {
+                batch.ids.push_back(std::to_string(i));
+            }
+            batch.vectors.assign(data.base.row(first), data.base.row(first) + n * d);
+            if (auto s = test::upsert(db, name, std::move(batch)); !s) {
+                std::fprintf(stderr, "puffer-bench: insert: %s\n", s.error().message().c_str());
+                load_failed = true;
+            }
+        }
+    };
+    std::vector<std::thread> writers;
+    for (std::size_t w = 1; w < o.write_concurrency; ++w) {
+        writers.emplace_back(loader);
+    }
+    loader();
+    for (auto& w : writers) {
+        w.join();
+    }
+    if (load_failed) {
+        return 1;
+    }
+    double load_s = seconds_since(t0);
+    auto t1 = clock_type::now();
+    if (auto s = test::flush(db, name); !s) {
+        std::fprintf(stderr, "puffer-bench: flush: %s\n", s.error().message().c_str());
+        return 1;
+    }
+    double flush_s = seconds_since(t1);
+    auto st = test::stats(db, name);
+    std::size_t wal_groups = st ? st->wal_groups : 0;
+    if (o.json) {
+        std::printf("{\"base\":%zu,\"dimension\":%zu,\"queries\":%zu,\"io\":\"%s\",\"insert_vectors_per_s\":%.0f,"
+                    "\"batch\":%zu,\"write_concurrency\":%zu,\"wal_groups\":%zu,\"flush_s\":%.2f,\"segment_bytes\":%llu}\n",
+                    data.base.rows, d, data.queries.rows, db.io_backend(), static_cast<double>(data.base.rows) / load_s,
+                    o.batch, o.write_concurrency, wal_groups, flush_s,
+                    static_cast<unsigned long long>(st ? st->segment_bytes : 0));
+    } else {
+        std::printf("base %zux%zu, queries %zu, io %s (%s), shards %zu\n", data.base.rows, d, data.queries.rows,
+                    db.io_backend(), o.io_mode.c_str(), o.shards);
+        std::printf("insert: %.0f vectors/s (batches of %zu, %zu in flight, %zu fdatasync'd WAL groups); "
+                    "flush (train+assign+write) %.2f s; segment %.1f MB\n",
+                    static_cast<double>(data.base.rows) / load_s, o.batch, o.write_concurrency, wal_groups, flush_s,
+                    st ? static_cast<double>(st->segment_bytes) / 1e6 : 0.0);
+    }
+    print_header(o.json, true);
+    for (std::size_t nprobe : parse_list(o.nprobe_list)) {
+        auto one = [&](std::size_t qi, std::vector<std::int64_t>& found, std::uint64_t& scanned, std::uint64_t& disk) {
+            auto r = test::search(db, name, std::vector<float>(data.queries.row(qi), data.queries.row(qi) + d), o.k, nprobe);
+            if (!r) {
+                std::fprintf(stderr, "puffer-bench: search: %s\n", r.error().message().c_str());
+                std::exit(1);
+            }
+            for (const auto& h : r->hits) {
+                found.push_back(std::stoll(h.id));
+            }
+            scanned = r->stats.vectors_scanned;
+            disk = r->stats.bytes_read;
+        };
+        if (!o.warm_only) {
+            test::clear_caches(db);
+            sweep_row cold = sweep(data, o, nprobe, one);
+            cold.mode = "cold";
+            cold.scan_bytes_per_query = cold.vectors_scanned * static_cast<double>(d) * 4;
+            print_row(cold, o.json, true);
+        }
+        if (!o.cold_only) {
+            options warmup = o;
+            warmup.repeat = 1;
+            (void)sweep(data, warmup, nprobe, one);  // fill the cache
+            sweep_row warm = sweep(data, o, nprobe, one);
+            warm.mode = "warm";
+            warm.scan_bytes_per_query = warm.vectors_scanned * static_cast<double>(d) * 4;
+            print_row(warm, o.json, true);
+        }
+    }
+    return 0;
 }
 
 int run(const options& o)
@@ -97,11 +381,10 @@ int run(const options& o)
         std::fprintf(stderr, "puffer-bench: unknown metric '%s' (l2, cosine, ip)\n", o.metric_name.c_str());
         return 2;
     }
-    auto base = format::read_fvecs(o.base);
+    auto base = format::read_fvecs(o.base, o.limit);
     auto queries = format::read_fvecs(o.queries);
     auto truth = format::read_ivecs(o.groundtruth);
-    for (const error& e : {base.has_error() ? base.error() : error{},
-                           queries.has_error() ? queries.error() : error{},
+    for (const error& e : {base.has_error() ? base.error() : error{}, queries.has_error() ? queries.error() : error{},
                            truth.has_error() ? truth.error() : error{}}) {
         if (e.code) {
             std::fprintf(stderr, "puffer-bench: %s\n", e.message().c_str());
@@ -112,92 +395,15 @@ int run(const options& o)
         std::fprintf(stderr, "puffer-bench: base, queries and ground truth do not match\n");
         return 1;
     }
-    const std::size_t d = base->dimension;
-    const std::size_t nq = queries->rows;
-    std::size_t build_threads = o.build_threads != 0 ? o.build_threads : std::thread::hardware_concurrency();
-    thread_pool pool(build_threads > 1 ? build_threads - 1 : 0);
-
-    index::ivf_options io;
-    io.cluster_count = o.nlist;
-    auto t0 = clock_type::now();
-    auto idx = index::ivf_index::build(*m, base->data.data(), base->rows, d, io, &pool);
-    double build_s = seconds_since(t0);
-    std::size_t list_min = base->rows;
-    std::size_t list_max = 0;
-    for (std::size_t c = 0; c < idx.cluster_count(); ++c) {
-        std::size_t len = idx.layout().cluster_offsets[c + 1] - idx.layout().cluster_offsets[c];
-        list_min = std::min(list_min, len);
-        list_max = std::max(list_max, len);
-    }
-    if (o.json) {
-        std::printf("{\"base\":%zu,\"dimension\":%zu,\"queries\":%zu,\"nlist\":%zu,\"build_s\":%.3f,"
-                    "\"build_threads\":%zu,\"simd\":\"%s\",\"list_min\":%zu,\"list_max\":%zu}\n",
-                    base->rows, d, nq, idx.cluster_count(), build_s, build_threads,
-                    std::string(simd::to_string(simd::active().simd_level)).c_str(), list_min, list_max);
-    } else {
-        std::printf("base %zux%zu, queries %zu, nlist %zu, simd %s, build (train+assign, %zu threads) "
-                    "%.2f s, list sizes min/max %zu/%zu\n",
-                    base->rows, d, nq, idx.cluster_count(),
-                    std::string(simd::to_string(simd::active().simd_level)).c_str(), build_threads,
-                    build_s, list_min, list_max);
-        std::printf("%7s %9s %10s %8s %8s %12s %9s\n", "nprobe", "recall@10", "QPS", "p50 ms", "p99 ms",
-                    "vec/query", "GB/s");
-    }
-
-    for (std::size_t nprobe : parse_list(o.nprobe_list)) {
-        std::vector<double> latencies_ms(nq * o.repeat);
-        std::vector<std::vector<scored<std::uint64_t>>> results(nq);
-        std::atomic<std::size_t> scanned_total{0};
-        std::atomic<std::size_t> next{0};
-        std::size_t total = nq * o.repeat;
-        auto worker = [&] {
-            std::size_t scanned = 0;
-            for (;;) {
-                std::size_t i = next.fetch_add(1);
-                if (i >= total) {
-                    break;
-                }
-                std::size_t qi = i % nq;
-                index::ivf_index::search_stats stats;
-                auto t = clock_type::now();
-                auto r = idx.search(queries->row(qi), o.k, nprobe, &stats);
-                latencies_ms[i] = seconds_since(t) * 1e3;
-                scanned += stats.vectors_scanned;
-                if (i < nq) {
-                    results[qi] = std::move(r);
-                }
-            }
-            scanned_total += scanned;
-        };
-        auto start = clock_type::now();
-        std::vector<std::thread> threads;
-        for (std::size_t t = 1; t < o.threads; ++t) {
-            threads.emplace_back(worker);
+    dataset data{std::move(*base), std::move(*queries), std::move(*truth)};
+    if (o.engine) {
+        if (o.data_dir.empty()) {
+            std::fprintf(stderr, "puffer-bench: --engine needs --data-dir\n");
+            return 2;
         }
-        worker();
-        for (auto& t : threads) {
-            t.join();
-        }
-        double wall = seconds_since(start);
-        std::size_t hits = 0;
-        for (std::size_t qi = 0; qi < nq; ++qi) {
-            std::set<std::int32_t> want(truth->row(qi), truth->row(qi) + o.k);
-            for (auto& r : results[qi]) {
-                hits += want.count(static_cast<std::int32_t>(r.key));
-            }
-        }
-        sweep_row row;
-        row.nprobe = nprobe;
-        row.recall = static_cast<double>(hits) / static_cast<double>(nq * o.k);
-        row.qps = static_cast<double>(total) / wall;
-        row.p50_ms = percentile(latencies_ms, 50);
-        row.p99_ms = percentile(latencies_ms, 99);
-        row.vectors_scanned = static_cast<double>(scanned_total.load()) / static_cast<double>(total);
-        row.bytes_per_query = (row.vectors_scanned + static_cast<double>(idx.cluster_count())) *
-                              static_cast<double>(d) * 4;
-        print_row(row, o.json);
+        return run_engine(data, *m, o);
     }
-    return 0;
+    return run_memory(data, *m, o);
 }
 
 }  // namespace
@@ -211,7 +417,7 @@ int main(int argc, char** argv)
         ("help,h", "show this help")
         ("base", po::value(&o.base)->required(), "base vectors (.fvecs)")
         ("queries", po::value(&o.queries)->required(), "query vectors (.fvecs)")
-        ("groundtruth", po::value(&o.groundtruth)->required(), "exact neighbours (.ivecs)")
+        ("groundtruth", po::value(&o.groundtruth)->required(), "exact neighbours (.ivecs; row numbers of the base)")
         ("metric", po::value(&o.metric_name)->default_value("l2"), "l2 | cosine | ip")
         ("nlist", po::value(&o.nlist)->default_value(0), "clusters (0: round(4*sqrt(n)))")
         ("nprobe", po::value(&o.nprobe_list)->default_value("1,2,4,8,16,32,64"), "comma-separated nprobe values")
@@ -219,7 +425,17 @@ int main(int argc, char** argv)
         ("build-threads", po::value(&o.build_threads)->default_value(0), "threads for the build (0: all cores)")
         ("k", po::value(&o.k)->default_value(10), "neighbours per query")
         ("repeat", po::value(&o.repeat)->default_value(1), "run the query set this many times per nprobe")
-        ("json", po::bool_switch(&o.json), "one JSON object per line");
+        ("limit", po::value(&o.limit)->default_value(0), "use only the first N base vectors (0: all)")
+        ("json", po::bool_switch(&o.json), "one JSON object per line")
+        ("engine", po::bool_switch(&o.engine), "go through the storage engine (needs --data-dir)")
+        ("data-dir", po::value(&o.data_dir), "engine mode: data directory (collection 'bench' is recreated)")
+        ("batch", po::value(&o.batch)->default_value(1000), "engine mode: vectors per insert batch")
+        ("write-concurrency", po::value(&o.write_concurrency)->default_value(1), "engine mode: insert batches in flight")
+        ("shards", po::value(&o.shards)->default_value(1), "engine mode: shard threads")
+        ("cache-mb", po::value(&o.cache_mb)->default_value(4096), "engine mode: cluster cache budget")
+        ("io-mode", po::value(&o.io_mode)->default_value("direct"), "engine mode: direct | mmap")
+        ("warm-only", po::bool_switch(&o.warm_only), "engine mode: skip the cold runs")
+        ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -232,5 +448,6 @@ int main(int argc, char** argv)
         std::cerr << "puffer-bench: " << e.what() << "\n" << desc << "\n";
         return 2;
     }
+    log::set_level(log::level::warn);
     return run(o);
 }

@@ -75,6 +75,7 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     const std::size_t n = rows.ids.size();
     PUFFER_ASSERT(n >= 1);
     index::ivf_options io;
+    io.cluster_count = o.cluster_count;
     io.kmeans.seed = o.kmeans_seed + id;
     index::ivf_layout layout = index::build_ivf_layout(rows.vectors.data(), n, rows.dimension, io, pool);
 

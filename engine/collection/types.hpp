@@ -22,6 +22,8 @@ struct options {
     std::size_t segments_max = 8;
     // A segment with at least this fraction of its rows tombstoned is rewritten by compaction.
     double tombstone_ratio_max = 0.3;
+    // Clusters per new segment; 0: index::default_cluster_count(rows).
+    std::size_t cluster_count = 0;
     io_mode mode = io_mode::direct;
     std::size_t dma_alignment_bytes = 4096;
     std::uint64_t kmeans_seed = 0x5EED;

@@ -2,6 +2,7 @@
 
 #include "engine/core/log.hpp"
 
+#include <chrono>
 #include <pthread.h>
 #include <sched.h>
 
@@ -45,6 +46,7 @@ bool shard::post(unique_function<void()> task)
         }
         was_empty = inbox_.empty();
         inbox_.push_back(std::move(task));
+        inbox_nonempty_.store(true, std::memory_order_release);
     }
     if (was_empty) {
         ring_->wake();
@@ -74,11 +76,30 @@ void shard::run()
         {
             std::lock_guard lock(inbox_mutex_);
             tasks.swap(inbox_);
+            inbox_nonempty_.store(false, std::memory_order_relaxed);
         }
         for (auto& t : tasks) {
             t();
         }
         bool idle = tasks.empty();
+        if (idle && options_.idle_poll_us > 0 && !stop_requested_.load(std::memory_order_relaxed)) {
+            // Poll before sleeping: new work or completions picked up here skip a wake-up.
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(options_.idle_poll_us);
+            std::size_t n = 0;
+            while (!inbox_nonempty_.load(std::memory_order_acquire)) {
+                n = ring_->reap(completions, false);
+                if (n > 0 || std::chrono::steady_clock::now() >= deadline) {
+                    break;
+                }
+                __builtin_ia32_pause();
+            }
+            for (std::size_t i = 0; i < n; ++i) {
+                io::request_of(completions[i].tag)->on_complete(completions[i].result);
+            }
+            if (n > 0 || inbox_nonempty_.load(std::memory_order_acquire)) {
+                continue;
+            }
+        }
         if (idle && stop_requested_.load() && ring_->inflight() == 0) {
             std::lock_guard lock(inbox_mutex_);
             if (inbox_.empty()) {

@@ -3,61 +3,84 @@
 
 #include "engine/db/database.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <future>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace puffer::test {
 
+// A one-shot result slot. get() spins briefly before sleeping: on a VM whose idle vCPUs halt, a
+// sleeping thread takes ~100 us to wake, more than a warm search takes.
 template <class T>
-struct waiter {
-    std::shared_ptr<std::promise<T>> promise = std::make_shared<std::promise<T>>();
+class waiter {
+public:
     auto callback()
     {
-        return [p = promise](T value) mutable { p->set_value(std::move(value)); };
+        return [s = state_](T value) mutable {
+            s->value.emplace(std::move(value));
+            s->ready.store(true, std::memory_order_release);
+            s->ready.notify_one();
+        };
     }
-    T get() { return promise->get_future().get(); }
+    T get()
+    {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+        while (!state_->ready.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                state_->ready.wait(false, std::memory_order_acquire);
+                break;
+            }
+            __builtin_ia32_pause();
+        }
+        return std::move(*state_->value);
+    }
+
+private:
+    struct state {
+        std::atomic<bool> ready{false};
+        std::optional<T> value;
+    };
+    std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
 inline status create(db::database& d, const std::string& name, std::size_t dimension, metric m = metric::l2)
 {
     waiter<status> w;
-    auto f = w.promise->get_future();
     d.create_collection(name, dimension, m, w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline status drop(db::database& d, const std::string& name)
 {
     waiter<status> w;
-    auto f = w.promise->get_future();
     d.drop_collection(name, w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline status upsert(db::database& d, const std::string& name, point_batch batch)
 {
     waiter<status> w;
-    auto f = w.promise->get_future();
     d.upsert(name, std::move(batch), w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline result<std::size_t> remove(db::database& d, const std::string& name, std::vector<std::string> ids)
 {
     waiter<result<std::size_t>> w;
-    auto f = w.promise->get_future();
     d.remove(name, std::move(ids), w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline result<collection::search_response> search(db::database& d, const std::string& name,
                                                   collection::search_request r)
 {
     waiter<result<collection::search_response>> w;
-    auto f = w.promise->get_future();
     d.search(name, std::move(r), w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline result<collection::search_response> search(db::database& d, const std::string& name,
@@ -75,33 +98,29 @@ inline result<collection::search_response> search(db::database& d, const std::st
 inline status flush(db::database& d, const std::string& name)
 {
     waiter<status> w;
-    auto f = w.promise->get_future();
     d.flush(name, w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline status compact(db::database& d, const std::string& name)
 {
     waiter<status> w;
-    auto f = w.promise->get_future();
     d.compact(name, w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline result<collection::collection_stats> stats(db::database& d, const std::string& name)
 {
     waiter<result<collection::collection_stats>> w;
-    auto f = w.promise->get_future();
     d.stats(name, w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline std::vector<collection::collection_info> list(db::database& d)
 {
     waiter<std::vector<collection::collection_info>> w;
-    auto f = w.promise->get_future();
     d.list_collections(w.callback());
-    return f.get();
+    return w.get();
 }
 
 inline void clear_caches(db::database& d)

@@ -1,0 +1,936 @@
+#include "apps/puffer_cli/commands.hpp"
+
+#include "engine/core/log.hpp"
+#include "engine/format/manifest_codec.hpp"
+#include "engine/format/segment_reader.hpp"
+#include "engine/format/vecs_file.hpp"
+#include "engine/io/env.hpp"
+#include "engine/wal/wal_format.hpp"
+#include "net/http_client.hpp"
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+using clock_type = std::chrono::steady_clock;
+
+namespace puffer::cli {
+namespace {
+
+// Parses a command's options; returns false (after printing) on --help or a usage error, with
+// exit_code set accordingly.
+bool parse(const std::vector<std::string>& args, po::options_description& desc, po::variables_map& vm, int& exit_code,
+           const po::positional_options_description* positional = nullptr)
+{
+    desc.add_options()("help,h", "show this help");
+    try {
+        auto parser = po::command_line_parser(args).options(desc);
+        if (positional != nullptr) {
+            parser.positional(*positional);
+        }
+        po::store(parser.run(), vm);
+        if (vm.count("help")) {
+            std::cout << desc << "\n";
+            exit_code = 0;
+            return false;
+        }
+        po::notify(vm);
+    } catch (const std::exception& e) {
+        std::cerr << "puffer-cli: " << e.what() << "\n" << desc << "\n";
+        exit_code = 2;
+        return false;
+    }
+    return true;
+}
+
+result<net::http_client> client_for(const common& c)
+{
+    PUFFER_TRY_ASSIGN(auto address, net::parse_server_url(c.server));
+    return net::http_client(address);
+}
+
+// Explains a failed call: the server's error envelope, or the transport error.
+void report(const result<net::client_response>& r)
+{
+    if (!r) {
+        std::fprintf(stderr, "puffer-cli: %s\n", r.error().message().c_str());
+        return;
+    }
+    boost::system::error_code ec;
+    json::value v = json::parse(r->body, ec);
+    const json::object* e = nullptr;
+    if (!ec && v.is_object()) {
+        if (const json::value* inner = v.get_object().if_contains("error")) {
+            e = inner->if_object();
+        }
+    }
+    if (e != nullptr && e->if_contains("message") != nullptr && (*e).at("message").is_string()) {
+        std::string code = e->if_contains("code") && e->at("code").is_string() ? std::string(e->at("code").get_string()) : "error";
+        std::fprintf(stderr, "puffer-cli: %s (HTTP %u %s)\n", std::string(e->at("message").get_string()).c_str(),
+                     r->status, code.c_str());
+    } else {
+        std::fprintf(stderr, "puffer-cli: HTTP %u: %s\n", r->status, r->body.substr(0, 500).c_str());
+    }
+}
+
+bool ok_status(const result<net::client_response>& r)
+{
+    return r && r->status >= 200 && r->status < 300;
+}
+
+// One call; prints the error and returns false on failure.
+bool call(net::http_client& client, std::string_view method, std::string_view target, std::string_view body,
+          std::string* response_body = nullptr)
+{
+    auto r = client.request(method, target, body);
+    if (!ok_status(r)) {
+        report(r);
+        return false;
+    }
+    if (response_body != nullptr) {
+        *response_body = std::move(r->body);
+    }
+    return true;
+}
+
+std::string pretty(const json::value& v, int indent = 0)
+{
+    std::string pad(static_cast<std::size_t>(indent), ' ');
+    if (v.is_object()) {
+        std::string out = "{\n";
+        bool first = true;
+        for (const auto& kv : v.get_object()) {
+            out += first ? "" : ",\n";
+            first = false;
+            out += pad + "  " + json::serialize(json::string(kv.key())) + ": " + pretty(kv.value(), indent + 2);
+        }
+        return out + "\n" + pad + "}";
+    }
+    return json::serialize(v);
+}
+
+void append_float(std::string& out, float v)
+{
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 7);
+    (void)ec;
+    out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+void append_json_string(std::string& out, std::string_view s)
+{
+    out += json::serialize(json::string_view(s.data(), s.size()));
+}
+
+// {"points":[{"id":...,"vector":[...]}, ...]} for rows [first, first + n) of vectors (n * d).
+std::string points_body(const std::vector<std::string>& ids, const float* vectors, std::size_t d)
+{
+    std::string body;
+    body.reserve(ids.size() * (d * 11 + 32) + 16);
+    body += "{\"points\":[";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        body += i == 0 ? "{\"id\":" : ",{\"id\":";
+        append_json_string(body, ids[i]);
+        body += ",\"vector\":[";
+        for (std::size_t j = 0; j < d; ++j) {
+            if (j != 0) {
+                body += ',';
+            }
+            append_float(body, vectors[i * d + j]);
+        }
+        body += "]}";
+    }
+    body += "]}";
+    return body;
+}
+
+std::string vector_json(const float* v, std::size_t d)
+{
+    std::string out = "[";
+    for (std::size_t j = 0; j < d; ++j) {
+        if (j != 0) {
+            out += ',';
+        }
+        append_float(out, v[j]);
+    }
+    return out + "]";
+}
+
+std::string collection_path(const std::string& name, std::string_view leaf = {})
+{
+    std::string p = "/v1/collections/" + name;
+    if (!leaf.empty()) {
+        p += "/";
+        p += leaf;
+    }
+    return p;
+}
+
+double percentile(std::vector<double> v, double p)
+{
+    if (v.empty()) {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+std::string with_commas(double value)
+{
+    auto n = static_cast<long long>(std::llround(value));
+    std::string digits = std::to_string(n < 0 ? -n : n);
+    std::string out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i != 0 && (digits.size() - i) % 3 == 0) {
+            out += ',';
+        }
+        out += digits[i];
+    }
+    return (n < 0 ? "-" : "") + out;
+}
+
+// Progress bar on a terminal (stderr), nothing otherwise.
+class progress {
+public:
+    progress(std::size_t total, const char* unit) : total_(total), unit_(unit), tty_(::isatty(STDERR_FILENO) != 0)
+    {
+        if (tty_) {
+            thread_ = std::thread([this] {
+                while (!done_.load()) {
+                    draw();
+                    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                }
+            });
+        }
+    }
+    ~progress() { finish(); }
+    void add(std::size_t n) { done_count_ += n; }
+    void finish()
+    {
+        if (done_.exchange(true)) {
+            return;
+        }
+        if (thread_.joinable()) {
+            thread_.join();
+            draw();
+            std::fputc('\n', stderr);
+        }
+    }
+
+private:
+    void draw()
+    {
+        std::size_t done = done_count_.load();
+        double elapsed = std::chrono::duration<double>(clock_type::now() - start_).count();
+        double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+        double eta = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0;
+        constexpr int width = 30;
+        int filled = total_ > 0 ? static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total_)) : width;
+        std::string bar(static_cast<std::size_t>(filled), '=');
+        if (filled < width) {
+            bar += '>';
+            bar += std::string(static_cast<std::size_t>(width - filled - 1), ' ');
+        }
+        std::fprintf(stderr, "\r[%s] %s/%s %s  %s %s/s  ETA %.0fs   ", bar.c_str(), with_commas(static_cast<double>(done)).c_str(),
+                     with_commas(static_cast<double>(total_)).c_str(), unit_,
+                     with_commas(rate).c_str(), unit_, eta);
+        std::fflush(stderr);
+    }
+
+    std::size_t total_;
+    const char* unit_;
+    bool tty_;
+    std::atomic<std::size_t> done_count_{0};
+    std::atomic<bool> done_{false};
+    clock_type::time_point start_ = clock_type::now();
+    std::thread thread_;
+};
+
+// Runs `batches` jobs over `concurrency` threads, each with its own connection; job(client, i)
+// returns false to stop everyone. Returns false if any job failed.
+template <class Job>
+bool run_parallel(const common& c, std::size_t batches, std::size_t concurrency, Job job)
+{
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    auto worker = [&] {
+        auto client = client_for(c);
+        if (!client) {
+            std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+            failed = true;
+            return;
+        }
+        for (;;) {
+            std::size_t i = next.fetch_add(1);
+            if (i >= batches || failed.load()) {
+                return;
+            }
+            if (!job(*client, i)) {
+                failed = true;
+                return;
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t t = 1; t < std::max<std::size_t>(1, concurrency); ++t) {
+        threads.emplace_back(worker);
+    }
+    worker();
+    for (auto& t : threads) {
+        t.join();
+    }
+    return !failed.load();
+}
+
+// Uploads vectors (n * d) in batches with ids from make_id(row).
+template <class MakeId>
+int upload(const common& c, const std::string& collection, const float* vectors, std::size_t n, std::size_t d,
+           std::size_t batch_size, std::size_t concurrency, MakeId make_id, const char* what)
+{
+    batch_size = std::max<std::size_t>(1, batch_size);
+    std::size_t batches = (n + batch_size - 1) / batch_size;
+    std::string target = collection_path(collection, "points");
+    progress bar(n, "vectors");
+    auto start = clock_type::now();
+    bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
+        std::size_t first = b * batch_size;
+        std::size_t count = std::min(batch_size, n - first);
+        std::vector<std::string> ids;
+        ids.reserve(count);
+        for (std::size_t i = first; i < first + count; ++i) {
+            ids.push_back(make_id(i));
+        }
+        std::string body = points_body(ids, vectors + first * d, d);
+        if (!call(client, "POST", target, body)) {
+            return false;
+        }
+        bar.add(count);
+        return true;
+    });
+    bar.finish();
+    double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    if (!ok) {
+        return 1;
+    }
+    std::printf("%s %s vectors (dimension %zu) in %.2f s: %s vectors/s\n", what, with_commas(static_cast<double>(n)).c_str(),
+                d, seconds, with_commas(static_cast<double>(n) / seconds).c_str());
+    return 0;
+}
+
+struct latency_report {
+    std::size_t queries = 0;
+    double seconds = 0;
+    std::vector<double> latencies_ms;
+};
+
+void print_latency(const latency_report& r)
+{
+    std::printf("%zu queries in %.2f s: %s QPS; latency p50 %.3f ms, p95 %.3f ms, p99 %.3f ms\n", r.queries, r.seconds,
+                with_commas(static_cast<double>(r.queries) / r.seconds).c_str(), percentile(r.latencies_ms, 50),
+                percentile(r.latencies_ms, 95), percentile(r.latencies_ms, 99));
+}
+
+std::string search_body(const float* v, std::size_t d, std::size_t top_k, std::size_t nprobe, bool include_payload)
+{
+    std::string body = "{\"vector\":" + vector_json(v, d) + ",\"top_k\":" + std::to_string(top_k);
+    if (nprobe != 0) {
+        body += ",\"nprobe\":" + std::to_string(nprobe);
+    }
+    if (include_payload) {
+        body += ",\"include_payload\":true";
+    }
+    return body + "}";
+}
+
+// .npy: a 2-D little-endian float32 array in C order.
+result<format::matrix<float>> read_npy(const std::string& path)
+{
+    PUFFER_TRY_ASSIGN(std::string bytes, io::read_file(io::posix_env(), path));
+    if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
+        return make_error(errc::invalid_argument, path + ": not a .npy file");
+    }
+    std::size_t header_len = 0;
+    std::size_t offset = 0;
+    if (bytes[6] == 1) {
+        header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+        offset = 10;
+    } else {
+        if (bytes.size() < 12) {
+            return make_error(errc::invalid_argument, path + ": truncated .npy header");
+        }
+        header_len = 0;
+        for (int i = 0; i < 4; ++i) {
+            header_len |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + static_cast<std::size_t>(i)])) << (8 * i);
+        }
+        offset = 12;
+    }
+    if (offset + header_len > bytes.size()) {
+        return make_error(errc::invalid_argument, path + ": truncated .npy header");
+    }
+    std::string header = bytes.substr(offset, header_len);
+    if (header.find("'descr': '<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos) {
+        return make_error(errc::invalid_argument, path + ": only C-order little-endian float32 (<f4) arrays are supported");
+    }
+    auto shape_at = header.find("'shape': (");
+    if (shape_at == std::string::npos) {
+        return make_error(errc::invalid_argument, path + ": no shape in the .npy header");
+    }
+    std::size_t rows = 0;
+    std::size_t cols = 0;
+    if (std::sscanf(header.c_str() + shape_at, "'shape': (%zu, %zu)", &rows, &cols) != 2 || cols == 0) {
+        return make_error(errc::invalid_argument, path + ": only 2-D arrays (rows, dimension) are supported");
+    }
+    std::size_t data_at = offset + header_len;
+    if (bytes.size() - data_at < rows * cols * 4) {
+        return make_error(errc::invalid_argument, path + ": file shorter than its shape");
+    }
+    format::matrix<float> m;
+    m.rows = rows;
+    m.dimension = cols;
+    m.data.resize(rows * cols);
+    std::memcpy(m.data.data(), bytes.data() + data_at, rows * cols * 4);
+    return m;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix)
+{
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+int create_collection(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::size_t dimension = 0;
+    std::string metric_name;
+    po::options_description desc("puffer-cli create-collection");
+    desc.add_options()("name", po::value(&name)->required(), "collection name ([A-Za-z0-9_-], 1 to 64)")(
+        "dimension", po::value(&dimension)->required(), "vector dimension")(
+        "metric", po::value(&metric_name)->default_value("l2"), "l2, cosine or ip");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        return 2;
+    }
+    json::object body;
+    body["name"] = name;
+    body["dimension"] = dimension;
+    body["metric"] = metric_name;
+    if (!call(*client, "POST", "/v1/collections", json::serialize(body))) {
+        return 1;
+    }
+    std::printf("created collection '%s' (dimension %zu, metric %s)\n", name.c_str(), dimension, metric_name.c_str());
+    return 0;
+}
+
+int list_collections(const common& c, const std::vector<std::string>& args)
+{
+    po::options_description desc("puffer-cli list-collections");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c);
+    std::string body;
+    if (!client || !call(*client, "GET", "/v1/collections", {}, &body)) {
+        if (!client) {
+            std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        }
+        return 1;
+    }
+    json::value v = json::parse(body);
+    const auto& list = v.at("collections").as_array();
+    std::printf("%-32s %10s %8s %12s %8s\n", "NAME", "DIMENSION", "METRIC", "POINTS", "STATUS");
+    for (const auto& e : list) {
+        const auto& o = e.as_object();
+        std::printf("%-32s %10lld %8s %12lld %8s\n", std::string(o.at("name").as_string()).c_str(),
+                    static_cast<long long>(o.at("dimension").to_number<double>()),
+                    std::string(o.at("metric").as_string()).c_str(),
+                    static_cast<long long>(o.at("points").to_number<double>()),
+                    std::string(o.at("status").as_string()).c_str());
+    }
+    if (list.empty()) {
+        std::printf("(no collections)\n");
+    }
+    return 0;
+}
+
+namespace {
+int simple_collection_call(const common& c, const std::vector<std::string>& args, const char* title, const char* option,
+                           const char* method, std::string_view leaf, bool print_body, const char* done_message)
+{
+    std::string name;
+    po::options_description desc(title);
+    desc.add_options()(option, po::value(&name)->required(), "collection name");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        return 2;
+    }
+    std::string body;
+    std::string_view request_body = std::string_view(method) == "POST" ? std::string_view("{}") : std::string_view();
+    if (!call(*client, method, collection_path(name, leaf), request_body, &body)) {
+        return 1;
+    }
+    if (print_body) {
+        std::printf("%s\n", pretty(json::parse(body)).c_str());
+    } else {
+        std::printf(done_message, name.c_str());
+        std::printf("\n");
+    }
+    return 0;
+}
+}  // namespace
+
+int delete_collection(const common& c, const std::vector<std::string>& args)
+{
+    return simple_collection_call(c, args, "puffer-cli delete-collection", "name", "DELETE", {}, false,
+                                  "deleted collection '%s'");
+}
+
+int stats(const common& c, const std::vector<std::string>& args)
+{
+    return simple_collection_call(c, args, "puffer-cli stats", "collection", "GET", "stats", true, "");
+}
+
+int flush(const common& c, const std::vector<std::string>& args)
+{
+    return simple_collection_call(c, args, "puffer-cli flush", "collection", "POST", "flush", false,
+                                  "flushed collection '%s' (staging is now an indexed segment)");
+}
+
+int load_random(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::size_t count = 0;
+    std::size_t dimension = 0;
+    std::size_t batch_size = 0;
+    std::size_t concurrency = 0;
+    std::uint64_t seed = 0;
+    std::size_t start = 0;
+    po::options_description desc("puffer-cli load-random: insert random vectors (uniform in [-1, 1))");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "count", po::value(&count)->required(), "vectors to insert")(
+        "dimension", po::value(&dimension)->required(), "vector dimension (must match the collection)")(
+        "batch-size", po::value(&batch_size)->default_value(1000), "vectors per request")(
+        "concurrency", po::value(&concurrency)->default_value(4), "requests in flight")(
+        "seed", po::value(&seed)->default_value(42), "random seed")(
+        "start", po::value(&start)->default_value(0), "first id number (ids are vec-<n>)");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (dimension == 0 || count == 0) {
+        std::fprintf(stderr, "puffer-cli: --count and --dimension must be at least 1\n");
+        return 2;
+    }
+    std::vector<float> vectors(count * dimension);
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : vectors) {
+        v = u(rng);
+    }
+    return upload(c, name, vectors.data(), count, dimension, batch_size, concurrency,
+                  [start](std::size_t i) { return "vec-" + std::to_string(start + i); }, "loaded");
+}
+
+int search_random(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::size_t dimension = 0;
+    std::size_t queries = 0;
+    std::size_t top_k = 0;
+    std::size_t nprobe = 0;
+    std::size_t concurrency = 0;
+    std::uint64_t seed = 0;
+    po::options_description desc("puffer-cli search-random: random query vectors, reporting QPS and latency");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "dimension", po::value(&dimension)->required(), "vector dimension")(
+        "num-queries", po::value(&queries)->required(), "queries to run")(
+        "top-k", po::value(&top_k)->default_value(10), "neighbours per query")(
+        "nprobe", po::value(&nprobe)->default_value(0), "clusters probed per segment (0: server default)")(
+        "concurrency", po::value(&concurrency)->default_value(1), "queries in flight")(
+        "seed", po::value(&seed)->default_value(7), "random seed");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    std::vector<float> vectors(queries * dimension);
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : vectors) {
+        v = u(rng);
+    }
+    latency_report report;
+    report.queries = queries;
+    report.latencies_ms.resize(queries);
+    std::string target = collection_path(name, "search");
+    auto start = clock_type::now();
+    bool ok = run_parallel(c, queries, concurrency, [&](net::http_client& client, std::size_t i) {
+        std::string body = search_body(vectors.data() + i * dimension, dimension, top_k, nprobe, false);
+        auto t = clock_type::now();
+        bool good = call(client, "POST", target, body);
+        report.latencies_ms[i] = std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
+        return good;
+    });
+    report.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    if (!ok) {
+        return 1;
+    }
+    print_latency(report);
+    return 0;
+}
+
+int search(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string vector;
+    std::size_t top_k = 0;
+    std::size_t nprobe = 0;
+    bool include_payload = false;
+    po::options_description desc("puffer-cli search: one query, results as JSON");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "vector", po::value(&vector)->required(), "query vector as a JSON array")(
+        "top-k", po::value(&top_k)->default_value(10), "neighbours")(
+        "nprobe", po::value(&nprobe)->default_value(0), "clusters probed per segment (0: server default)")(
+        "include-payload", po::bool_switch(&include_payload), "return payloads");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        return 2;
+    }
+    std::string body = "{\"vector\":" + vector + ",\"top_k\":" + std::to_string(top_k) +
+                       (nprobe != 0 ? ",\"nprobe\":" + std::to_string(nprobe) : "") +
+                       (include_payload ? ",\"include_payload\":true}" : "}");
+    std::string response;
+    if (!call(*client, "POST", collection_path(name, "search"), body, &response)) {
+        return 1;
+    }
+    std::printf("%s\n", response.c_str());
+    return 0;
+}
+
+int delete_points(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string ids;
+    po::options_description desc("puffer-cli delete-points");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "ids", po::value(&ids)->required(), "comma-separated ids");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    json::array list;
+    std::size_t i = 0;
+    while (i <= ids.size()) {
+        std::size_t j = ids.find(',', i);
+        if (j == std::string::npos) {
+            j = ids.size();
+        }
+        if (j > i) {
+            list.emplace_back(ids.substr(i, j - i));
+        }
+        i = j + 1;
+    }
+    json::object body;
+    body["ids"] = std::move(list);
+    auto client = client_for(c);
+    std::string response;
+    if (!client || !call(*client, "POST", collection_path(name, "points/delete"), json::serialize(body), &response)) {
+        return 1;
+    }
+    std::printf("%s\n", response.c_str());
+    return 0;
+}
+
+int import_file(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string file;
+    std::size_t batch_size = 0;
+    std::size_t concurrency = 0;
+    std::size_t limit = 0;
+    po::options_description desc(
+        "puffer-cli import: .fvecs or .npy (float32, ids are row numbers) or .jsonl (one point object per line)");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "file", po::value(&file)->required(), "input file")(
+        "batch-size", po::value(&batch_size)->default_value(1000), "points per request")(
+        "concurrency", po::value(&concurrency)->default_value(4), "requests in flight")(
+        "limit", po::value(&limit)->default_value(0), "import at most this many rows (0: all)");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (ends_with(file, ".jsonl") || ends_with(file, ".ndjson") || ends_with(file, ".json")) {
+        std::ifstream in(file);
+        if (!in) {
+            std::fprintf(stderr, "puffer-cli: cannot read %s\n", file.c_str());
+            return 1;
+        }
+        std::vector<std::string> lines;
+        std::string line;
+        while (std::getline(in, line) && (limit == 0 || lines.size() < limit)) {
+            if (line.find_first_not_of(" \t\r") != std::string::npos) {
+                lines.push_back(std::move(line));
+            }
+        }
+        batch_size = std::max<std::size_t>(1, batch_size);
+        std::size_t batches = (lines.size() + batch_size - 1) / batch_size;
+        progress bar(lines.size(), "points");
+        auto start = clock_type::now();
+        std::string target = collection_path(name, "points");
+        bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
+            std::size_t first = b * batch_size;
+            std::size_t n = std::min(batch_size, lines.size() - first);
+            std::string body = "{\"points\":[";
+            for (std::size_t i = first; i < first + n; ++i) {
+                body += i == first ? "" : ",";
+                body += lines[i];
+            }
+            body += "]}";
+            if (!call(client, "POST", target, body)) {
+                std::fprintf(stderr, "puffer-cli: (in lines %zu to %zu of %s)\n", first + 1, first + n, file.c_str());
+                return false;
+            }
+            bar.add(n);
+            return true;
+        });
+        bar.finish();
+        if (!ok) {
+            return 1;
+        }
+        double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+        std::printf("imported %s points in %.2f s: %s points/s\n", with_commas(static_cast<double>(lines.size())).c_str(),
+                    seconds, with_commas(static_cast<double>(lines.size()) / seconds).c_str());
+        return 0;
+    }
+    result<format::matrix<float>> m = ends_with(file, ".npy") ? read_npy(file) : format::read_fvecs(file, limit);
+    if (!m) {
+        std::fprintf(stderr, "puffer-cli: %s\n", m.error().message().c_str());
+        return 1;
+    }
+    std::size_t rows = limit != 0 ? std::min(limit, m->rows) : m->rows;
+    return upload(c, name, m->data.data(), rows, m->dimension, batch_size, concurrency,
+                  [](std::size_t i) { return std::to_string(i); }, "imported");
+}
+
+int bench(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string queries_file;
+    std::string truth_file;
+    std::size_t top_k = 0;
+    std::size_t nprobe = 0;
+    std::size_t concurrency = 0;
+    std::size_t repeat = 0;
+    po::options_description desc(
+        "puffer-cli bench: recall@k and latency over HTTP (the collection's ids must be base row numbers, as "
+        "'import' of a .fvecs file makes them)");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "queries", po::value(&queries_file)->required(), "query vectors (.fvecs)")(
+        "groundtruth", po::value(&truth_file)->required(), "exact neighbours (.ivecs)")(
+        "top-k", po::value(&top_k)->default_value(10), "neighbours per query (recall@top-k)")(
+        "nprobe", po::value(&nprobe)->default_value(0), "clusters probed per segment (0: server default)")(
+        "concurrency", po::value(&concurrency)->default_value(1), "queries in flight")(
+        "repeat", po::value(&repeat)->default_value(1), "run the query set this many times");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto queries = format::read_fvecs(queries_file);
+    auto truth = format::read_ivecs(truth_file);
+    if (!queries || !truth) {
+        std::fprintf(stderr, "puffer-cli: %s\n", (!queries ? queries.error() : truth.error()).message().c_str());
+        return 1;
+    }
+    if (truth->rows < queries->rows || truth->dimension < top_k) {
+        std::fprintf(stderr, "puffer-cli: the ground truth does not cover the queries at top-k %zu\n", top_k);
+        return 1;
+    }
+    const std::size_t nq = queries->rows;
+    const std::size_t d = queries->dimension;
+    std::vector<std::string> bodies(nq);
+    for (std::size_t i = 0; i < nq; ++i) {
+        bodies[i] = search_body(queries->row(i), d, top_k, nprobe, false);
+    }
+    latency_report lat;
+    lat.queries = nq * std::max<std::size_t>(1, repeat);
+    lat.latencies_ms.resize(lat.queries);
+    std::vector<double> recalls(nq);
+    std::string target = collection_path(name, "search");
+    auto start = clock_type::now();
+    bool ok = run_parallel(c, lat.queries, concurrency, [&](net::http_client& client, std::size_t i) {
+        std::size_t qi = i % nq;
+        auto t = clock_type::now();
+        auto r = client.request("POST", target, bodies[qi]);
+        lat.latencies_ms[i] = std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
+        if (!ok_status(r)) {
+            report(r);
+            return false;
+        }
+        if (i < nq) {
+            json::value v = json::parse(r->body);
+            std::set<std::int32_t> want(truth->row(qi), truth->row(qi) + top_k);
+            std::size_t hits = 0;
+            for (const auto& h : v.at("results").as_array()) {
+                std::string id(h.at("id").as_string());
+                hits += want.count(static_cast<std::int32_t>(std::atoll(id.c_str())));
+            }
+            recalls[qi] = static_cast<double>(hits) / static_cast<double>(top_k);
+        }
+        return true;
+    });
+    lat.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    if (!ok) {
+        return 1;
+    }
+    double recall = 0;
+    for (double r : recalls) {
+        recall += r;
+    }
+    std::printf("recall@%zu %.4f over %zu queries (nprobe %s, concurrency %zu)\n", top_k, recall / static_cast<double>(nq),
+                nq, nprobe != 0 ? std::to_string(nprobe).c_str() : "default", concurrency);
+    print_latency(lat);
+    return 0;
+}
+
+int inspect(const common&, const std::vector<std::string>& args)
+{
+    std::string file;
+    bool verify = false;
+    po::options_description desc("puffer-cli inspect: describe a segment (.seg), WAL file (.log) or MANIFEST");
+    desc.add_options()("file", po::value(&file)->required(), "the file")(
+        "verify", po::bool_switch(&verify), "segments: read every byte and check every checksum");
+    po::positional_options_description positional;
+    positional.add("file", 1);
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code, &positional)) {
+        return code;
+    }
+    io::env& e = io::posix_env();
+    if (ends_with(file, ".seg")) {
+        auto r = format::segment_reader::open(e, file, std::nullopt);
+        if (!r) {
+            std::fprintf(stderr, "puffer-cli: %s\n", r.error().message().c_str());
+            return 1;
+        }
+        std::size_t min_len = r->vector_count();
+        std::size_t max_len = 0;
+        std::size_t empty = 0;
+        for (std::size_t cl = 0; cl < r->cluster_count(); ++cl) {
+            min_len = std::min<std::size_t>(min_len, r->cluster_length(cl));
+            max_len = std::max<std::size_t>(max_len, r->cluster_length(cl));
+            empty += r->cluster_length(cl) == 0 ? 1 : 0;
+        }
+        std::printf("segment %s\n  id %llu, version %u, %zu bytes\n  %zu vectors of dimension %zu, metric %s\n"
+                    "  %zu clusters (sizes %zu..%zu, %zu empty)\n",
+                    file.c_str(), static_cast<unsigned long long>(r->segment_id()), r->header().version,
+                    static_cast<std::size_t>(r->file_size_bytes()), r->vector_count(), r->dimension(),
+                    std::string(to_string(r->distance_metric())).c_str(), r->cluster_count(), min_len, max_len, empty);
+        const char* names[] = {"cluster metadata", "vectors", "id table", "payload offsets", "payload blob"};
+        for (std::size_t s = 0; s < format::section_count; ++s) {
+            std::printf("  %-17s at offset %llu\n", names[s], static_cast<unsigned long long>(r->header().section_offsets[s]));
+        }
+        std::printf("  footer at offset %llu\n", static_cast<unsigned long long>(r->trailer().footer_offset));
+        for (std::size_t p = 0; p < std::min<std::size_t>(5, r->vector_count()); ++p) {
+            std::printf("  position %zu: id '%s'\n", p, std::string(r->id(p)).c_str());
+        }
+        if (verify) {
+            auto v = r->verify_all(e);
+            if (!v) {
+                std::fprintf(stderr, "puffer-cli: verify failed: %s\n", v.error().message().c_str());
+                return 1;
+            }
+            std::printf("  verified: every checksum matches\n");
+        }
+        return 0;
+    }
+    auto bytes = io::read_file(e, file);
+    if (!bytes) {
+        std::fprintf(stderr, "puffer-cli: %s\n", bytes.error().message().c_str());
+        return 1;
+    }
+    if (ends_with(file, ".log")) {
+        std::size_t upserts = 0;
+        std::size_t removes = 0;
+        std::size_t points = 0;
+        auto r = wal::replay(*bytes, [&](wal::record_type t, std::string_view body) -> status {
+            if (t == wal::record_type::upsert) {
+                ++upserts;
+                point_batch b;
+                if (wal::decode_upsert(body, b)) {
+                    points += b.size();
+                }
+            } else {
+                ++removes;
+            }
+            return ok();
+        });
+        if (!r) {
+            std::fprintf(stderr, "puffer-cli: %s\n", r.error().message().c_str());
+            return 1;
+        }
+        std::printf("WAL %s\n  %zu bytes, %zu records (%zu upsert batches with %zu points, %zu delete batches)\n",
+                    file.c_str(), bytes->size(), r->records, upserts, points, removes);
+        if (!r->clean) {
+            std::printf("  valid up to byte %llu: %s\n", static_cast<unsigned long long>(r->valid_size_bytes), r->reason.c_str());
+        }
+        return 0;
+    }
+    auto m = format::decode_manifest(*bytes, file);
+    if (!m) {
+        std::fprintf(stderr, "puffer-cli: %s\n", m.error().message().c_str());
+        return 1;
+    }
+    std::printf("MANIFEST of collection '%s': dimension %u, metric %s\n  next segment id %llu, WAL from %llu\n",
+                m->name.c_str(), m->dimension, std::string(to_string(m->distance_metric)).c_str(),
+                static_cast<unsigned long long>(m->next_segment_id), static_cast<unsigned long long>(m->wal_start));
+    for (const auto& s : m->segments) {
+        std::printf("  segment %llu: %u vectors, %u clusters, %llu bytes, %zu tombstones\n",
+                    static_cast<unsigned long long>(s.id), s.vector_count, s.cluster_count,
+                    static_cast<unsigned long long>(s.file_size_bytes), s.tombstones.size());
+    }
+    return 0;
+}
+
+}  // namespace puffer::cli

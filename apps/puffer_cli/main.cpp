@@ -1,0 +1,93 @@
+// puffer-cli: command-line client of puffer-server (and an inspector of its files).
+//   puffer-cli [--server URL] COMMAND [options]      (PUFFER_SERVER sets the default URL)
+#include "apps/puffer_cli/commands.hpp"
+#include "engine/core/log.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace puffer;
+
+namespace {
+
+const char* usage =
+    "usage: puffer-cli [--server URL] COMMAND [options]\n"
+    "\n"
+    "Server: --server URL, or PUFFER_SERVER (default http://127.0.0.1:8080).\n"
+    "\n"
+    "Commands (each takes --help):\n"
+    "  create-collection --name N --dimension D [--metric l2|cosine|ip]\n"
+    "  list-collections\n"
+    "  delete-collection --name N\n"
+    "  stats --collection N\n"
+    "  flush --collection N\n"
+    "  load-random --collection N --count C --dimension D [--batch-size B] [--concurrency K]\n"
+    "  search-random --collection N --dimension D --num-queries Q [--top-k K] [--nprobe P] [--concurrency K]\n"
+    "  search --collection N --vector '[...]' [--top-k K] [--nprobe P] [--include-payload]\n"
+    "  delete-points --collection N --ids a,b,c\n"
+    "  import --collection N --file F (.fvecs, .npy float32, or .jsonl points) [--batch-size B]\n"
+    "  bench --collection N --queries Q.fvecs --groundtruth G.ivecs [--top-k 10] [--nprobe P] [--concurrency C]\n"
+    "  inspect FILE (a .seg segment, a .log WAL file or a MANIFEST)\n";
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    log::set_level(log::level::warn);
+    cli::common c;
+    const char* env = std::getenv("PUFFER_SERVER");
+    c.server = env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8080";
+    int i = 1;
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--server" && i + 1 < argc) {
+            c.server = argv[++i];
+        } else if (a.rfind("--server=", 0) == 0) {
+            c.server = a.substr(9);
+        } else if (a == "--help" || a == "-h") {
+            std::fputs(usage, stdout);
+            return 0;
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) {
+        std::fputs(usage, stderr);
+        return 2;
+    }
+    std::string command = argv[i];
+    std::vector<std::string> args(argv + i + 1, argv + argc);
+    // --server may also follow the command.
+    for (std::size_t j = 0; j < args.size(); ++j) {
+        if (args[j] == "--server" && j + 1 < args.size()) {
+            c.server = args[j + 1];
+            args.erase(args.begin() + static_cast<std::ptrdiff_t>(j), args.begin() + static_cast<std::ptrdiff_t>(j) + 2);
+            break;
+        }
+    }
+    static const std::map<std::string, std::function<int(const cli::common&, const std::vector<std::string>&)>> commands = {
+        {"create-collection", cli::create_collection},
+        {"list-collections", cli::list_collections},
+        {"delete-collection", cli::delete_collection},
+        {"stats", cli::stats},
+        {"flush", cli::flush},
+        {"load-random", cli::load_random},
+        {"search-random", cli::search_random},
+        {"search", cli::search},
+        {"delete-points", cli::delete_points},
+        {"import", cli::import_file},
+        {"bench", cli::bench},
+        {"inspect", cli::inspect},
+    };
+    auto it = commands.find(command);
+    if (it == commands.end()) {
+        std::fprintf(stderr, "puffer-cli: unknown command '%s'\n\n%s", command.c_str(), usage);
+        return 2;
+    }
+    return it->second(c, args);
+}

@@ -1,0 +1,140 @@
+// puffer-server: the OpenPuffer daemon. Options come from the command line, then PUFFER_*
+// environment variables (PUFFER_DATA_DIR for --data-dir, ...), then a --config file of
+// "name = value" lines; the first place that sets an option wins.
+#include "engine/core/distance.hpp"
+#include "engine/core/log.hpp"
+#include "engine/db/database.hpp"
+#include "net/server.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace po = boost::program_options;
+using namespace puffer;
+
+int main(int argc, char** argv)
+{
+    std::string data_dir;
+    std::string bind_addr;
+    std::size_t shards = 0;
+    std::size_t net_threads = 0;
+    std::size_t background_threads = 0;
+    std::string io_mode;
+    std::size_t cache_mb = 0;
+    std::size_t flush_threshold = 0;
+    std::size_t segments_max = 0;
+    std::size_t max_body_mb = 0;
+    std::string log_level;
+    std::string config;
+    std::string port_file;
+
+    po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
+    desc.add_options()
+        ("help,h", "show this help and exit")
+        ("data-dir", po::value(&data_dir)->default_value("./data"), "data directory (created if missing; one server per directory)")
+        ("bind-addr", po::value(&bind_addr)->default_value("127.0.0.1:8080"), "address and port to listen on (port 0: any free port)")
+        ("shards", po::value(&shards)->default_value(0), "shard threads, each owning the collections that hash to it (0: one per core)")
+        ("net-threads", po::value(&net_threads)->default_value(0), "HTTP threads (0: one per core)")
+        ("background-threads", po::value(&background_threads)->default_value(0), "threads for segment builds and compaction (0: one per core)")
+        ("io-mode", po::value(&io_mode)->default_value("direct"), "segment reads: direct (O_DIRECT through io_uring) or mmap")
+        ("cache-mb", po::value(&cache_mb)->default_value(1024), "cluster cache budget in MiB, split between shards")
+        ("flush-threshold", po::value(&flush_threshold)->default_value(20000), "vectors in staging that trigger an automatic flush to a segment")
+        ("segments-max", po::value(&segments_max)->default_value(8), "compaction keeps each collection at or below this many segments")
+        ("max-body-mb", po::value(&max_body_mb)->default_value(64), "largest request body in MiB (413 beyond)")
+        ("log-level", po::value(&log_level)->default_value("info"), "debug, info (one access-log line per request), warn, error")
+        ("config", po::value(&config), "file of option = value lines")
+        ("port-file", po::value(&port_file), "write the port listened on to this file once listening");
+
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        po::store(po::parse_environment(desc,
+                                        [&desc](const std::string& env) -> std::string {
+                                            if (env.rfind("PUFFER_", 0) != 0) {
+                                                return {};
+                                            }
+                                            std::string name = env.substr(7);
+                                            for (auto& c : name) {
+                                                c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                                            }
+                                            return desc.find_nothrow(name, false) != nullptr && name != "help" ? name : std::string();
+                                        }),
+                  vm);
+        if (vm.count("config")) {
+            std::ifstream in(vm["config"].as<std::string>());
+            if (!in) {
+                std::cerr << "puffer-server: cannot read config file " << vm["config"].as<std::string>() << "\n";
+                return 2;
+            }
+            po::store(po::parse_config_file(in, desc), vm);
+        }
+        if (vm.count("help")) {
+            std::cout << desc << "\n";
+            return 0;
+        }
+        po::notify(vm);
+    } catch (const std::exception& e) {
+        std::cerr << "puffer-server: " << e.what() << "\nTry 'puffer-server --help'.\n";
+        return 2;
+    }
+
+    log::level level;
+    if (!log::parse_level(log_level, level)) {
+        std::cerr << "puffer-server: --log-level must be debug, info, warn or error\n";
+        return 2;
+    }
+    log::set_level(level);
+    if (io_mode != "direct" && io_mode != "mmap") {
+        std::cerr << "puffer-server: --io-mode must be direct or mmap\n";
+        return 2;
+    }
+    if (max_body_mb == 0 || flush_threshold == 0) {
+        std::cerr << "puffer-server: --max-body-mb and --flush-threshold must be at least 1\n";
+        return 2;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+
+    db::database_options dbo;
+    dbo.data_dir = data_dir;
+    dbo.shards = shards;
+    dbo.background_threads = background_threads;
+    dbo.cache_bytes = cache_mb << 20;
+    dbo.collection.flush_threshold_vectors = flush_threshold;
+    dbo.collection.staging_vectors_max = std::max<std::size_t>(flush_threshold * 10, 200000);
+    dbo.collection.segments_max = std::max<std::size_t>(segments_max, 2);
+    dbo.collection.mode = io_mode == "mmap" ? collection::io_mode::mmap : collection::io_mode::direct;
+    auto db = db::database::open(dbo);
+    if (!db) {
+        std::cerr << "puffer-server: cannot open " << data_dir << ": " << db.error().message() << "\n";
+        return 1;
+    }
+
+    net::server_options so;
+    so.bind_addr = bind_addr;
+    so.net_threads = net_threads != 0 ? net_threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
+    so.max_body_bytes = max_body_mb << 20;
+    net::server srv(**db, so);
+    if (auto s = srv.listen(); !s) {
+        std::cerr << "puffer-server: " << s.error().message() << "\n";
+        return 1;
+    }
+    if (!port_file.empty()) {
+        std::string tmp = port_file + ".tmp";
+        {
+            std::ofstream out(tmp);
+            out << srv.port() << "\n";
+        }
+        std::rename(tmp.c_str(), port_file.c_str());
+    }
+    PUFFER_LOG(info, "puffer-server listening on %s (port %u), data in %s, simd %s", bind_addr.c_str(), srv.port(),
+               data_dir.c_str(), std::string(simd::to_string(simd::active().simd_level)).c_str());
+    srv.run(/*handle_signals=*/true);
+    (*db)->shutdown();
+    PUFFER_LOG(info, "puffer-server stopped cleanly");
+    return 0;
+}

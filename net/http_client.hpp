@@ -1,0 +1,60 @@
+#pragma once
+// A small blocking HTTP/1.1 client over one keep-alive TCP connection: enough for puffer-cli and
+// the integration tests (Content-Length bodies, as puffer-server sends). Not thread-safe: use one
+// per thread.
+
+#include "engine/core/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace puffer::net {
+
+struct endpoint_address {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+// "http://host:port" (path ignored) or "host:port".
+[[nodiscard]] result<endpoint_address> parse_server_url(std::string_view url);
+
+struct client_response {
+    unsigned status = 0;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+    std::string header(std::string_view name) const;
+};
+
+class http_client {
+public:
+    explicit http_client(endpoint_address address, std::chrono::milliseconds timeout = std::chrono::seconds(60))
+        : address_(std::move(address)), timeout_(timeout)
+    {
+    }
+    ~http_client();
+    http_client(http_client&& other) noexcept;
+    http_client& operator=(http_client&&) = delete;
+    http_client(const http_client&) = delete;
+
+    // Sends one request and reads the response; connects (or reconnects once, if the server had
+    // closed an idle connection) as needed. errc::io with the reason when the server is down.
+    [[nodiscard]] result<client_response> request(std::string_view method, std::string_view target,
+                                                  std::string_view body = {});
+
+    void close();
+
+private:
+    [[nodiscard]] status connect();
+    [[nodiscard]] result<client_response> exchange(const std::string& wire, bool& nothing_received);
+
+    endpoint_address address_;
+    std::chrono::milliseconds timeout_;
+    int fd_ = -1;
+    std::string buffer_;
+};
+
+}  // namespace puffer::net

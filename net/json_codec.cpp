@@ -1,0 +1,393 @@
+#include "net/json_codec.hpp"
+
+#include "engine/core/log.hpp"
+
+#include <boost/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace json = boost::json;
+
+namespace puffer::net {
+namespace {
+
+error invalid(std::string message)
+{
+    return make_error(errc::invalid_argument, std::move(message));
+}
+
+// Parses body into an object (arena-allocated in mr).
+result<json::object*> parse_object(std::string_view body, json::value& storage, json::monotonic_resource& mr)
+{
+    boost::system::error_code ec;
+    json::parse_options opts;
+    opts.max_depth = 64;
+    storage = json::parse(body, ec, &mr, opts);
+    if (ec) {
+        return make_error(errc::invalid_argument, "request body is not valid JSON: " + ec.message());
+    }
+    json::object* o = storage.if_object();
+    if (o == nullptr) {
+        return invalid("request body must be a JSON object");
+    }
+    return o;
+}
+
+status reject_unknown_fields(const json::object& o, std::initializer_list<std::string_view> known, const char* where)
+{
+    for (const auto& kv : o) {
+        bool ok = false;
+        for (auto k : known) {
+            ok = ok || kv.key() == k;
+        }
+        if (!ok) {
+            std::string list;
+            for (auto k : known) {
+                list += list.empty() ? "" : ", ";
+                list += k;
+            }
+            return invalid(strprintf("unknown field '%s' in %s (known: %s)", std::string(kv.key()).c_str(), where,
+                                     list.c_str()));
+        }
+    }
+    return ok();
+}
+
+// A JSON number as a finite float32.
+bool to_float(const json::value& v, float& out)
+{
+    double d = 0;
+    if (v.is_double()) {
+        d = v.get_double();
+    } else if (v.is_int64()) {
+        d = static_cast<double>(v.get_int64());
+    } else if (v.is_uint64()) {
+        d = static_cast<double>(v.get_uint64());
+    } else {
+        return false;
+    }
+    if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+        return false;
+    }
+    out = static_cast<float>(d);
+    return true;
+}
+
+// A non-negative integer field.
+result<std::uint64_t> to_count(const json::value& v, const char* field)
+{
+    if (v.is_int64() && v.get_int64() >= 0) {
+        return static_cast<std::uint64_t>(v.get_int64());
+    }
+    if (v.is_uint64()) {
+        return v.get_uint64();
+    }
+    if (v.is_double() && v.get_double() >= 0 && v.get_double() == std::floor(v.get_double()) &&
+        v.get_double() < 1e18) {
+        return static_cast<std::uint64_t>(v.get_double());
+    }
+    return invalid(std::string("'") + field + "' must be a non-negative integer");
+}
+
+result<std::vector<float>> parse_vector(const json::value& v, const std::string& where)
+{
+    const json::array* a = v.if_array();
+    if (a == nullptr) {
+        return invalid(where + ": 'vector' must be an array of numbers");
+    }
+    if (a->empty()) {
+        return invalid(where + ": 'vector' is empty");
+    }
+    if (a->size() > dimension_max) {
+        return invalid(strprintf("%s: 'vector' has %zu values; at most %zu", where.c_str(), a->size(), dimension_max));
+    }
+    std::vector<float> out(a->size());
+    for (std::size_t j = 0; j < a->size(); ++j) {
+        if (!to_float((*a)[j], out[j])) {
+            return invalid(strprintf("%s: vector[%zu] is not a finite float32 number", where.c_str(), j));
+        }
+    }
+    return out;
+}
+
+result<std::string> parse_id(const json::value& v, const std::string& where)
+{
+    if (v.is_string()) {
+        const json::string& s = v.get_string();
+        if (s.empty() || s.size() > id_size_bytes_max) {
+            return invalid(strprintf("%s: 'id' must be 1 to %zu bytes", where.c_str(), id_size_bytes_max));
+        }
+        return std::string(s.data(), s.size());
+    }
+    if (v.is_uint64()) {
+        return std::to_string(v.get_uint64());
+    }
+    if (v.is_int64() && v.get_int64() >= 0) {
+        return std::to_string(v.get_int64());
+    }
+    return invalid(where + ": 'id' must be a string (or a non-negative integer)");
+}
+
+}  // namespace
+
+result<create_request> parse_create(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY(reject_unknown_fields(*o, {"name", "dimension", "metric"}, "the collection definition"));
+    create_request r;
+    const json::value* name = o->if_contains("name");
+    if (name == nullptr || !name->is_string()) {
+        return invalid("'name' is required and must be a string");
+    }
+    r.name = std::string(name->get_string());
+    const json::value* dim = o->if_contains("dimension");
+    if (dim == nullptr) {
+        return invalid("'dimension' is required");
+    }
+    PUFFER_TRY_ASSIGN(std::uint64_t d, to_count(*dim, "dimension"));
+    if (d < 1 || d > dimension_max) {
+        return invalid(strprintf("'dimension' must be 1 to %zu", dimension_max));
+    }
+    r.dimension = d;
+    if (const json::value* m = o->if_contains("metric")) {
+        if (!m->is_string()) {
+            return invalid("'metric' must be a string: \"l2\", \"cosine\" or \"ip\"");
+        }
+        auto parsed = parse_metric(std::string_view(m->get_string()));
+        if (!parsed) {
+            return invalid("unknown metric '" + std::string(m->get_string()) + "': use \"l2\", \"cosine\" or \"ip\"");
+        }
+        r.distance_metric = *parsed;
+    }
+    return r;
+}
+
+result<point_batch> parse_points(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY(reject_unknown_fields(*o, {"points"}, "the request"));
+    const json::value* pts = o->if_contains("points");
+    if (pts == nullptr || !pts->is_array()) {
+        return invalid("'points' is required and must be an array");
+    }
+    const json::array& a = pts->get_array();
+    if (a.empty()) {
+        return invalid("'points' is empty");
+    }
+    if (a.size() > batch_points_max) {
+        return invalid(strprintf("%zu points in one request; at most %zu", a.size(), batch_points_max));
+    }
+    point_batch batch;
+    batch.ids.reserve(a.size());
+    bool any_payload = false;
+    std::vector<std::string> payloads;
+    payloads.reserve(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        std::string where = strprintf("points[%zu]", i);
+        const json::object* p = a[i].if_object();
+        if (p == nullptr) {
+            return invalid(where + " must be an object with 'id' and 'vector'");
+        }
+        PUFFER_TRY(reject_unknown_fields(*p, {"id", "vector", "payload"}, where.c_str()));
+        const json::value* id = p->if_contains("id");
+        const json::value* vec = p->if_contains("vector");
+        if (id == nullptr) {
+            return invalid(where + ": 'id' is required");
+        }
+        if (vec == nullptr) {
+            return invalid(where + ": 'vector' is required");
+        }
+        PUFFER_TRY_ASSIGN(std::string parsed_id, parse_id(*id, where));
+        const json::array* va = vec->if_array();
+        if (va == nullptr) {
+            return invalid(where + ": 'vector' must be an array of numbers");
+        }
+        if (i == 0) {
+            if (va->empty() || va->size() > dimension_max) {
+                return invalid(strprintf("%s: 'vector' must have 1 to %zu values", where.c_str(), dimension_max));
+            }
+            batch.dimension = va->size();
+            batch.vectors.resize(a.size() * batch.dimension);
+        } else if (va->size() != batch.dimension) {
+            return invalid(strprintf("%s: 'vector' has %zu values but points[0] has %zu", where.c_str(), va->size(),
+                                     batch.dimension));
+        }
+        float* out = batch.vector(i);
+        for (std::size_t j = 0; j < va->size(); ++j) {
+            if (!to_float((*va)[j], out[j])) {
+                return invalid(strprintf("%s: vector[%zu] is not a finite float32 number", where.c_str(), j));
+            }
+        }
+        batch.ids.push_back(std::move(parsed_id));
+        std::string payload;
+        if (const json::value* pl = p->if_contains("payload"); pl != nullptr && !pl->is_null()) {
+            if (!pl->is_object()) {
+                return invalid(where + ": 'payload' must be a JSON object");
+            }
+            payload = json::serialize(*pl);
+            if (payload.size() > payload_size_bytes_max) {
+                return invalid(strprintf("%s: 'payload' is %zu bytes; at most %zu", where.c_str(), payload.size(),
+                                         payload_size_bytes_max));
+            }
+            any_payload = true;
+        }
+        payloads.push_back(std::move(payload));
+    }
+    if (any_payload) {
+        batch.payloads = std::move(payloads);
+    }
+    return batch;
+}
+
+result<collection::search_request> parse_search(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY(reject_unknown_fields(*o, {"vector", "top_k", "nprobe", "include_payload"}, "the search request"));
+    collection::search_request r;
+    const json::value* vec = o->if_contains("vector");
+    if (vec == nullptr) {
+        return invalid("'vector' is required");
+    }
+    PUFFER_TRY_ASSIGN(r.vector, parse_vector(*vec, "search"));
+    if (const json::value* k = o->if_contains("top_k")) {
+        auto parsed = to_count(*k, "top_k");
+        if (!parsed || *parsed < 1 || *parsed > top_k_max) {
+            return invalid(strprintf("'top_k' must be an integer from 1 to %zu", top_k_max));
+        }
+        r.top_k = *parsed;
+    }
+    if (const json::value* np = o->if_contains("nprobe"); np != nullptr && !np->is_null()) {
+        auto parsed = to_count(*np, "nprobe");
+        if (!parsed || *parsed < 1) {
+            return invalid("'nprobe' must be an integer of at least 1 (more than the cluster count means all clusters)");
+        }
+        r.nprobe = static_cast<std::size_t>(std::min<std::uint64_t>(*parsed, 1u << 30));
+    }
+    if (const json::value* ip = o->if_contains("include_payload"); ip != nullptr && !ip->is_null()) {
+        if (!ip->is_bool()) {
+            return invalid("'include_payload' must be true or false");
+        }
+        r.include_payload = ip->get_bool();
+    }
+    return r;
+}
+
+result<std::vector<std::string>> parse_delete(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY(reject_unknown_fields(*o, {"ids"}, "the request"));
+    const json::value* ids = o->if_contains("ids");
+    if (ids == nullptr || !ids->is_array() || ids->get_array().empty()) {
+        return invalid("'ids' is required and must be a non-empty array");
+    }
+    if (ids->get_array().size() > batch_points_max) {
+        return invalid(strprintf("at most %zu ids per request", batch_points_max));
+    }
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < ids->get_array().size(); ++i) {
+        PUFFER_TRY_ASSIGN(std::string id, parse_id(ids->get_array()[i], strprintf("ids[%zu]", i)));
+        out.push_back(std::move(id));
+    }
+    return out;
+}
+
+namespace {
+
+json::object info_object(const collection::collection_info& info)
+{
+    json::object o;
+    o["name"] = info.name;
+    o["dimension"] = info.dimension;
+    o["metric"] = to_string(info.distance_metric);
+    o["points"] = info.points;
+    if (info.failed) {
+        o["status"] = "failed";
+    } else {
+        o["status"] = "ok";
+    }
+    return o;
+}
+
+}  // namespace
+
+std::string info_json(const collection::collection_info& info)
+{
+    return json::serialize(info_object(info));
+}
+
+std::string list_json(const std::vector<collection::collection_info>& infos)
+{
+    json::array a;
+    for (const auto& i : infos) {
+        a.push_back(info_object(i));
+    }
+    json::object o;
+    o["collections"] = std::move(a);
+    return json::serialize(o);
+}
+
+std::string stats_json(const collection::collection_stats& s)
+{
+    json::object o = info_object(s.info);
+    if (!s.failure.empty()) {
+        o["failure"] = s.failure;
+    }
+    o["segments"] = s.segments;
+    o["staging_vectors"] = s.staging_vectors;
+    o["flushing_vectors"] = s.frozen_vectors;
+    o["tombstones"] = s.tombstones;
+    o["disk_bytes"] = s.disk_bytes;
+    o["segment_bytes"] = s.segment_bytes;
+    o["wal_bytes"] = s.wal_bytes;
+    o["cache_hits"] = s.cache_hits;
+    o["cache_misses"] = s.cache_misses;
+    o["bytes_read"] = s.bytes_read;
+    o["flushes"] = s.flushes;
+    o["compactions"] = s.compactions;
+    o["wal_syncs"] = s.wal_groups;
+    o["flushing"] = s.flushing;
+    o["compacting"] = s.compacting;
+    return json::serialize(o);
+}
+
+std::string search_json(const collection::search_response& response, bool include_payload)
+{
+    json::array results;
+    results.reserve(response.hits.size());
+    for (const auto& h : response.hits) {
+        json::object r;
+        r["id"] = h.id;
+        r["score"] = h.score;
+        if (include_payload) {
+            if (h.payload.empty()) {
+                r["payload"] = nullptr;
+            } else {
+                boost::system::error_code ec;
+                json::value v = json::parse(h.payload, ec);
+                r["payload"] = ec ? json::value(nullptr) : std::move(v);
+            }
+        }
+        results.push_back(std::move(r));
+    }
+    json::object o;
+    o["results"] = std::move(results);
+    json::object st;
+    st["segments"] = response.stats.segments;
+    st["clusters_probed"] = response.stats.clusters_probed;
+    st["clusters_read"] = response.stats.clusters_read;
+    st["vectors_scanned"] = response.stats.vectors_scanned;
+    st["bytes_read"] = response.stats.bytes_read;
+    o["stats"] = std::move(st);
+    return json::serialize(o);
+}
+
+}  // namespace puffer::net

@@ -1,0 +1,52 @@
+#pragma once
+// HTTP routes over the database, free of Beast: a request (method, target, body) in, a response
+// (status, JSON body) out. Bodies are parsed and validated here, on the network thread; the
+// engine call runs on the owning shard; the response is built by a function that the server runs
+// back on the connection's thread, so shard threads never serialize JSON.
+
+#include "engine/core/unique_function.hpp"
+#include "engine/db/database.hpp"
+
+#include <atomic>
+#include <string>
+#include <string_view>
+
+namespace puffer::net {
+
+struct http_request {
+    std::string_view method;  // "GET", "POST", ...
+    std::string_view target;  // path and optional query
+    std::string body;
+};
+
+struct http_response {
+    unsigned status = 200;
+    std::string body;  // JSON
+    std::string allow;  // 405: the methods the path takes
+    bool retry_after = false;  // 503: ask the client to retry in a second
+};
+
+using make_response_fn = unique_function<http_response()>;
+// Called exactly once, from any thread; the server runs make on the connection's thread.
+using deliver_fn = unique_function<void(make_response_fn make)>;
+
+class router {
+public:
+    explicit router(db::database& db) : db_(db) {}
+
+    void handle(http_request request, deliver_fn deliver);
+
+    // From now on every request but /healthz gets 503 shutting_down; /healthz reports it.
+    void set_shutting_down() { shutting_down_.store(true); }
+    bool shutting_down() const { return shutting_down_.load(); }
+
+private:
+    db::database& db_;
+    std::atomic<bool> shutting_down_{false};
+};
+
+// An error response with the envelope.
+http_response error_response(const error& e);
+http_response error_response(unsigned status, std::string_view code, std::string_view message);
+
+}  // namespace puffer::net

@@ -1,0 +1,149 @@
+#include "tests/support/server_process.hpp"
+
+#include "tests/support/temp_dir.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace puffer::test {
+
+std::string server_binary()
+{
+    return PUFFER_SERVER_BINARY;
+}
+
+std::string cli_binary()
+{
+    return PUFFER_CLI_BINARY;
+}
+
+namespace {
+
+std::vector<char*> to_argv(std::vector<std::string>& args)
+{
+    std::vector<char*> out;
+    for (auto& a : args) {
+        out.push_back(a.data());
+    }
+    out.push_back(nullptr);
+    return out;
+}
+
+}  // namespace
+
+server_process::server_process(const std::string& data_dir, std::vector<std::string> extra_args)
+{
+    std::string port_file = data_dir + ".port";
+    log_path_ = data_dir + ".log";
+    std::remove(port_file.c_str());
+    std::vector<std::string> args = {server_binary(), "--data-dir", data_dir, "--bind-addr", "127.0.0.1:0",
+                                     "--port-file", port_file, "--log-level", "warn", "--shards", "2",
+                                     "--net-threads", "2", "--cache-mb", "64"};
+    for (auto& a : extra_args) {
+        args.push_back(a);
+    }
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+        int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            ::dup2(fd, STDOUT_FILENO);
+            ::dup2(fd, STDERR_FILENO);
+        }
+        auto argv = to_argv(args);
+        ::execv(argv[0], argv.data());
+        std::_Exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        int st = 0;
+        if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("puffer-server exited at start: " + slurp(log_path_));
+        }
+        std::ifstream in(port_file);
+        unsigned port = 0;
+        if (in >> port && port != 0) {
+            port_ = static_cast<std::uint16_t>(port);
+            auto c = client(std::chrono::seconds(5));
+            auto r = c.request("GET", "/healthz");
+            if (r && r->status == 200) {
+                return;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill();
+    throw std::runtime_error("puffer-server did not start: " + slurp(log_path_));
+}
+
+server_process::~server_process()
+{
+    if (pid_ > 0) {
+        kill();
+    }
+}
+
+net::http_client server_process::client(std::chrono::milliseconds timeout) const
+{
+    return net::http_client(net::endpoint_address{"127.0.0.1", port_}, timeout);
+}
+
+int server_process::stop()
+{
+    if (pid_ <= 0) {
+        return -1;
+    }
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void server_process::kill()
+{
+    if (pid_ <= 0) {
+        return;
+    }
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+}
+
+int run_command(const std::vector<std::string>& argv_in, std::string& output, const std::vector<std::string>& env)
+{
+    std::string out_path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/puffer-cmd-" +
+                           std::to_string(::getpid()) + "-" + std::to_string(std::rand()) + ".out";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        for (const auto& e : env) {
+            ::putenv(const_cast<char*>(e.c_str()));
+        }
+        std::vector<std::string> args = argv_in;
+        auto argv = to_argv(args);
+        ::execv(argv[0], argv.data());
+        std::_Exit(127);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    output = slurp(out_path);
+    std::remove(out_path.c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+}  // namespace puffer::test

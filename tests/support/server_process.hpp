@@ -1,0 +1,47 @@
+#pragma once
+// Runs the real puffer-server binary for integration tests: on 127.0.0.1 with a free port (read
+// from --port-file), on a given data directory, stopped with SIGTERM (graceful) or SIGKILL.
+
+#include "net/http_client.hpp"
+
+#include <chrono>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace puffer::test {
+
+std::string server_binary();
+std::string cli_binary();
+
+class server_process {
+public:
+    // Starts and waits until /healthz answers. Throws std::runtime_error on failure.
+    server_process(const std::string& data_dir, std::vector<std::string> extra_args = {});
+    ~server_process();
+    server_process(const server_process&) = delete;
+    server_process& operator=(const server_process&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    net::http_client client(std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+
+    // SIGTERM and wait; returns the exit status (0 for a clean stop).
+    int stop();
+    // SIGKILL and wait.
+    void kill();
+    bool running() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
+    const std::string& log_path() const { return log_path_; }
+
+private:
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+    std::string log_path_;
+};
+
+// Runs a command (argv[0] is the binary), capturing stdout+stderr; returns the exit code.
+int run_command(const std::vector<std::string>& argv, std::string& output,
+                const std::vector<std::string>& env = {});
+
+}  // namespace puffer::test

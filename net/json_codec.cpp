@@ -4,8 +4,11 @@
 
 #include <boost/json.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <optional>
 
 namespace json = boost::json;
 
@@ -165,7 +168,10 @@ result<create_request> parse_create(std::string_view body)
     return r;
 }
 
-result<point_batch> parse_points(std::string_view body)
+namespace {
+
+// The general parser: a Boost.JSON DOM, exact error messages for every malformed body.
+result<point_batch> parse_points_dom(std::string_view body)
 {
     json::monotonic_resource mr;
     json::value storage;
@@ -242,6 +248,385 @@ result<point_batch> parse_points(std::string_view body)
         batch.payloads = std::move(payloads);
     }
     return batch;
+}
+
+// A scanner for the common shape of a points body, about three times faster than building a
+// DOM for number-heavy bodies (a 1,000 x 768 batch is ~8 MB of JSON). It accepts only what it
+// fully understands: every JSON string without escapes in keys, ids without escapes, numbers
+// by the JSON grammar, payloads checked and normalized by Boost.JSON. Anything else (escapes,
+// duplicate keys, a malformed body) returns nullopt and the DOM parser decides, with its exact
+// messages; so both paths accept the same bodies and store the same values.
+class points_scanner {
+public:
+    explicit points_scanner(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
+
+    std::optional<result<point_batch>> run()
+    {
+        point_batch batch;
+        std::vector<std::string> payloads;
+        bool any_payload = false;
+        if (!eat('{')) {
+            return std::nullopt;
+        }
+        std::string_view key;
+        if (!read_plain_string(key) || key != "points" || !eat(':') || !eat('[')) {
+            return std::nullopt;
+        }
+        skip_ws();
+        if (p_ < end_ && *p_ == ']') {
+            return std::nullopt;  // empty: let the DOM path word the error
+        }
+        for (std::size_t i = 0;; ++i) {
+            if (i >= batch_points_max || !eat('{')) {
+                return std::nullopt;
+            }
+            bool have_id = false;
+            bool have_vector = false;
+            bool have_payload = false;
+            std::string id;
+            std::string payload;
+            std::size_t values = 0;
+            for (;;) {
+                if (!read_plain_string(key) || !eat(':')) {
+                    return std::nullopt;
+                }
+                if (key == "id" && !have_id) {
+                    have_id = true;
+                    if (!read_id(id)) {
+                        return std::nullopt;
+                    }
+                } else if (key == "vector" && !have_vector) {
+                    have_vector = true;
+                    if (!read_vector(batch, i, values)) {
+                        return std::nullopt;
+                    }
+                } else if (key == "payload" && !have_payload) {
+                    have_payload = true;
+                    if (!read_payload(payload)) {
+                        return std::nullopt;
+                    }
+                } else {
+                    return std::nullopt;
+                }
+                skip_ws();
+                if (p_ < end_ && *p_ == ',') {
+                    ++p_;
+                    continue;
+                }
+                if (!eat('}')) {
+                    return std::nullopt;
+                }
+                break;
+            }
+            if (!have_id || !have_vector || id.empty() || id.size() > id_size_bytes_max) {
+                return std::nullopt;
+            }
+            if (i == 0) {
+                batch.dimension = values;
+            } else if (values != batch.dimension) {
+                return std::nullopt;
+            }
+            any_payload = any_payload || !payload.empty();
+            batch.ids.push_back(std::move(id));
+            payloads.push_back(std::move(payload));
+            skip_ws();
+            if (p_ < end_ && *p_ == ',') {
+                ++p_;
+                continue;
+            }
+            if (!eat(']')) {
+                return std::nullopt;
+            }
+            break;
+        }
+        if (!eat('}')) {
+            return std::nullopt;
+        }
+        skip_ws();
+        if (p_ != end_) {
+            return std::nullopt;
+        }
+        if (any_payload) {
+            batch.payloads = std::move(payloads);
+        }
+        return result<point_batch>(std::move(batch));
+    }
+
+private:
+    void skip_ws()
+    {
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
+            ++p_;
+        }
+    }
+
+    bool eat(char c)
+    {
+        skip_ws();
+        if (p_ < end_ && *p_ == c) {
+            ++p_;
+            return true;
+        }
+        return false;
+    }
+
+    // A string with no escapes and no control characters (else: not handled here).
+    bool read_plain_string(std::string_view& out)
+    {
+        if (!eat('"')) {
+            return false;
+        }
+        const char* start = p_;
+        while (p_ < end_ && *p_ != '"') {
+            auto c = static_cast<unsigned char>(*p_);
+            if (c == '\\' || c < 0x20 || c >= 0x80) {
+                return false;  // escapes and non-ASCII (UTF-8 validation) go to the DOM path
+            }
+            ++p_;
+        }
+        if (p_ >= end_) {
+            return false;
+        }
+        out = std::string_view(start, static_cast<std::size_t>(p_ - start));
+        ++p_;
+        return true;
+    }
+
+    bool read_id(std::string& out)
+    {
+        skip_ws();
+        if (p_ < end_ && *p_ == '"') {
+            std::string_view s;
+            if (!read_plain_string(s)) {
+                return false;
+            }
+            out.assign(s);
+            return true;
+        }
+        // A non-negative integer id, as the DOM path accepts (uint64 range).
+        const char* start = p_;
+        while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
+            ++p_;
+        }
+        std::size_t digits = static_cast<std::size_t>(p_ - start);
+        if (digits == 0 || digits > 19 || (digits > 1 && *start == '0') ||
+            (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E'))) {
+            return false;
+        }
+        out.assign(start, digits);
+        return true;
+    }
+
+    // Clinger's fast path: a decimal with at most 15 significant digits and a power of ten
+    // within 10^22 is an exact double mantissa times (or over) an exact power of ten, so one
+    // multiplication or division gives the correctly rounded double, as a full parse would.
+    static bool fast_decimal(const char* s, const char* e, double& out)
+    {
+        static constexpr double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                            1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+        bool negative = *s == '-';
+        s += negative ? 1 : 0;
+        std::uint64_t mantissa = 0;
+        int digits = 0;
+        int exponent = 0;
+        for (; s < e && *s >= '0' && *s <= '9'; ++s) {
+            if (digits > 0 || *s != '0') {
+                ++digits;
+            }
+            mantissa = mantissa * 10 + static_cast<std::uint64_t>(*s - '0');
+        }
+        if (s < e && *s == '.') {
+            for (++s; s < e && *s >= '0' && *s <= '9'; ++s) {
+                if (digits > 0 || *s != '0') {
+                    ++digits;
+                }
+                mantissa = mantissa * 10 + static_cast<std::uint64_t>(*s - '0');
+                --exponent;
+            }
+        }
+        if (s != e || digits > 15) {
+            return false;  // exponent part or too many digits: the full parser
+        }
+        if (exponent < -22) {
+            return false;
+        }
+        double m = static_cast<double>(mantissa);
+        out = exponent == 0 ? m : m / powers[-exponent];
+        if (negative) {
+            out = -out;
+        }
+        return true;
+    }
+
+    // One JSON number (by the JSON grammar) as a finite float32.
+    bool read_number(float& out)
+    {
+        skip_ws();
+        const char* start = p_;
+        const char* q = p_;
+        if (q < end_ && *q == '-') {
+            ++q;
+        }
+        if (q >= end_ || *q < '0' || *q > '9') {
+            return false;
+        }
+        if (*q == '0') {
+            ++q;
+        } else {
+            while (q < end_ && *q >= '0' && *q <= '9') {
+                ++q;
+            }
+        }
+        if (q < end_ && *q == '.') {
+            ++q;
+            if (q >= end_ || *q < '0' || *q > '9') {
+                return false;
+            }
+            while (q < end_ && *q >= '0' && *q <= '9') {
+                ++q;
+            }
+        }
+        if (q < end_ && (*q == 'e' || *q == 'E')) {
+            ++q;
+            if (q < end_ && (*q == '+' || *q == '-')) {
+                ++q;
+            }
+            if (q >= end_ || *q < '0' || *q > '9') {
+                return false;
+            }
+            while (q < end_ && *q >= '0' && *q <= '9') {
+                ++q;
+            }
+        }
+        double d = 0;
+        if (!fast_decimal(start, q, d)) {
+            auto [ptr, ec] = std::from_chars(start, q, d);
+            if (ec != std::errc() || ptr != q) {
+                return false;
+            }
+        }
+        if (!std::isfinite(d) ||
+            std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+            return false;
+        }
+        out = static_cast<float>(d);
+        p_ = q;
+        return true;
+    }
+
+    bool read_vector(point_batch& batch, std::size_t i, std::size_t& values)
+    {
+        if (!eat('[')) {
+            return false;
+        }
+        if (i == 0) {
+            // The first vector fixes the dimension; read it into scratch, then size the batch.
+            first_.clear();
+            for (;;) {
+                float v = 0;
+                if (!read_number(v) || first_.size() >= dimension_max) {
+                    return false;
+                }
+                first_.push_back(v);
+                skip_ws();
+                if (p_ < end_ && *p_ == ',') {
+                    ++p_;
+                    continue;
+                }
+                break;
+            }
+            if (!eat(']')) {
+                return false;
+            }
+            values = first_.size();
+            batch.vectors.reserve(values * 64);
+            batch.vectors.assign(first_.begin(), first_.end());
+            return true;
+        }
+        std::size_t d = batch.dimension;
+        std::size_t base = batch.vectors.size();
+        batch.vectors.resize(base + d);
+        float* out = batch.vectors.data() + base;
+        values = 0;
+        for (;;) {
+            float v = 0;
+            if (values >= d || !read_number(v)) {
+                return false;
+            }
+            out[values++] = v;
+            skip_ws();
+            if (p_ < end_ && *p_ == ',') {
+                ++p_;
+                continue;
+            }
+            break;
+        }
+        return eat(']');
+    }
+
+    // A payload object (or null), checked and normalized by Boost.JSON like the DOM path.
+    bool read_payload(std::string& out)
+    {
+        skip_ws();
+        if (end_ - p_ >= 4 && std::memcmp(p_, "null", 4) == 0) {
+            p_ += 4;
+            return true;
+        }
+        if (p_ >= end_ || *p_ != '{') {
+            return false;
+        }
+        // Find the end of the object: depth counting outside strings.
+        const char* start = p_;
+        int depth = 0;
+        bool in_string = false;
+        for (; p_ < end_; ++p_) {
+            char c = *p_;
+            if (in_string) {
+                if (c == '\\') {
+                    ++p_;
+                } else if (c == '"') {
+                    in_string = false;
+                }
+                continue;
+            }
+            if (c == '"') {
+                in_string = true;
+            } else if (c == '{' || c == '[') {
+                ++depth;
+            } else if (c == '}' || c == ']') {
+                if (--depth == 0) {
+                    ++p_;
+                    break;
+                }
+            }
+        }
+        if (depth != 0) {
+            return false;
+        }
+        boost::system::error_code ec;
+        json::parse_options opts;
+        opts.max_depth = 62;
+        json::value v = json::parse(std::string_view(start, static_cast<std::size_t>(p_ - start)), ec, {}, opts);
+        if (ec || !v.is_object()) {
+            return false;
+        }
+        out = json::serialize(v);
+        return out.size() <= payload_size_bytes_max;
+    }
+
+    const char* p_;
+    const char* end_;
+    std::vector<float> first_;
+};
+
+}  // namespace
+
+result<point_batch> parse_points(std::string_view body)
+{
+    if (auto fast = points_scanner(body).run()) {
+        return std::move(*fast);
+    }
+    return parse_points_dom(body);
 }
 
 result<collection::search_request> parse_search(std::string_view body)

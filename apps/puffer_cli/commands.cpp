@@ -124,6 +124,31 @@ std::string pretty(const json::value& v, int indent = 0)
     return json::serialize(v);
 }
 
+// Random vectors are generated on a 1/10000 grid and written as fixed decimals ("-0.1234"):
+// seven characters per value and no float formatting, so the client spends its CPU on sending
+// rather than printing (the server's parse is what a load test should measure).
+void append_grid_value(std::string& out, int k)
+{
+    char buf[16];
+    char* p = buf;
+    if (k < 0) {
+        *p++ = '-';
+        k = -k;
+    }
+    *p++ = static_cast<char>('0' + k / 10000);
+    *p++ = '.';
+    int frac = k % 10000;
+    p[3] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+    p[2] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+    p[1] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+    p[0] = static_cast<char>('0' + frac);
+    p += 4;
+    out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
 void append_float(std::string& out, float v)
 {
     char buf[32];
@@ -553,14 +578,51 @@ int load_random(const common& c, const std::vector<std::string>& args)
         std::fprintf(stderr, "puffer-cli: --count and --dimension must be at least 1\n");
         return 2;
     }
-    std::vector<float> vectors(count * dimension);
+    // Values k / 10000 for k uniform in [-10000, 10000): the same grid is sent as text.
+    std::vector<std::int16_t> grid(count * dimension);
     std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    for (auto& v : vectors) {
-        v = u(rng);
+    for (auto& k : grid) {
+        k = static_cast<std::int16_t>(static_cast<int>(rng() % 20000) - 10000);
     }
-    return upload(c, name, vectors.data(), count, dimension, batch_size, concurrency,
-                  [start](std::size_t i) { return "vec-" + std::to_string(start + i); }, "loaded");
+    batch_size = std::max<std::size_t>(1, batch_size);
+    std::size_t batches = (count + batch_size - 1) / batch_size;
+    std::string target = collection_path(name, "points");
+    progress bar(count, "vectors");
+    auto t0 = clock_type::now();
+    bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
+        std::size_t first = b * batch_size;
+        std::size_t n = std::min(batch_size, count - first);
+        std::string body;
+        body.reserve(n * (dimension * 8 + 32) + 16);
+        body += "{\"points\":[";
+        for (std::size_t i = first; i < first + n; ++i) {
+            body += i == first ? "{\"id\":\"vec-" : ",{\"id\":\"vec-";
+            body += std::to_string(start + i);
+            body += "\",\"vector\":[";
+            const std::int16_t* row = grid.data() + i * dimension;
+            for (std::size_t j = 0; j < dimension; ++j) {
+                if (j != 0) {
+                    body += ',';
+                }
+                append_grid_value(body, row[j]);
+            }
+            body += "]}";
+        }
+        body += "]}";
+        if (!call(client, "POST", target, body)) {
+            return false;
+        }
+        bar.add(n);
+        return true;
+    });
+    bar.finish();
+    double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    if (!ok) {
+        return 1;
+    }
+    std::printf("loaded %s vectors (dimension %zu) in %.2f s: %s vectors/s\n", with_commas(static_cast<double>(count)).c_str(),
+                dimension, seconds, with_commas(static_cast<double>(count) / seconds).c_str());
+    return 0;
 }
 
 int search_random(const common& c, const std::vector<std::string>& args)

@@ -1,15 +1,23 @@
 #include "engine/core/thread_pool.hpp"
 
 #include <atomic>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <memory>
 
 namespace puffer {
 
-thread_pool::thread_pool(std::size_t thread_count)
+thread_pool::thread_pool(std::size_t thread_count, int nice_increment)
 {
     threads_.reserve(thread_count);
     for (std::size_t i = 0; i < thread_count; ++i) {
-        threads_.emplace_back([this] { run(); });
+        threads_.emplace_back([this, nice_increment] {
+            if (nice_increment != 0) {
+                // Per-thread on Linux: background work yields the CPU to shards and network threads.
+                [[maybe_unused]] int rc = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_increment);
+            }
+            run();
+        });
     }
 }
 

@@ -18,7 +18,8 @@ class thread_pool {
 public:
     // thread_count == 0 means no workers: submitted work then runs in the submitting thread's
     // next parallel_for or not at all; used only by tests that want everything inline.
-    explicit thread_pool(std::size_t thread_count);
+    // nice_increment > 0 lowers the workers' scheduling priority (nice), for background work.
+    explicit thread_pool(std::size_t thread_count, int nice_increment = 0);
     ~thread_pool();
     thread_pool(const thread_pool&) = delete;
     thread_pool& operator=(const thread_pool&) = delete;

@@ -99,7 +99,8 @@ status database::start()
     options_.collection.dma_alignment_bytes =
         std::max(options_.collection.dma_alignment_bytes, io::dma_alignment(options_.data_dir));
 
-    pool_ = std::make_unique<thread_pool>(background);
+    // Segment builds and compaction run at nice 10: under load, requests get the CPU first.
+    pool_ = std::make_unique<thread_pool>(background, 10);
     for (std::size_t i = 0; i < shard_count; ++i) {
         std::unique_ptr<io::ring> ring;
         if (options_.make_ring) {

@@ -168,7 +168,7 @@ result<create_request> parse_create(std::string_view body)
     return r;
 }
 
-namespace {
+namespace detail {
 
 // The general parser: a Boost.JSON DOM, exact error messages for every malformed body.
 result<point_batch> parse_points_dom(std::string_view body)
@@ -250,8 +250,12 @@ result<point_batch> parse_points_dom(std::string_view body)
     return batch;
 }
 
-// A scanner for the common shape of a points body, about three times faster than building a
-// DOM for number-heavy bodies (a 1,000 x 768 batch is ~8 MB of JSON). It accepts only what it
+}  // namespace detail
+
+namespace {
+
+// A scanner for the common shape of a points body, faster than building a DOM for
+// number-heavy bodies (a 1,000 x 768 batch, ~8 MB of JSON: 29 ms with the DOM, 15-20 ms here). It accepts only what it
 // fully understands: every JSON string without escapes in keys, ids without escapes, numbers
 // by the JSON grammar, payloads checked and normalized by Boost.JSON. Anything else (escapes,
 // duplicate keys, a malformed body) returns nullopt and the DOM parser decides, with its exact
@@ -499,7 +503,9 @@ private:
             }
         }
         double d = 0;
-        if (!fast_decimal(start, q, d)) {
+        if (q - start == 2 && start[0] == '-' && start[1] == '0') {
+            d = 0.0;  // "-0" is the integer 0, as in the DOM path (only "-0.0" is negative zero)
+        } else if (!fast_decimal(start, q, d)) {
             auto [ptr, ec] = std::from_chars(start, q, d);
             if (ec != std::errc() || ptr != q) {
                 return false;
@@ -626,7 +632,7 @@ result<point_batch> parse_points(std::string_view body)
     if (auto fast = points_scanner(body).run()) {
         return std::move(*fast);
     }
-    return parse_points_dom(body);
+    return detail::parse_points_dom(body);
 }
 
 result<collection::search_request> parse_search(std::string_view body)

@@ -29,6 +29,12 @@ struct create_request {
 [[nodiscard]] result<collection::search_request> parse_search(std::string_view body);
 [[nodiscard]] result<std::vector<std::string>> parse_delete(std::string_view body);
 
+namespace detail {
+// The general (DOM) path of parse_points alone; parse_points uses a faster scanner first. Tests
+// check that the two agree.
+[[nodiscard]] result<point_batch> parse_points_dom(std::string_view body);
+}  // namespace detail
+
 std::string info_json(const collection::collection_info& info);
 std::string list_json(const std::vector<collection::collection_info>& infos);
 std::string stats_json(const collection::collection_stats& stats);

@@ -1,0 +1,170 @@
+// JSON codec: the fast points scanner and the DOM parser accept the same bodies and produce the
+// same batches (ids, vectors bit for bit, payloads) over generated bodies with every feature the
+// scanner handles and many it hands over (escapes, duplicates, odd whitespace, exponents);
+// validation messages name the field; the router answers 503 once shutting down.
+#include "net/json_codec.hpp"
+#include "net/routes.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <random>
+
+using namespace puffer;
+
+namespace {
+
+void expect_same(std::string_view body)
+{
+    auto fast = net::parse_points(body);
+    auto dom = net::detail::parse_points_dom(body);
+    BOOST_TEST_REQUIRE(fast.has_value() == dom.has_value(), "disagree on: " << body.substr(0, 300));
+    if (!fast) {
+        BOOST_TEST(fast.error().context == dom.error().context);
+        return;
+    }
+    BOOST_TEST(fast->ids == dom->ids);
+    BOOST_TEST(fast->dimension == dom->dimension);
+    BOOST_TEST(fast->payloads == dom->payloads);
+    BOOST_TEST_REQUIRE(fast->vectors.size() == dom->vectors.size());
+    BOOST_TEST(std::memcmp(fast->vectors.data(), dom->vectors.data(), fast->vectors.size() * 4) == 0,
+               "vectors differ for: " << body.substr(0, 300));
+}
+
+std::string random_number(std::mt19937_64& rng)
+{
+    switch (rng() % 8) {
+    case 0: return std::to_string(static_cast<int>(rng() % 2001) - 1000);
+    case 1: return "0." + std::to_string(rng() % 1000000);
+    case 2: return "-0.000" + std::to_string(rng() % 100000);
+    case 3: return std::to_string(rng() % 100) + "." + std::to_string(rng()) + std::to_string(rng() % 1000);  // > 15 digits
+    case 4: return std::to_string(rng() % 10) + "e" + std::to_string(static_cast<int>(rng() % 60) - 30);
+    case 5: return "-" + std::to_string(rng() % 10) + ".5E+" + std::to_string(rng() % 5);
+    case 6: return "-0";
+    default: return std::to_string(static_cast<double>(rng() % 1000000) / 977.0);
+    }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(json_codec_suite)
+
+BOOST_AUTO_TEST_CASE(scanner_and_dom_agree_on_generated_bodies)
+{
+    std::mt19937_64 rng(test::test_seed("json bodies", 51));
+    for (int round = 0; round < 400; ++round) {
+        std::size_t n = 1 + rng() % 5;
+        std::size_t d = 1 + rng() % 6;
+        std::string ws = rng() % 3 == 0 ? " \n\t" : "";
+        std::string body = "{" + ws + "\"points\"" + ws + ":" + ws + "[";
+        for (std::size_t i = 0; i < n; ++i) {
+            body += i ? "," + ws : "";
+            std::string id = rng() % 5 == 0 ? std::to_string(rng() % 100000) : "\"id-" + std::to_string(i) + "\"";
+            std::string vec = "[";
+            for (std::size_t j = 0; j < d; ++j) {
+                vec += (j ? "," + ws : "") + random_number(rng);
+            }
+            vec += "]";
+            std::string fields[] = {"\"id\":" + ws + id, "\"vector\":" + vec};
+            if (rng() % 2) {
+                std::swap(fields[0], fields[1]);
+            }
+            body += "{" + fields[0] + "," + ws + fields[1];
+            switch (rng() % 6) {
+            case 0: body += ",\"payload\":{\"k\":" + std::to_string(i) + ",\"s\":\"a\\\"b\",\"n\":[1,{\"x\":null}]}"; break;
+            case 1: body += ",\"payload\":null"; break;
+            case 2: body += ",\"payload\":  { }"; break;
+            default: break;
+            }
+            body += ws + "}";
+        }
+        body += "]" + ws + "}" + ws;
+        expect_same(body);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(handed_over_and_rejected_bodies_agree)
+{
+    const char* bodies[] = {
+        R"({"points":[{"id":"a\u0041","vector":[1,2]}]})",          // escape in an id
+        R"({"points":[{"id":"é","vector":[1,2]}]})",                 // non-ASCII id
+        R"({"points":[{"id":"a","id":"b","vector":[1,2]}]})",        // duplicate key
+        R"({"points":[{"id":"a","vector":[1,2]},{"id":"b","vector":[1]}]})",
+        R"({"points":[{"id":"a","vector":[01,2]}]})",
+        R"({"points":[{"id":"a","vector":[1.,2]}]})",
+        R"({"points":[{"id":"a","vector":[+1,2]}]})",
+        R"({"points":[{"id":"a","vector":[1e400]}]})",
+        R"({"points":[{"id":"a","vector":[3.5e38, -3.5e38]}]})",
+        R"({"points":[{"id":"a","vector":[1,2],"payload":{"a":}}]})",
+        R"({"points":[{"id":"a","vector":[1,2],"payload":[1]}]})",
+        R"({"points":[{"id":"a","vector":[1,2],"extra":1}]})",
+        R"({"points":[{"id":"a","vector":[]}]})",
+        R"({"points":[]})",
+        R"({"points":[{"id":"a","vector":[1,2]}]} trailing)",
+        R"({"points":[{"id":-1,"vector":[1,2]}]})",
+        R"({"points":[{"id":1.5,"vector":[1,2]}]})",
+        R"({"points":[{"id":12345678901234567890,"vector":[1,2]}]})",
+        R"({"points":[{"id":"","vector":[1,2]}]})",
+        R"({"points":[{"id":"a","vector":[1,2]}],"more":true})",
+        R"(  {"points":[{"vector":[0.1,0.2],"id":"z"}]}  )",
+        "{\"points\":[{\"id\":\"a\",\"vector\":[1,2]}]",
+        "",
+    };
+    for (const char* b : bodies) {
+        expect_same(b);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(values_are_the_nearest_float32)
+{
+    auto b = net::parse_points(R"({"points":[{"id":"a","vector":[0.1,-0.30000001,123456.789,1e-7,16777217]}]})");
+    BOOST_TEST_REQUIRE(b.has_value());
+    BOOST_TEST(b->vectors[0] == 0.1f);
+    BOOST_TEST(b->vectors[1] == -0.30000001f);
+    BOOST_TEST(b->vectors[2] == 123456.789f);
+    BOOST_TEST(b->vectors[3] == 1e-7f);
+    BOOST_TEST(b->vectors[4] == 16777216.0f);
+}
+
+BOOST_AUTO_TEST_CASE(validation_messages_name_the_field)
+{
+    auto r = net::parse_search(R"({"vector":[1,2],"top_k":0})");
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().context.find("top_k") != std::string::npos);
+    auto c = net::parse_create(R"({"name":"x","dimension":3,"metric":"hamming"})");
+    BOOST_TEST_REQUIRE(!c.has_value());
+    BOOST_TEST(c.error().context.find("hamming") != std::string::npos);
+    auto d = net::parse_delete(R"({"ids":[]})");
+    BOOST_TEST(!d.has_value());
+    auto s = net::parse_search(R"({"vector":[1,2],"nprobe":null,"include_payload":null})");
+    BOOST_TEST(s.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(router_answers_503_while_shutting_down)
+{
+    test::temp_dir dir;
+    db::database_options o;
+    o.data_dir = dir.path();
+    o.shards = 1;
+    o.background_threads = 1;
+    o.pin_shards = false;
+    auto d = db::database::open(o);
+    BOOST_TEST_REQUIRE(d.has_value());
+    net::router routes(**d);
+    auto call = [&](std::string_view method, std::string_view target) {
+        net::http_response out;
+        routes.handle(net::http_request{method, target, "{}"}, [&out](net::make_response_fn make) { out = make(); });
+        return out;
+    };
+    BOOST_TEST(call("GET", "/healthz").status == 200u);
+    routes.set_shutting_down();
+    auto h = call("GET", "/healthz");
+    BOOST_TEST(h.status == 503u);
+    BOOST_TEST(h.retry_after);
+    BOOST_TEST(h.body.find("shutting_down") != std::string::npos);
+    BOOST_TEST(call("GET", "/v1/collections").status == 503u);
+    BOOST_TEST(call("GET", "/nowhere").status == 404u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

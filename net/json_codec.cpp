@@ -15,6 +15,10 @@ namespace json = boost::json;
 namespace puffer::net {
 namespace {
 
+// Doubles at or above this magnitude round to infinity as float32: FLT_MAX plus half its ulp,
+// 2^128 - 2^103. Below it they round to at most FLT_MAX (3.4028235e38 is accepted).
+constexpr double float_overflow_threshold = 340282356779733661637539395458142568448.0;
+
 error invalid(std::string message)
 {
     return make_error(errc::invalid_argument, std::move(message));
@@ -70,7 +74,7 @@ bool to_float(const json::value& v, float& out)
     } else {
         return false;
     }
-    if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+    if (!std::isfinite(d) || std::fabs(d) >= float_overflow_threshold) {
         return false;
     }
     out = static_cast<float>(d);
@@ -511,8 +515,7 @@ private:
                 return false;
             }
         }
-        if (!std::isfinite(d) ||
-            std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+        if (!std::isfinite(d) || std::fabs(d) >= float_overflow_threshold) {
             return false;
         }
         out = static_cast<float>(d);

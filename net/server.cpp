@@ -119,6 +119,9 @@ private:
         response_.keep_alive(keep_alive_);
         response_.body() = std::move(r.body);
         response_.prepare_payload();
+        if (method_ == "HEAD") {
+            response_.body().clear();  // HEAD: the headers GET would have, no body
+        }
         stream_.expires_after(server_.options.request_timeout);
         http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
             self->on_write(ec);

@@ -10,7 +10,10 @@
 #include "engine/core/log.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "engine/db/database.hpp"
+#include "engine/core/aligned_buffer.hpp"
+#include "engine/format/segment_reader.hpp"
 #include "engine/format/vecs_file.hpp"
+#include "engine/io/ring.hpp"
 #include "engine/index/ivf.hpp"
 #include "tests/support/sync_db.hpp"
 
@@ -24,6 +27,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <cstring>
+#include <random>
 
 namespace po = boost::program_options;
 using namespace puffer;
@@ -54,6 +59,11 @@ struct options {
     std::string io_mode = "direct";
     bool warm_only = false;
     bool cold_only = false;
+    // Read-path mode.
+    std::string read_path;
+    std::size_t queue_depth = 32;
+    double seconds = 10;
+    std::size_t fixed_bs = 0;
 };
 
 std::vector<std::size_t> parse_list(const std::string& s)
@@ -374,8 +384,148 @@ int run_engine(const dataset& data, metric m, const options& o)
     return 0;
 }
 
+// The engine's read path alone, on an existing segment: random clusters read as their aligned
+// O_DIRECT extents through the io_uring ring with queue_depth reads in flight, each verified
+// against its crc32c, as a search's cluster reads are. Prints MB/s and the extent sizes, for
+// scripts/fio/compare.sh to set fio's block size and queue depth.
+int run_read_path(const options& o)
+{
+    auto reader = format::segment_reader::open(io::posix_env(), o.read_path, std::nullopt);
+    if (!reader) {
+        std::fprintf(stderr, "puffer-bench: %s\n", reader.error().message().c_str());
+        return 1;
+    }
+    auto file = io::posix_env().open(o.read_path, io::open_mode::read_direct);
+    auto ring = io::make_uring_ring(io::uring_options{static_cast<unsigned>(std::max<std::size_t>(o.queue_depth * 2, 64)), 0});
+    if (!file || !ring) {
+        std::fprintf(stderr, "puffer-bench: %s\n", (!file ? file.error() : ring.error()).message().c_str());
+        return 1;
+    }
+    constexpr std::size_t alignment = 4096;
+    std::vector<std::size_t> clusters;
+    std::vector<std::uint64_t> extents;
+    std::uint64_t extent_total = 0;
+    for (std::size_t c = 0; c < reader->cluster_count(); ++c) {
+        if (reader->cluster_length(c) == 0) {
+            continue;
+        }
+        clusters.push_back(c);
+        auto r = reader->cluster_range(c);
+        extents.push_back(align_up(r.offset_bytes + r.size_bytes, alignment) - align_down(r.offset_bytes, alignment));
+        extent_total += extents.back();
+    }
+    // The extent sizes as a fio bssplit: 25 equally likely quantiles (4% each), equal sizes merged.
+    std::sort(extents.begin(), extents.end());
+    std::vector<std::pair<std::uint64_t, int>> split;
+    for (int q = 0; q < 25; ++q) {
+        std::uint64_t size = extents[std::min(extents.size() - 1, (extents.size() * (2 * static_cast<std::size_t>(q) + 1)) / 50)];
+        if (!split.empty() && split.back().first == size) {
+            split.back().second += 4;
+        } else {
+            split.emplace_back(size, 4);
+        }
+    }
+    std::string bssplit;
+    for (const auto& [size, percent] : split) {
+        bssplit += (bssplit.empty() ? "" : ":") + std::to_string(size) + "/" + std::to_string(percent);
+    }
+    struct slot {
+        aligned_buffer buffer;
+        std::size_t cluster = 0;
+        std::size_t data_offset = 0;
+    };
+    // Twice as many buffers as reads in flight: as in the engine, where each cluster read has
+    // its own buffer, the next read is on its way before the finished one is verified.
+    std::vector<slot> slots(o.queue_depth * 2);
+    std::vector<std::size_t> free_slots;
+    for (std::size_t i = o.queue_depth; i < slots.size(); ++i) {
+        free_slots.push_back(i);
+    }
+    std::mt19937_64 rng(1);
+    auto submit = [&](std::size_t i) {
+        slot& s = slots[i];
+        s.cluster = clusters[rng() % clusters.size()];
+        auto r = reader->cluster_range(s.cluster);
+        std::uint64_t begin = align_down(r.offset_bytes, alignment);
+        std::uint64_t end = align_up(r.offset_bytes + r.size_bytes, alignment);
+        if (o.fixed_bs != 0) {
+            // Calibration: fio's pattern exactly (fixed size, random aligned offset, no verify).
+            std::uint64_t vectors_begin = reader->header().offset_of(format::section::vectors);
+            std::uint64_t span = (reader->header().offset_of(format::section::id_table) - vectors_begin - o.fixed_bs) / alignment;
+            begin = vectors_begin + (rng() % span) * alignment;
+            end = begin + o.fixed_bs;
+        }
+        if (s.buffer.size() < end - begin) {
+            s.buffer = aligned_buffer(std::max<std::size_t>(end - begin, 256 * 1024), alignment);
+        }
+        s.data_offset = r.offset_bytes - begin;
+        (*ring)->submit_read((*file)->fd(), begin, std::span(s.buffer.data(), end - begin), i);
+    };
+    std::size_t largest = *std::max_element(extents.begin(), extents.end());
+    std::vector<std::span<std::byte>> regions;
+    for (auto& s : slots) {
+        s.buffer = aligned_buffer(std::max<std::size_t>(largest, o.fixed_bs), alignment);
+        regions.emplace_back(s.buffer.data(), s.buffer.size());
+    }
+    bool fixed = std::getenv("PUFFER_NO_FIXED") == nullptr && (*ring)->register_buffers(regions);
+    for (std::size_t i = 0; i < o.queue_depth; ++i) {
+        submit(i);
+    }
+    std::uint64_t bytes = 0;
+    std::uint64_t reads = 0;
+    auto start = clock_type::now();
+    io::completion done[64];
+    while (seconds_since(start) < o.seconds) {
+        std::size_t n = (*ring)->reap(done, true);
+        for (std::size_t k = 0; k < n; ++k) {
+            if (done[k].result < 0) {
+                std::fprintf(stderr, "puffer-bench: read failed: %s\n", std::strerror(static_cast<int>(-done[k].result)));
+                return 1;
+            }
+            std::size_t next = free_slots.back();
+            free_slots.pop_back();
+            submit(next);
+        }
+        (*ring)->submit();
+        for (std::size_t k = 0; k < n; ++k) {
+            slot& s = slots[done[k].tag];
+            if (o.fixed_bs == 0) {
+                if (auto v = reader->verify_cluster(s.cluster, s.buffer.data() + s.data_offset); !v) {
+                    std::fprintf(stderr, "puffer-bench: %s\n", v.error().message().c_str());
+                    return 1;
+                }
+            }
+            bytes += static_cast<std::uint64_t>(done[k].result);
+            ++reads;
+            free_slots.push_back(done[k].tag);
+        }
+    }
+    double wall = seconds_since(start);
+    double mean_extent = static_cast<double>(extent_total) / static_cast<double>(clusters.size());
+    if (o.json) {
+        std::printf("{\"file\":\"%s\",\"clusters\":%zu,\"mean_extent_bytes\":%.0f,\"bssplit\":\"%s\",\"queue_depth\":%zu,"
+                    "\"reads\":%llu,\"mb_per_s\":%.1f,\"reads_per_s\":%.0f}\n",
+                    o.read_path.c_str(), clusters.size(), mean_extent, bssplit.c_str(), o.queue_depth,
+                    static_cast<unsigned long long>(reads), static_cast<double>(bytes) / wall / 1e6,
+                    static_cast<double>(reads) / wall);
+    } else {
+        std::printf("engine read path: %s, %zu clusters, mean extent %.0f bytes, queue depth %zu%s: %.1f MB/s "
+                    "(%.0f reads/s, crc32c verified)\n",
+                    o.read_path.c_str(), clusters.size(), mean_extent, o.queue_depth, fixed ? ", registered buffers" : "",
+                    static_cast<double>(bytes) / wall / 1e6, static_cast<double>(reads) / wall);
+    }
+    return 0;
+}
+
 int run(const options& o)
 {
+    if (!o.read_path.empty()) {
+        return run_read_path(o);
+    }
+    if (o.base.empty() || o.queries.empty() || o.groundtruth.empty()) {
+        std::fprintf(stderr, "puffer-bench: --base, --queries and --groundtruth are required\n");
+        return 2;
+    }
     auto m = parse_metric(o.metric_name);
     if (!m) {
         std::fprintf(stderr, "puffer-bench: unknown metric '%s' (l2, cosine, ip)\n", o.metric_name.c_str());
@@ -415,9 +565,9 @@ int main(int argc, char** argv)
         "puffer-bench: IVF-Flat recall@10 / QPS / latency sweep over nprobe on .fvecs/.ivecs data");
     desc.add_options()
         ("help,h", "show this help")
-        ("base", po::value(&o.base)->required(), "base vectors (.fvecs)")
-        ("queries", po::value(&o.queries)->required(), "query vectors (.fvecs)")
-        ("groundtruth", po::value(&o.groundtruth)->required(), "exact neighbours (.ivecs; row numbers of the base)")
+        ("base", po::value(&o.base), "base vectors (.fvecs)")
+        ("queries", po::value(&o.queries), "query vectors (.fvecs)")
+        ("groundtruth", po::value(&o.groundtruth), "exact neighbours (.ivecs; row numbers of the base)")
         ("metric", po::value(&o.metric_name)->default_value("l2"), "l2 | cosine | ip")
         ("nlist", po::value(&o.nlist)->default_value(0), "clusters (0: round(4*sqrt(n)))")
         ("nprobe", po::value(&o.nprobe_list)->default_value("1,2,4,8,16,32,64"), "comma-separated nprobe values")
@@ -435,7 +585,11 @@ int main(int argc, char** argv)
         ("cache-mb", po::value(&o.cache_mb)->default_value(4096), "engine mode: cluster cache budget")
         ("io-mode", po::value(&o.io_mode)->default_value("direct"), "engine mode: direct | mmap")
         ("warm-only", po::bool_switch(&o.warm_only), "engine mode: skip the cold runs")
-        ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs");
+        ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs")
+        ("read-path", po::value(&o.read_path), "read-path mode: random cluster reads from this segment file")
+        ("queue-depth", po::value(&o.queue_depth)->default_value(32), "read-path mode: reads in flight")
+        ("seconds", po::value(&o.seconds)->default_value(10), "read-path mode: duration")
+        ("fixed-bs", po::value(&o.fixed_bs)->default_value(0), "read-path mode: read this many bytes at random aligned offsets instead of clusters (calibration against fio)");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);

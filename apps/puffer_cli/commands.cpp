@@ -479,11 +479,12 @@ int list_collections(const common& c, const std::vector<std::string>& args)
         return code;
     }
     auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        return 2;
+    }
     std::string body;
-    if (!client || !call(*client, "GET", "/v1/collections", {}, &body)) {
-        if (!client) {
-            std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
-        }
+    if (!call(*client, "GET", "/v1/collections", {}, &body)) {
         return 1;
     }
     json::value v = json::parse(body);
@@ -550,6 +551,17 @@ int flush(const common& c, const std::vector<std::string>& args)
 {
     return simple_collection_call(c, args, "puffer-cli flush", "collection", "POST", "flush", false,
                                   "flushed collection '%s' (staging is now an indexed segment)");
+}
+
+int compact(const common& c, const std::vector<std::string>& args)
+{
+    return simple_collection_call(c, args, "puffer-cli compact", "collection", "POST", "compact", false,
+                                  "compacted collection '%s'");
+}
+
+int describe(const common& c, const std::vector<std::string>& args)
+{
+    return simple_collection_call(c, args, "puffer-cli describe", "collection", "GET", {}, true, "");
 }
 
 int load_random(const common& c, const std::vector<std::string>& args)
@@ -734,8 +746,12 @@ int delete_points(const common& c, const std::vector<std::string>& args)
     json::object body;
     body["ids"] = std::move(list);
     auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        return 2;
+    }
     std::string response;
-    if (!client || !call(*client, "POST", collection_path(name, "points/delete"), json::serialize(body), &response)) {
+    if (!call(*client, "POST", collection_path(name, "points/delete"), json::serialize(body), &response)) {
         return 1;
     }
     std::printf("%s\n", response.c_str());

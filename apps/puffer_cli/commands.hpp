@@ -16,6 +16,8 @@ int list_collections(const common& c, const std::vector<std::string>& args);
 int delete_collection(const common& c, const std::vector<std::string>& args);
 int stats(const common& c, const std::vector<std::string>& args);
 int flush(const common& c, const std::vector<std::string>& args);
+int compact(const common& c, const std::vector<std::string>& args);
+int describe(const common& c, const std::vector<std::string>& args);
 int load_random(const common& c, const std::vector<std::string>& args);
 int search_random(const common& c, const std::vector<std::string>& args);
 int search(const common& c, const std::vector<std::string>& args);

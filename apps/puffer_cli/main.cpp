@@ -26,6 +26,8 @@ const char* usage =
     "  delete-collection --name N\n"
     "  stats --collection N\n"
     "  flush --collection N\n"
+    "  compact --collection N\n"
+    "  describe --collection N\n"
     "  load-random --collection N --count C --dimension D [--batch-size B] [--concurrency K]\n"
     "  search-random --collection N --dimension D --num-queries Q [--top-k K] [--nprobe P] [--concurrency K]\n"
     "  search --collection N --vector '[...]' [--top-k K] [--nprobe P] [--include-payload]\n"
@@ -76,6 +78,8 @@ int main(int argc, char** argv)
         {"delete-collection", cli::delete_collection},
         {"stats", cli::stats},
         {"flush", cli::flush},
+        {"compact", cli::compact},
+        {"describe", cli::describe},
         {"load-random", cli::load_random},
         {"search-random", cli::search_random},
         {"search", cli::search},

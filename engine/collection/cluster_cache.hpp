@@ -1,9 +1,10 @@
 #pragma once
-// Per-shard cache of cluster vector data read from segment files, bounded by a byte budget with
-// LRU eviction. Shard-local: only the owning shard thread uses it. Entries keep the aligned
-// buffer the read landed in (no copy); data points into it.
+// Per-shard cache of cluster vector data read from segment files, LRU within a byte budget. Its
+// memory is one buffer_arena: cluster reads land in arena blocks (registered with the shard's
+// ring, so they are fixed-buffer reads) and a verified block becomes a cache entry without a
+// copy. Shard-local: only the owning shard thread uses it.
 
-#include "engine/core/aligned_buffer.hpp"
+#include "engine/collection/buffer_arena.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -14,22 +15,32 @@ namespace puffer::collection {
 
 class cluster_cache {
 public:
-    explicit cluster_cache(std::size_t budget_bytes) : budget_bytes_(budget_bytes) {}
+    explicit cluster_cache(std::size_t budget_bytes, std::size_t alignment_bytes = 4096);
+    ~cluster_cache();
+    cluster_cache(const cluster_cache&) = delete;
+    cluster_cache& operator=(const cluster_cache&) = delete;
 
     // The cached vectors of (segment_uid, cluster), or null. A hit moves it to the front.
     const float* find(std::uint64_t segment_uid, std::uint32_t cluster);
 
-    // Caches buffer (data at offset_bytes) unless it alone exceeds the budget; evicts from the
-    // back until the total fits. Replaces an existing entry for the key.
-    void insert(std::uint64_t segment_uid, std::uint32_t cluster, aligned_buffer buffer,
+    // An arena block of size bytes for a read that may be cached, evicting least recently used
+    // entries to make room; null when it cannot fit (the caller reads into its own memory and
+    // does not cache). The block is the caller's until insert() or release().
+    std::byte* allocate(std::size_t size_bytes);
+    void release(std::byte* block, std::size_t size_bytes);
+
+    // Caches a block from allocate (the cluster's data at offset_bytes in it); takes ownership.
+    // Replaces an existing entry for the key.
+    void insert(std::uint64_t segment_uid, std::uint32_t cluster, std::byte* block, std::size_t size_bytes,
                 std::size_t offset_bytes);
 
     // Drops every entry of a segment (replaced by compaction, or its collection dropped).
     void erase_segment(std::uint64_t segment_uid);
     void clear();
 
-    std::size_t budget_bytes() const { return budget_bytes_; }
-    std::size_t bytes() const { return bytes_; }
+    const buffer_arena& arena() const { return arena_; }
+    std::size_t budget_bytes() const { return arena_.capacity_bytes(); }
+    std::size_t bytes() const { return bytes_; }  // held by entries
     std::size_t entries() const { return index_.size(); }
     std::uint64_t hits() const { return hits_; }
     std::uint64_t misses() const { return misses_; }
@@ -49,13 +60,14 @@ private:
     };
     struct entry {
         key k;
-        aligned_buffer buffer;
+        std::byte* block;
+        std::size_t size_bytes;
         std::size_t offset_bytes;
     };
 
-    void evict_until_fits(std::size_t incoming_bytes);
+    void drop(std::list<entry>::iterator it);
 
-    std::size_t budget_bytes_;
+    buffer_arena arena_;
     std::size_t bytes_ = 0;
     std::uint64_t hits_ = 0;
     std::uint64_t misses_ = 0;

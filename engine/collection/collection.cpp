@@ -113,12 +113,17 @@ status collection::recover()
         referenced.insert(file);
         PUFFER_TRY_ASSIGN(auto seg, segment::open(env_, io::join_path(segments_dir_of(dir_), file), entry.id,
                                                   options_.mode));
-        if (seg->reader.vector_count() != entry.vector_count || seg->reader.dimension() != dimension_ ||
+        if (seg->reader.vector_count() != entry.vector_count || seg->reader.cluster_count() != entry.cluster_count ||
+            seg->reader.file_size_bytes() != entry.file_size_bytes || seg->reader.dimension() != dimension_ ||
             seg->reader.distance_metric() != metric_) {
             return make_error(errc::corruption,
-                              strprintf("%s: does not match the MANIFEST (vectors %zu/%u, dimension %zu/%zu)",
+                              strprintf("%s: does not match the MANIFEST (vectors %zu/%u, clusters %zu/%u, bytes "
+                                        "%llu/%llu, dimension %zu/%zu)",
                                         seg->path.c_str(), seg->reader.vector_count(), entry.vector_count,
-                                        seg->reader.dimension(), dimension_));
+                                        seg->reader.cluster_count(), entry.cluster_count,
+                                        static_cast<unsigned long long>(seg->reader.file_size_bytes()),
+                                        static_cast<unsigned long long>(entry.file_size_bytes), seg->reader.dimension(),
+                                        dimension_));
         }
         for (std::uint32_t p : entry.tombstones) {
             seg->kill(p);
@@ -182,10 +187,14 @@ status collection::recover()
                               return ok();
                           }));
         std::uint64_t size = log.size();
-        if (!replayed.clean) {
-            PUFFER_LOG(warn, "%s: %s; truncating the log from %zu to %llu bytes (%zu whole records kept)",
-                       path.c_str(), replayed.reason.c_str(), log.size(),
-                       static_cast<unsigned long long>(replayed.valid_size_bytes), replayed.records);
+        // A file without a whole header (empty: a crash right after creating it) gets one before
+        // anything is appended, or its records would be unreadable at the next start.
+        if (!replayed.clean || replayed.valid_size_bytes < wal::file_header_size_bytes) {
+            if (!replayed.clean) {
+                PUFFER_LOG(warn, "%s: %s; truncating the log from %zu to %llu bytes (%zu whole records kept)",
+                           path.c_str(), replayed.reason.c_str(), log.size(),
+                           static_cast<unsigned long long>(replayed.valid_size_bytes), replayed.records);
+            }
             PUFFER_TRY_ASSIGN(auto f, env_.open(path, io::open_mode::read_write));
             if (replayed.valid_size_bytes < wal::file_header_size_bytes) {
                 std::string header = wal::encode_file_header();

@@ -92,14 +92,22 @@ struct search_op : std::enable_shared_from_this<search_op> {
     search_response response;
 };
 
-// A cluster read on the ring: the aligned superset of the cluster's byte range.
+// A cluster read on the ring: the aligned superset of the cluster's byte range, into an arena
+// block of the shard's cache (a fixed-buffer read) or, when the cache cannot make room, into
+// memory of its own (then not cached).
 class cluster_read final : public io::request {
 public:
-    cluster_read(std::shared_ptr<collection> c, std::shared_ptr<segment> s, std::uint32_t cl,
-                 aligned_buffer b, std::size_t offset)
-        : owner(std::move(c)), seg(std::move(s)), cluster(cl), buffer(std::move(b)), data_offset(offset)
+    cluster_read(std::shared_ptr<collection> c, std::shared_ptr<segment> s, std::uint32_t cl, std::size_t size,
+                 std::size_t offset, std::size_t alignment)
+        : owner(std::move(c)), seg(std::move(s)), cluster(cl), size_bytes(size), data_offset(offset)
     {
+        block = owner->ctx_->cache().allocate(size);
+        if (block == nullptr) {
+            heap = aligned_buffer(size, alignment);
+        }
     }
+
+    std::span<std::byte> buffer() { return {block != nullptr ? block : heap.data(), size_bytes}; }
 
     void on_complete(std::int64_t result) override
     {
@@ -108,28 +116,33 @@ public:
         if (result < 0) {
             verdict = make_system_error(static_cast<int>(-result),
                                         strprintf("%s: read of cluster %u", seg->path.c_str(), cluster));
-        } else if (static_cast<std::size_t>(result) != buffer.size()) {
+        } else if (static_cast<std::size_t>(result) != size_bytes) {
             verdict = make_error(errc::io, strprintf("%s: short read of cluster %u (%lld of %zu bytes)",
                                                      seg->path.c_str(), cluster, static_cast<long long>(result),
-                                                     buffer.size()));
+                                                     size_bytes));
         } else {
-            owner->bytes_read_ += buffer.size();
-            verdict = seg->reader.verify_cluster(cluster, buffer.data() + data_offset);
+            owner->bytes_read_ += size_bytes;
+            verdict = seg->reader.verify_cluster(cluster, buffer().data() + data_offset);
         }
         if (!verdict) {
             PUFFER_LOG(error, "collection '%s': %s", owner->name_.c_str(), verdict.error().message().c_str());
         }
-        const auto* data = reinterpret_cast<const float*>(buffer.data() + data_offset);
+        const auto* data = reinterpret_cast<const float*>(buffer().data() + data_offset);
         for (auto& [op, container_index] : waiters) {
             if (!verdict) {
                 op->fail(verdict.error());
             } else {
-                op->response.stats.bytes_read += buffer.size();
+                op->response.stats.bytes_read += size_bytes;
                 op->scan_cluster(container_index, *seg, cluster, data);
             }
         }
-        if (verdict && !owner->dropped_ && owner->ctx_ != nullptr) {
-            owner->ctx_->cache().insert(seg->uid, cluster, std::move(buffer), data_offset);
+        if (block != nullptr) {
+            cluster_cache& cache = owner->ctx_->cache();
+            if (verdict && !owner->dropped_) {
+                cache.insert(seg->uid, cluster, block, size_bytes, data_offset);
+            } else {
+                cache.release(block, size_bytes);
+            }
         }
         for (auto& [op, container_index] : waiters) {
             op->cluster_done();
@@ -140,8 +153,10 @@ public:
     std::shared_ptr<collection> owner;
     std::shared_ptr<segment> seg;
     std::uint32_t cluster;
-    aligned_buffer buffer;
+    std::size_t size_bytes;
     std::size_t data_offset;
+    std::byte* block = nullptr;
+    aligned_buffer heap;
     std::vector<std::pair<std::shared_ptr<search_op>, std::size_t>> waiters;
 };
 
@@ -318,12 +333,11 @@ void collection::search(search_request request, unique_function<void(result<sear
             }
             auto range = seg->reader.cluster_range(c);
             auto [begin, end] = aligned_extent(range, options_.dma_alignment_bytes);
-            auto* r = new cluster_read(shared_from_this(), seg, c,
-                                       aligned_buffer(end - begin, options_.dma_alignment_bytes),
-                                       range.offset_bytes - begin);
+            auto* r = new cluster_read(shared_from_this(), seg, c, end - begin, range.offset_bytes - begin,
+                                       options_.dma_alignment_bytes);
             r->waiters.emplace_back(op, ci);
             reads_inflight_[key] = r;
-            ctx_->ring().submit_read(seg->data_file->fd(), begin, r->buffer.span(), io::tag_of(r));
+            ctx_->ring().submit_read(seg->data_file->fd(), begin, r->buffer(), io::tag_of(r));
         }
     }
     for (const auto& st : frozen_) {

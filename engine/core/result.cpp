@@ -4,6 +4,7 @@
 #include <boost/throw_exception.hpp>
 
 #include <cerrno>
+#include <cstring>
 
 namespace puffer {
 namespace {
@@ -50,7 +51,8 @@ std::string error::message() const
 error make_system_error(int errno_value, std::string context)
 {
     if (errno_value == ENOSPC || errno_value == EDQUOT) {
-        return make_error(errc::no_space, std::move(context));
+        // Reported as the engine condition (HTTP 507), keeping the system's words.
+        return make_error(errc::no_space, context + " (" + std::strerror(errno_value) + ")");
     }
     return error{boost::system::error_code(errno_value, boost::system::system_category()),
                  std::move(context)};

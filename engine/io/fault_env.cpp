@@ -120,6 +120,11 @@ public:
         }
         return n + got;
     }
+    void submit() override { base_->submit(); }
+    bool register_buffers(std::span<const std::span<std::byte>> regions) override
+    {
+        return base_->register_buffers(regions);
+    }
     void wake() override { base_->wake(); }
     std::size_t inflight() const override { return base_->inflight() + injected_.size(); }
     const char* name() const override { return "fault"; }

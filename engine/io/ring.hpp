@@ -53,6 +53,16 @@ public:
                               std::uint64_t tag) = 0;
     virtual void submit_fdatasync(int fd, std::uint64_t tag) = 0;
 
+    // Registers memory regions for fixed-buffer I/O: later reads whose buffer lies inside a
+    // registered region skip the kernel's per-I/O page pinning. Returns false (nothing
+    // registered) when the ring cannot; I/O works either way. Replaces earlier registrations.
+    // REQUIRES: no operation in flight.
+    virtual bool register_buffers(std::span<const std::span<std::byte>> regions) = 0;
+
+    // Hands what is queued to the kernel now (reap does too); lets a caller start new reads
+    // before it spends time on completed ones.
+    virtual void submit() = 0;
+
     // Submits what is queued and copies up to out.size() completions into out. With wait, blocks
     // until at least one completion exists or wake() is called (then may return 0).
     virtual std::size_t reap(std::span<completion> out, bool wait) = 0;

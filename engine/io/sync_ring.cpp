@@ -79,6 +79,9 @@ public:
         return produced;
     }
 
+    void submit() override {}
+    bool register_buffers(std::span<const std::span<std::byte>>) override { return false; }
+
     void wake() override
     {
         std::uint64_t one = 1;

@@ -12,7 +12,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <deque>
+#include <sys/uio.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <vector>
@@ -100,6 +102,33 @@ public:
         return produced;
     }
 
+    bool register_buffers(std::span<const std::span<std::byte>> regions) override
+    {
+        PUFFER_ASSERT(live_ops_ == 0);
+        if (!regions_.empty()) {
+            io_uring_unregister_buffers(&ring_);
+            regions_.clear();
+        }
+        std::vector<iovec> iovecs;
+        for (const auto& r : regions) {
+            iovecs.push_back(iovec{r.data(), r.size()});
+        }
+        if (iovecs.empty() || io_uring_register_buffers(&ring_, iovecs.data(), static_cast<unsigned>(iovecs.size())) != 0) {
+            return false;
+        }
+        for (std::size_t i = 0; i < regions.size(); ++i) {
+            regions_.push_back(region{regions[i].data(), regions[i].size(), static_cast<int>(i)});
+        }
+        std::sort(regions_.begin(), regions_.end(), [](const region& a, const region& b) { return a.base < b.base; });
+        return true;
+    }
+
+    void submit() override
+    {
+        flush_backlog();
+        io_uring_submit(&ring_);
+    }
+
     void wake() override
     {
         std::uint64_t one = 1;
@@ -157,7 +186,12 @@ private:
         }
         switch (o.kind) {
         case op_kind::read:
-            io_uring_prep_read(sqe, o.fd, o.buffer + o.done, static_cast<unsigned>(remaining), o.offset + o.done);
+            if (int index = registered_index(o.buffer + o.done, remaining); index >= 0) {
+                io_uring_prep_read_fixed(sqe, o.fd, o.buffer + o.done, static_cast<unsigned>(remaining),
+                                         o.offset + o.done, index);
+            } else {
+                io_uring_prep_read(sqe, o.fd, o.buffer + o.done, static_cast<unsigned>(remaining), o.offset + o.done);
+            }
             break;
         case op_kind::write:
             io_uring_prep_write(sqe, o.fd, o.buffer + o.done, static_cast<unsigned>(remaining), o.offset + o.done);
@@ -168,6 +202,21 @@ private:
         }
         io_uring_sqe_set_data64(sqe, slot);
         return true;
+    }
+
+    // The registered region holding [p, p + size), or -1.
+    int registered_index(const std::byte* p, std::size_t size) const
+    {
+        if (regions_.empty()) {
+            return -1;
+        }
+        auto it = std::upper_bound(regions_.begin(), regions_.end(), p,
+                                   [](const std::byte* v, const region& r) { return v < r.base; });
+        if (it == regions_.begin()) {
+            return -1;
+        }
+        --it;
+        return p + size <= it->base + it->size ? it->index : -1;
     }
 
     void flush_backlog()
@@ -255,6 +304,12 @@ private:
     uring_options options_;
     int event_fd_ = -1;
     std::uint64_t wake_value_ = 0;
+    struct region {
+        std::byte* base;
+        std::size_t size;
+        int index;
+    };
+    std::vector<region> regions_;  // sorted by base
     std::vector<op> slots_;
     std::vector<std::size_t> free_slots_;
     std::deque<std::size_t> backlog_;

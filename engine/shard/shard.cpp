@@ -11,6 +11,17 @@ namespace puffer::shard {
 shard::shard(const shard_options& options, std::unique_ptr<io::ring> ring, thread_pool& pool, io::env& env)
     : options_(options), ring_(std::move(ring)), pool_(pool), env_(env), cache_(options.cache_bytes)
 {
+    // The cache arena is where cluster reads land: register it so they are fixed-buffer reads.
+    // io_uring takes at most 1 GiB per buffer, so the arena is registered in pieces.
+    const auto& arena = cache_.arena();
+    constexpr std::size_t piece_max = std::size_t{1} << 30;
+    std::vector<std::span<std::byte>> pieces;
+    for (std::size_t at = 0; at < arena.capacity_bytes(); at += piece_max) {
+        pieces.emplace_back(arena.base() + at, std::min(piece_max, arena.capacity_bytes() - at));
+    }
+    if (!pieces.empty() && !ring_->register_buffers(pieces)) {
+        PUFFER_LOG(info, "shard %zu: %s ring without registered buffers", options_.index, ring_->name());
+    }
 }
 
 shard::~shard()

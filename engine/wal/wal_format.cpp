@@ -137,9 +137,11 @@ result<replay_result> replay(std::string_view file_bytes,
         return r;
     }
     std::uint32_t version = get_fixed32_le(reinterpret_cast<const std::byte*>(file_bytes.data() + 8));
-    if (version != file_version) {
+    std::uint32_t reserved = get_fixed32_le(reinterpret_cast<const std::byte*>(file_bytes.data() + 12));
+    if (version != file_version || reserved != 0) {
         return make_error(errc::unsupported_version,
-                          strprintf("WAL version %u; this build reads version %u", version, file_version));
+                          strprintf("WAL version %u (reserved field 0x%08x); this build reads version %u with a zero "
+                                    "reserved field", version, reserved, file_version));
     }
     std::size_t offset = file_header_size_bytes;
     r.valid_size_bytes = offset;

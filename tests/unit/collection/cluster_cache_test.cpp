@@ -1,20 +1,27 @@
-// cluster_cache: never holds more than its budget, evicts the least recently used entry first,
-// does not cache an entry larger than the budget, and forgets a segment on request.
+// cluster_cache and its arena: entries never exceed the budget, the least recently used entry
+// goes first, a block too large for the arena is refused (the caller reads uncached), freed
+// ranges coalesce so large blocks fit again, and a segment's entries can be dropped at once.
+#include "engine/collection/buffer_arena.hpp"
 #include "engine/collection/cluster_cache.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <random>
+
 using namespace puffer;
+using collection::buffer_arena;
 using collection::cluster_cache;
 
 namespace {
-aligned_buffer block(std::size_t size, float value)
+void put(cluster_cache& cache, std::uint64_t uid, std::uint32_t cluster, std::size_t size, float value)
 {
-    aligned_buffer b(size, 64);
+    std::byte* block = cache.allocate(size);
+    BOOST_TEST_REQUIRE(block != nullptr);
     for (std::size_t i = 0; i < size / 4; ++i) {
-        b.as<float>()[i] = value;
+        reinterpret_cast<float*>(block)[i] = value;
     }
-    return b;
+    cache.insert(uid, cluster, block, size, 0);
 }
 }  // namespace
 
@@ -22,14 +29,14 @@ BOOST_AUTO_TEST_SUITE(cluster_cache_suite)
 
 BOOST_AUTO_TEST_CASE(evicts_least_recently_used_within_the_budget)
 {
-    cluster_cache cache(4096);
-    cache.insert(1, 0, block(1024, 0), 0);
-    cache.insert(1, 1, block(1024, 1), 0);
-    cache.insert(1, 2, block(1024, 2), 0);
-    cache.insert(1, 3, block(1024, 3), 0);
-    BOOST_TEST(cache.bytes() == 4096u);
-    BOOST_TEST(cache.find(1, 0) != nullptr);  // 0 becomes most recent
-    cache.insert(2, 0, block(2048, 9), 0);    // evicts 1 and 2, the least recent
+    cluster_cache cache(4 * 4096);
+    put(cache, 1, 0, 4096, 0);
+    put(cache, 1, 1, 4096, 1);
+    put(cache, 1, 2, 4096, 2);
+    put(cache, 1, 3, 4096, 3);
+    BOOST_TEST(cache.bytes() == 4u * 4096);
+    BOOST_TEST(cache.find(1, 0) != nullptr);  // 0 becomes the most recent
+    put(cache, 2, 0, 8192, 9);                // evicts 1 and 2, the least recent
     BOOST_TEST(cache.bytes() <= cache.budget_bytes());
     BOOST_TEST(cache.find(1, 1) == nullptr);
     BOOST_TEST(cache.find(1, 2) == nullptr);
@@ -39,22 +46,30 @@ BOOST_AUTO_TEST_CASE(evicts_least_recently_used_within_the_budget)
     BOOST_TEST(cache.evictions() == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(oversized_entries_are_not_cached_and_offsets_are_kept)
+BOOST_AUTO_TEST_CASE(oversized_blocks_are_refused_and_offsets_are_kept)
 {
-    cluster_cache cache(1000);
-    cache.insert(1, 0, block(2048, 1), 0);
-    BOOST_TEST(cache.entries() == 0u);
-    aligned_buffer b = block(512, 0);
-    b.as<float>()[4] = 42.0f;
-    cache.insert(1, 1, std::move(b), 16);
+    cluster_cache cache(8192);
+    BOOST_TEST(cache.allocate(8193) == nullptr);
+    std::byte* b = cache.allocate(4096);
+    BOOST_TEST_REQUIRE(b != nullptr);
+    reinterpret_cast<float*>(b)[4] = 42.0f;
+    cache.insert(1, 1, b, 4096, 16);
     BOOST_TEST(*cache.find(1, 1) == 42.0f);
+    // A block held by a read in flight is never evicted: with it out, 8 KiB cannot be had even
+    // after evicting every entry.
+    std::byte* held = cache.allocate(4096);
+    BOOST_TEST_REQUIRE(held != nullptr);
+    BOOST_TEST(cache.allocate(8192) == nullptr);
+    BOOST_TEST(cache.find(1, 1) == nullptr);  // evicted while trying
+    cache.release(held, 4096);
+    BOOST_TEST(cache.allocate(8192) != nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(erase_segment_and_counters)
 {
     cluster_cache cache(1 << 20);
-    cache.insert(1, 0, block(1024, 0), 0);
-    cache.insert(2, 0, block(1024, 0), 0);
+    put(cache, 1, 0, 1024, 0);
+    put(cache, 2, 0, 1024, 0);
     cache.erase_segment(1);
     BOOST_TEST(cache.find(1, 0) == nullptr);
     BOOST_TEST(cache.find(2, 0) != nullptr);
@@ -63,6 +78,37 @@ BOOST_AUTO_TEST_CASE(erase_segment_and_counters)
     BOOST_TEST(cache.bytes() == 1024u);
     cache.clear();
     BOOST_TEST(cache.bytes() == 0u);
+    BOOST_TEST(cache.arena().used_bytes() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(arena_coalesces_free_ranges)
+{
+    buffer_arena arena(64 * 4096, 4096);
+    std::mt19937_64 rng(test::test_seed("arena", 61));
+    std::vector<std::pair<std::byte*, std::size_t>> live;
+    for (int round = 0; round < 2000; ++round) {
+        if (live.empty() || rng() % 2 == 0) {
+            std::size_t size = 1 + rng() % (5 * 4096);
+            if (std::byte* b = arena.allocate(size)) {
+                BOOST_TEST_REQUIRE(arena.owns(b));
+                BOOST_TEST_REQUIRE(static_cast<std::size_t>(b - arena.base()) % 4096 == 0);
+                for (const auto& [p, n] : live) {
+                    bool disjoint = b + size <= p || p + n <= b;
+                    BOOST_TEST_REQUIRE(disjoint);
+                }
+                live.emplace_back(b, size);
+            }
+        } else {
+            std::size_t i = rng() % live.size();
+            arena.release(live[i].first, live[i].second);
+            live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    }
+    for (const auto& [p, n] : live) {
+        arena.release(p, n);
+    }
+    BOOST_TEST(arena.used_bytes() == 0u);
+    BOOST_TEST(arena.allocate(64 * 4096) != nullptr);  // everything coalesced back into one range
 }
 
 BOOST_AUTO_TEST_SUITE_END()

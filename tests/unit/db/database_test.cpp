@@ -345,6 +345,26 @@ BOOST_AUTO_TEST_CASE(torn_wal_tail_is_cut_at_the_last_whole_record)
     expect_self_hits(*d, "w", 8, {0, 39, 100, 101, 102});
 }
 
+BOOST_AUTO_TEST_CASE(empty_newest_wal_file_gets_a_header)
+{
+    // A crash right after a WAL file is created can leave it empty; writes appended after the
+    // next start must still be readable at the start after that.
+    test::temp_dir dir;
+    auto o = small_options(dir.path());
+    {
+        auto d = open_db(o);
+        BOOST_TEST_REQUIRE(test::create(*d, "e", 8).has_value());
+    }
+    std::string wal = dir.path() + "/collections/e/wal/" + wal::file_name(1);
+    test::spit(wal, "");
+    {
+        auto d = open_db(o);
+        BOOST_TEST_REQUIRE(test::upsert(*d, "e", make_batch("p", 0, 2, 8, grid)).has_value());
+    }
+    auto d = open_db(o);
+    BOOST_TEST(test::stats(*d, "e")->info.points == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(cosine_and_inner_product_rank_by_direction_and_dot)
 {
     test::temp_dir dir;

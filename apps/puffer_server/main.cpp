@@ -32,6 +32,8 @@ int main(int argc, char** argv)
     std::string log_level;
     std::string config;
     std::string port_file;
+    std::size_t request_timeout_ms = 0;
+    std::size_t idle_timeout_ms = 0;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -48,7 +50,9 @@ int main(int argc, char** argv)
         ("max-body-mb", po::value(&max_body_mb)->default_value(64), "largest request body in MiB (413 beyond)")
         ("log-level", po::value(&log_level)->default_value("info"), "debug, info (one access-log line per request), warn, error")
         ("config", po::value(&config), "file of option = value lines")
-        ("port-file", po::value(&port_file), "write the port listened on to this file once listening");
+        ("port-file", po::value(&port_file), "write the port listened on to this file once listening")
+        ("request-timeout-ms", po::value(&request_timeout_ms)->default_value(30000), "a request must arrive whole within this time (slow and half-open clients are dropped)")
+        ("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000), "a keep-alive connection idle this long is closed");
 
     po::variables_map vm;
     try {
@@ -118,6 +122,8 @@ int main(int argc, char** argv)
     so.bind_addr = bind_addr;
     so.net_threads = net_threads != 0 ? net_threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
     so.max_body_bytes = max_body_mb << 20;
+    so.request_timeout = std::chrono::milliseconds(std::max<std::size_t>(request_timeout_ms, 1));
+    so.idle_timeout = std::chrono::milliseconds(std::max<std::size_t>(idle_timeout_ms, 1));
     net::server srv(**db, so);
     if (auto s = srv.listen(); !s) {
         std::cerr << "puffer-server: " << s.error().message() << "\n";

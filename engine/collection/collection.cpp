@@ -495,8 +495,10 @@ void collection::drop()
     std::deque<job> jobs;
     jobs.swap(jobs_);
     for (auto& j : jobs) {
-        if (j.done) {
-            j.done(make_error(errc::not_found, "collection '" + name_ + "' was deleted"));
+        for (auto& d : j.done) {
+            if (d) {
+                d(make_error(errc::not_found, "collection '" + name_ + "' was deleted"));
+            }
         }
     }
 }
@@ -541,7 +543,14 @@ void collection::maybe_auto_flush()
 
 void collection::enqueue_job(job_kind kind, unique_function<void(status)> done)
 {
-    jobs_.push_back(job{kind, std::move(done)});
+    for (auto& queued : jobs_) {
+        if (queued.kind == kind) {
+            queued.done.push_back(std::move(done));
+            return;
+        }
+    }
+    jobs_.push_back(job{kind, {}});
+    jobs_.back().done.push_back(std::move(done));
     if (!job_running_) {
         run_next_job();
     }
@@ -572,8 +581,10 @@ void collection::finish_job(status s)
         PUFFER_LOG(warn, "collection '%s': %s failed: %s", name_.c_str(),
                    finished.kind == job_kind::flush ? "flush" : "compaction", s.error().message().c_str());
     }
-    if (finished.done) {
-        finished.done(s);
+    for (auto& d : finished.done) {
+        if (d) {
+            d(s);
+        }
     }
     if (s && finished.kind == job_kind::flush && compaction_wanted()) {
         bool queued = false;
@@ -581,7 +592,7 @@ void collection::finish_job(status s)
             queued = queued || j.kind == job_kind::compact;
         }
         if (!queued) {
-            jobs_.push_back(job{job_kind::compact, nullptr});
+            jobs_.push_back(job{job_kind::compact, {}});
         }
     }
     maybe_auto_flush();

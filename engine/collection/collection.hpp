@@ -90,7 +90,9 @@ private:
     enum class job_kind { flush, compact };
     struct job {
         job_kind kind;
-        unique_function<void(status)> done;
+        // Everyone waiting for this job: requests for a job of the same kind that arrive while
+        // one is queued (not yet started) join it instead of queueing another.
+        std::vector<unique_function<void(status)>> done;
     };
 
     [[nodiscard]] status recover();

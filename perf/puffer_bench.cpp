@@ -8,6 +8,7 @@
 // One query per call on one thread unless --threads / --concurrency say otherwise.
 #include "engine/core/distance.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/stats.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "engine/db/database.hpp"
 #include "engine/core/aligned_buffer.hpp"
@@ -82,16 +83,6 @@ std::vector<std::size_t> parse_list(const std::string& s)
 double seconds_since(clock_type::time_point t)
 {
     return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-double percentile(std::vector<double> v, double p)
-{
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
 }
 
 struct sweep_row {

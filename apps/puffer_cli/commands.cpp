@@ -1,6 +1,7 @@
 #include "apps/puffer_cli/commands.hpp"
 
 #include "engine/core/log.hpp"
+#include "engine/core/stats.hpp"
 #include "engine/format/manifest_codec.hpp"
 #include "engine/format/segment_reader.hpp"
 #include "engine/format/vecs_file.hpp"
@@ -206,16 +207,6 @@ std::string collection_path(const std::string& name, std::string_view leaf = {})
     return p;
 }
 
-double percentile(std::vector<double> v, double p)
-{
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
-}
-
 std::string with_commas(double value)
 {
     auto n = static_cast<long long>(std::llround(value));
@@ -323,26 +314,21 @@ bool run_parallel(const common& c, std::size_t batches, std::size_t concurrency,
     return !failed.load();
 }
 
-// Uploads vectors (n * d) in batches with ids from make_id(row).
-template <class MakeId>
-int upload(const common& c, const std::string& collection, const float* vectors, std::size_t n, std::size_t d,
-           std::size_t batch_size, std::size_t concurrency, MakeId make_id, const char* what)
+// Sends n points in batches over `concurrency` connections; body(first, count) makes the
+// request body for points [first, first + count). Prints "<what> N <unit> ... /s".
+template <class Body>
+int upload(const common& c, const std::string& collection, std::size_t n, std::size_t batch_size,
+           std::size_t concurrency, Body body, const char* what, const std::string& unit)
 {
     batch_size = std::max<std::size_t>(1, batch_size);
     std::size_t batches = (n + batch_size - 1) / batch_size;
     std::string target = collection_path(collection, "points");
-    progress bar(n, "vectors");
+    progress bar(n, "points");
     auto start = clock_type::now();
     bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
         std::size_t first = b * batch_size;
         std::size_t count = std::min(batch_size, n - first);
-        std::vector<std::string> ids;
-        ids.reserve(count);
-        for (std::size_t i = first; i < first + count; ++i) {
-            ids.push_back(make_id(i));
-        }
-        std::string body = points_body(ids, vectors + first * d, d);
-        if (!call(client, "POST", target, body)) {
+        if (!call(client, "POST", target, body(first, count))) {
             return false;
         }
         bar.add(count);
@@ -353,8 +339,8 @@ int upload(const common& c, const std::string& collection, const float* vectors,
     if (!ok) {
         return 1;
     }
-    std::printf("%s %s vectors (dimension %zu) in %.2f s: %s vectors/s\n", what, with_commas(static_cast<double>(n)).c_str(),
-                d, seconds, with_commas(static_cast<double>(n) / seconds).c_str());
+    std::printf("%s %s %s in %.2f s: %s %s/s\n", what, with_commas(static_cast<double>(n)).c_str(), unit.c_str(), seconds,
+                with_commas(static_cast<double>(n) / seconds).c_str(), unit.substr(0, unit.find(' ')).c_str());
     return 0;
 }
 
@@ -596,45 +582,28 @@ int load_random(const common& c, const std::vector<std::string>& args)
     for (auto& k : grid) {
         k = static_cast<std::int16_t>(static_cast<int>(rng() % 20000) - 10000);
     }
-    batch_size = std::max<std::size_t>(1, batch_size);
-    std::size_t batches = (count + batch_size - 1) / batch_size;
-    std::string target = collection_path(name, "points");
-    progress bar(count, "vectors");
-    auto t0 = clock_type::now();
-    bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
-        std::size_t first = b * batch_size;
-        std::size_t n = std::min(batch_size, count - first);
-        std::string body;
-        body.reserve(n * (dimension * 8 + 32) + 16);
-        body += "{\"points\":[";
+    auto body = [&](std::size_t first, std::size_t n) {
+        std::string out;
+        out.reserve(n * (dimension * 8 + 32) + 16);
+        out += "{\"points\":[";
         for (std::size_t i = first; i < first + n; ++i) {
-            body += i == first ? "{\"id\":\"vec-" : ",{\"id\":\"vec-";
-            body += std::to_string(start + i);
-            body += "\",\"vector\":[";
+            out += i == first ? "{\"id\":\"vec-" : ",{\"id\":\"vec-";
+            out += std::to_string(start + i);
+            out += "\",\"vector\":[";
             const std::int16_t* row = grid.data() + i * dimension;
             for (std::size_t j = 0; j < dimension; ++j) {
                 if (j != 0) {
-                    body += ',';
+                    out += ',';
                 }
-                append_grid_value(body, row[j]);
+                append_grid_value(out, row[j]);
             }
-            body += "]}";
+            out += "]}";
         }
-        body += "]}";
-        if (!call(client, "POST", target, body)) {
-            return false;
-        }
-        bar.add(n);
-        return true;
-    });
-    bar.finish();
-    double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-    if (!ok) {
-        return 1;
-    }
-    std::printf("loaded %s vectors (dimension %zu) in %.2f s: %s vectors/s\n", with_commas(static_cast<double>(count)).c_str(),
-                dimension, seconds, with_commas(static_cast<double>(count) / seconds).c_str());
-    return 0;
+        out += "]}";
+        return out;
+    };
+    return upload(c, name, count, batch_size, concurrency, body, "loaded",
+                  "vectors (dimension " + std::to_string(dimension) + ")");
 }
 
 int search_random(const common& c, const std::vector<std::string>& args)
@@ -790,35 +759,15 @@ int import_file(const common& c, const std::vector<std::string>& args)
                 lines.push_back(std::move(line));
             }
         }
-        batch_size = std::max<std::size_t>(1, batch_size);
-        std::size_t batches = (lines.size() + batch_size - 1) / batch_size;
-        progress bar(lines.size(), "points");
-        auto start = clock_type::now();
-        std::string target = collection_path(name, "points");
-        bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
-            std::size_t first = b * batch_size;
-            std::size_t n = std::min(batch_size, lines.size() - first);
-            std::string body = "{\"points\":[";
+        auto body = [&](std::size_t first, std::size_t n) {
+            std::string out = "{\"points\":[";
             for (std::size_t i = first; i < first + n; ++i) {
-                body += i == first ? "" : ",";
-                body += lines[i];
+                out += i == first ? "" : ",";
+                out += lines[i];
             }
-            body += "]}";
-            if (!call(client, "POST", target, body)) {
-                std::fprintf(stderr, "puffer-cli: (in lines %zu to %zu of %s)\n", first + 1, first + n, file.c_str());
-                return false;
-            }
-            bar.add(n);
-            return true;
-        });
-        bar.finish();
-        if (!ok) {
-            return 1;
-        }
-        double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-        std::printf("imported %s points in %.2f s: %s points/s\n", with_commas(static_cast<double>(lines.size())).c_str(),
-                    seconds, with_commas(static_cast<double>(lines.size()) / seconds).c_str());
-        return 0;
+            return out + "]}";
+        };
+        return upload(c, name, lines.size(), batch_size, concurrency, body, "imported", "points");
     }
     result<format::matrix<float>> m = ends_with(file, ".npy") ? read_npy(file) : format::read_fvecs(file, limit);
     if (!m) {
@@ -826,8 +775,15 @@ int import_file(const common& c, const std::vector<std::string>& args)
         return 1;
     }
     std::size_t rows = limit != 0 ? std::min(limit, m->rows) : m->rows;
-    return upload(c, name, m->data.data(), rows, m->dimension, batch_size, concurrency,
-                  [](std::size_t i) { return std::to_string(i); }, "imported");
+    auto body = [&](std::size_t first, std::size_t n) {
+        std::vector<std::string> ids;
+        for (std::size_t i = first; i < first + n; ++i) {
+            ids.push_back(std::to_string(i));
+        }
+        return points_body(ids, m->data.data() + first * m->dimension, m->dimension);
+    };
+    return upload(c, name, rows, batch_size, concurrency, body, "imported",
+                  "vectors (dimension " + std::to_string(m->dimension) + ")");
 }
 
 int bench(const common& c, const std::vector<std::string>& args)

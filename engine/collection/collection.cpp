@@ -37,6 +37,23 @@ result<std::unique_ptr<io::file>> create_wal_file(io::env& e, const std::string&
     return f;
 }
 
+// The MANIFEST entry of a segment; dead(p) says which positions are tombstoned.
+template <class Dead>
+format::manifest_segment manifest_entry(const segment& seg, Dead dead)
+{
+    format::manifest_segment e;
+    e.id = seg.id();
+    e.vector_count = static_cast<std::uint32_t>(seg.reader.vector_count());
+    e.cluster_count = static_cast<std::uint32_t>(seg.reader.cluster_count());
+    e.file_size_bytes = seg.reader.file_size_bytes();
+    for (std::size_t p = 0; p < seg.reader.vector_count(); ++p) {
+        if (dead(p)) {
+            e.tombstones.push_back(static_cast<std::uint32_t>(p));
+        }
+    }
+    return e;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -620,15 +637,25 @@ format::manifest collection::manifest_now() const
     m.next_segment_id = next_segment_id_;
     m.wal_start = wal_start_;
     for (const auto& seg : segments_) {
-        format::manifest_segment e;
-        e.id = seg->id();
-        e.vector_count = static_cast<std::uint32_t>(seg->reader.vector_count());
-        e.cluster_count = static_cast<std::uint32_t>(seg->reader.cluster_count());
-        e.file_size_bytes = seg->reader.file_size_bytes();
-        e.tombstones = seg->tombstone_list();
-        m.segments.push_back(std::move(e));
+        m.segments.push_back(manifest_entry(*seg, [&seg](std::size_t p) { return seg->is_dead(p); }));
     }
     return m;
+}
+
+void collection::adopt(segment& seg, const unique_function<source_row(std::size_t)>& source_of)
+{
+    for (std::size_t p = 0; p < seg.reader.vector_count(); ++p) {
+        source_row src = source_of(p);
+        if (src.dead) {
+            seg.kill(p);
+            continue;
+        }
+        auto it = ids_.find(std::string(src.id));
+        PUFFER_ASSERT(it != ids_.end());
+        PUFFER_ASSERT(it->second.container == src.container);
+        PUFFER_ASSERT(it->second.row == src.row);
+        it->second = location{seg.id(), static_cast<std::uint32_t>(p)};
+    }
 }
 
 void collection::remove_files_in_background(std::vector<std::string> paths)
@@ -701,23 +728,18 @@ void collection::flush_after_rotation()
     auto self = shared_from_this();
     std::uint64_t new_wal_start = active_->first_wal;
 
+    // Where each position of the new segment came from, as the shard sees it now.
+    auto source_of = [sources, rows](const built_segment& built, std::size_t p) {
+        const auto& src = rows->sources[built.position_source[p]];
+        const staging& st = *sources[src.container_index];
+        return source_row{st.is_dead(src.row), st.ids[src.row], st.container, src.row};
+    };
+
     // Commit on the shard once the MANIFEST naming the new state is durable.
-    auto commit = [self, sources, rows, new_wal_start](std::shared_ptr<built_segment> built) {
+    auto commit = [self, source_of, new_wal_start](std::shared_ptr<built_segment> built) {
         std::vector<std::string> obsolete;
         if (built) {
-            segment& seg = *built->seg;
-            for (std::size_t p = 0; p < built->position_source.size(); ++p) {
-                const auto& src = rows->sources[built->position_source[p]];
-                const staging& st = *sources[src.container_index];
-                if (st.is_dead(src.row)) {
-                    seg.kill(p);
-                    continue;
-                }
-                auto it = self->ids_.find(st.ids[src.row]);
-                PUFFER_ASSERT(it != self->ids_.end());
-                PUFFER_ASSERT(it->second.container == st.container && it->second.row == src.row);
-                it->second = location{seg.id(), static_cast<std::uint32_t>(p)};
-            }
+            self->adopt(*built->seg, [&](std::size_t p) { return source_of(*built, p); });
             self->segments_.push_back(built->seg);
         }
         for (auto it = self->wal_sizes_.begin(); it != self->wal_sizes_.end();) {
@@ -736,23 +758,11 @@ void collection::flush_after_rotation()
     };
 
     // Writes the MANIFEST for the new state (tombstones as of now; later deletes are in the WAL).
-    auto install = [self, sources, rows, new_wal_start, commit](std::shared_ptr<built_segment> built) mutable {
+    auto install = [self, source_of, new_wal_start, commit](std::shared_ptr<built_segment> built) mutable {
         format::manifest m = self->manifest_now();
         m.wal_start = new_wal_start;
         if (built) {
-            const segment& seg = *built->seg;
-            format::manifest_segment e;
-            e.id = seg.id();
-            e.vector_count = static_cast<std::uint32_t>(seg.reader.vector_count());
-            e.cluster_count = static_cast<std::uint32_t>(seg.reader.cluster_count());
-            e.file_size_bytes = seg.reader.file_size_bytes();
-            for (std::size_t p = 0; p < built->position_source.size(); ++p) {
-                const auto& src = rows->sources[built->position_source[p]];
-                if (sources[src.container_index]->is_dead(src.row)) {
-                    e.tombstones.push_back(static_cast<std::uint32_t>(p));
-                }
-            }
-            m.segments.push_back(std::move(e));
+            m.segments.push_back(manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
         }
         self->write_manifest(std::move(m), [self, built, commit](status s) mutable {
             if (self->dropped_) {
@@ -864,33 +874,22 @@ void collection::start_compaction()
     std::uint64_t id = live_rows > 0 ? next_segment_id_++ : 0;
 
     auto finish = [self, chosen](std::shared_ptr<build_rows> rows, std::shared_ptr<built_segment> built) {
+        auto source_of = [chosen, rows](const built_segment& b, std::size_t p) {
+            const auto& src = rows->sources[b.position_source[p]];
+            const segment& old = *chosen[src.container_index];
+            return source_row{old.is_dead(src.row), old.reader.id(src.row), old.id(), src.row};
+        };
         format::manifest m = self->manifest_now();
         std::set<std::uint64_t> replaced;
         for (const auto& seg : chosen) {
             replaced.insert(seg->id());
         }
         std::erase_if(m.segments, [&](const format::manifest_segment& e) { return replaced.count(e.id) > 0; });
-        auto source_dead = [&](std::size_t p) {
-            const auto& src = rows->sources[built->position_source[p]];
-            return chosen[src.container_index]->is_dead(src.row);
-        };
         if (built) {
-            const segment& seg = *built->seg;
-            format::manifest_segment e;
-            e.id = seg.id();
-            e.vector_count = static_cast<std::uint32_t>(seg.reader.vector_count());
-            e.cluster_count = static_cast<std::uint32_t>(seg.reader.cluster_count());
-            e.file_size_bytes = seg.reader.file_size_bytes();
-            for (std::size_t p = 0; p < built->position_source.size(); ++p) {
-                if (source_dead(p)) {
-                    e.tombstones.push_back(static_cast<std::uint32_t>(p));
-                }
-            }
-            m.segments.push_back(std::move(e));
-            std::sort(m.segments.begin(), m.segments.end(),
-                      [](const auto& a, const auto& b) { return a.id < b.id; });
+            m.segments.push_back(manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
+            std::sort(m.segments.begin(), m.segments.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
         }
-        self->write_manifest(std::move(m), [self, chosen, rows, built, replaced](status s) mutable {
+        self->write_manifest(std::move(m), [self, chosen, built, replaced, source_of](status s) mutable {
             if (self->dropped_) {
                 return;
             }
@@ -902,19 +901,7 @@ void collection::start_compaction()
                 return;
             }
             if (built) {
-                segment& seg = *built->seg;
-                for (std::size_t p = 0; p < built->position_source.size(); ++p) {
-                    const auto& src = rows->sources[built->position_source[p]];
-                    const segment& old = *chosen[src.container_index];
-                    if (old.is_dead(src.row)) {
-                        seg.kill(p);
-                        continue;
-                    }
-                    auto it = self->ids_.find(std::string(old.reader.id(src.row)));
-                    PUFFER_ASSERT(it != self->ids_.end());
-                    PUFFER_ASSERT(it->second.container == old.id() && it->second.row == src.row);
-                    it->second = location{seg.id(), static_cast<std::uint32_t>(p)};
-                }
+                self->adopt(*built->seg, [&](std::size_t p) { return source_of(*built, p); });
             }
             std::vector<std::string> obsolete;
             std::erase_if(self->segments_, [&](const std::shared_ptr<segment>& seg) {

@@ -30,6 +30,7 @@ namespace puffer::collection {
 
 struct staging;
 struct segment;
+struct source_row;
 struct search_op;
 class cluster_read;
 
@@ -116,6 +117,9 @@ private:
     // Writes m as the MANIFEST off the shard, then calls then(status) on the shard.
     void write_manifest(format::manifest m, unique_function<void(status)> then);
     format::manifest manifest_now() const;
+    // Hands the live rows of a new segment's sources over to it: positions whose source died
+    // meanwhile are tombstoned, every other id now points at the segment.
+    void adopt(segment& seg, const unique_function<source_row(std::size_t)>& source_of);
     void repair_wal(io::file& f, std::uint64_t durable_size);
     void remove_files_in_background(std::vector<std::string> paths);
 

@@ -113,6 +113,14 @@ struct build_rows {
     std::vector<source> sources;
 };
 
+// Where a position of a newly built segment came from, as the shard sees it at install time.
+struct source_row {
+    bool dead = false;     // deleted or replaced since the rows were gathered
+    std::string_view id;
+    std::uint64_t container = 0;  // where the id map points while the source row is live
+    std::uint32_t row = 0;
+};
+
 struct built_segment {
     std::shared_ptr<segment> seg;
     std::vector<std::uint32_t> position_source;  // position -> index into build_rows::sources

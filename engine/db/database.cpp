@@ -190,7 +190,7 @@ const char* database::io_backend() const
 }
 
 template <class Done, class Fn>
-void database::route(std::string name, Done done, Fn fn)
+void database::on_owner(std::string name, Done done, Fn fn)
 {
     if (!valid_collection_name(name)) {
         done(bad_name_error(name));
@@ -205,12 +205,7 @@ void database::route(std::string name, Done done, Fn fn)
     // shared holder to answer from here.
     auto holder = std::make_shared<Done>(std::move(done));
     bool posted = s->post([s, name = std::move(name), holder, fn = std::move(fn)]() mutable {
-        auto it = s->collections().find(name);
-        if (it == s->collections().end()) {
-            (*holder)(not_found_error(name));
-            return;
-        }
-        fn(*it->second, std::move(*holder));
+        fn(*s, name, std::move(*holder));
     });
     if (!posted) {
         (*holder)(shutting_down_.load() ? shutting_down_error()
@@ -218,36 +213,42 @@ void database::route(std::string name, Done done, Fn fn)
     }
 }
 
+template <class Done, class Fn>
+void database::route(std::string name, Done done, Fn fn)
+{
+    on_owner(std::move(name), std::move(done), [fn = std::move(fn)](shard::shard& s, const std::string& n, Done d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        fn(*it->second, std::move(d));
+    });
+}
+
 void database::create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done)
 {
-    if (!valid_collection_name(name)) {
-        done(bad_name_error(name));
-        return;
-    }
     if (dimension < 1 || dimension > dimension_max) {
         done(make_error(errc::invalid_argument, strprintf("dimension must be 1 to %zu", dimension_max)));
         return;
     }
-    if (shutting_down_.load()) {
-        done(shutting_down_error());
-        return;
-    }
-    shard::shard* s = shards_[shard_of(name)].get();
-    auto holder = std::make_shared<unique_function<void(status)>>(std::move(done));
     std::string dir = io::join_path(collections_dir(options_.data_dir), name);
     io::env* e = env_;
     collection::options copts = options_.collection;
-    bool posted = s->post([s, name, dimension, m, holder, dir, e, copts]() mutable {
-        if (s->collections().count(name) != 0 || s->names_creating().count(name) != 0) {
-            (*holder)(make_error(errc::already_exists, "collection '" + name + "' already exists"));
+    on_owner(std::move(name), std::move(done),
+             [dimension, m, dir, e, copts](shard::shard& s, const std::string& name, unique_function<void(status)> d) {
+        if (s.collections().count(name) != 0 || s.names_creating().count(name) != 0) {
+            d(make_error(errc::already_exists, "collection '" + name + "' already exists"));
             return;
         }
-        if (s->names_dropping().count(name) != 0) {
-            (*holder)(make_error(errc::busy, "collection '" + name + "' is being deleted; retry"));
+        if (s.names_dropping().count(name) != 0) {
+            d(make_error(errc::busy, "collection '" + name + "' is being deleted; retry"));
             return;
         }
-        s->names_creating().insert(name);
-        s->background([s, name, dimension, m, holder, dir, e, copts]() mutable {
+        s.names_creating().insert(name);
+        auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
+        shard::shard* sp = &s;
+        s.background([sp, name, dimension, m, holder, dir, e, copts]() mutable {
             status created = collection::collection::create_on_disk(*e, dir, name, dimension, m);
             std::shared_ptr<collection::collection> c;
             if (created) {
@@ -256,11 +257,11 @@ void database::create_collection(std::string name, std::size_t dimension, metric
                     created = make_error(errc::io, "created but could not open: " + c->stats().failure);
                 }
             }
-            bool posted_back = s->post([s, name, holder, c, created = std::move(created)]() mutable {
-                s->names_creating().erase(name);
+            bool posted_back = sp->post([sp, name, holder, c, created = std::move(created)]() mutable {
+                sp->names_creating().erase(name);
                 if (created) {
-                    c->attach(*s);
-                    s->collections().emplace(name, c);
+                    c->attach(*sp);
+                    sp->collections().emplace(name, c);
                 }
                 (*holder)(std::move(created));
             });
@@ -269,36 +270,26 @@ void database::create_collection(std::string name, std::size_t dimension, metric
             }
         });
     });
-    if (!posted) {
-        (*holder)(shutting_down_error());
-    }
 }
 
 void database::drop_collection(std::string name, unique_function<void(status)> done)
 {
-    if (!valid_collection_name(name)) {
-        done(bad_name_error(name));
-        return;
-    }
-    if (shutting_down_.load()) {
-        done(shutting_down_error());
-        return;
-    }
-    shard::shard* s = shards_[shard_of(name)].get();
-    auto holder = std::make_shared<unique_function<void(status)>>(std::move(done));
     std::string parent = collections_dir(options_.data_dir);
     io::env* e = env_;
-    bool posted = s->post([s, name, holder, parent, e]() mutable {
-        auto it = s->collections().find(name);
-        if (it == s->collections().end()) {
-            (*holder)(not_found_error(name));
+    on_owner(std::move(name), std::move(done),
+             [parent, e](shard::shard& s, const std::string& name, unique_function<void(status)> d) {
+        auto it = s.collections().find(name);
+        if (it == s.collections().end()) {
+            d(not_found_error(name));
             return;
         }
         auto c = it->second;
-        s->collections().erase(it);
+        s.collections().erase(it);
         c->drop();
-        s->names_dropping().insert(name);
-        s->background([s, name, holder, parent, e, c]() mutable {
+        s.names_dropping().insert(name);
+        auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
+        shard::shard* sp = &s;
+        s.background([sp, name, holder, parent, e, c]() mutable {
             // Rename first (atomic and durable once the directory is synced), then delete.
             std::random_device rd;
             std::string trash = io::join_path(parent, strprintf(".trash-%s-%08x", name.c_str(), rd()));
@@ -311,8 +302,8 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
                     PUFFER_LOG(warn, "%s (removed at next start)", removed.error().message().c_str());
                 }
             }
-            bool posted_back = s->post([s, name, holder, st = std::move(st)]() mutable {
-                s->names_dropping().erase(name);
+            bool posted_back = sp->post([sp, name, holder, st = std::move(st)]() mutable {
+                sp->names_dropping().erase(name);
                 (*holder)(std::move(st));
             });
             if (!posted_back) {
@@ -320,9 +311,6 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
             }
         });
     });
-    if (!posted) {
-        (*holder)(shutting_down_error());
-    }
 }
 
 void database::list_collections(unique_function<void(std::vector<collection::collection_info>)> done)

@@ -77,7 +77,11 @@ private:
     explicit database(database_options options);
     [[nodiscard]] status start();
 
-    // Runs fn(collection) on the owning shard, or answers not_found / the refusal.
+    // Runs fn(shard, name, done) on the shard that owns name, or answers done with the refusal
+    // (bad name, shutting down, inbox full).
+    template <class Done, class Fn>
+    void on_owner(std::string name, Done done, Fn fn);
+    // Runs fn(collection, done) on the owning shard, or answers not_found / the refusal.
     template <class Done, class Fn>
     void route(std::string name, Done done, Fn fn);
 

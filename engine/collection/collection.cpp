@@ -658,6 +658,27 @@ void collection::adopt(segment& seg, const unique_function<source_row(std::size_
     }
 }
 
+void collection::install_manifest(format::manifest m, std::shared_ptr<built_segment> built,
+                                  unique_function<void()> commit)
+{
+    auto self = shared_from_this();
+    write_manifest(std::move(m), [self, built, commit = std::move(commit)](status s) mutable {
+        if (self->dropped_) {
+            return;
+        }
+        if (!s) {
+            // The new segment is not referenced by any MANIFEST: drop it; the job fails and its
+            // rows stay where they were (staging and WAL, or the old segments).
+            if (built) {
+                self->remove_files_in_background({built->seg->path});
+            }
+            self->finish_job(s);
+            return;
+        }
+        commit();
+    });
+}
+
 void collection::remove_files_in_background(std::vector<std::string> paths)
 {
     if (paths.empty()) {
@@ -764,19 +785,7 @@ void collection::flush_after_rotation()
         if (built) {
             m.segments.push_back(manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
         }
-        self->write_manifest(std::move(m), [self, built, commit](status s) mutable {
-            if (self->dropped_) {
-                return;
-            }
-            if (!s) {
-                if (built) {
-                    self->remove_files_in_background({built->seg->path});
-                }
-                self->finish_job(s);
-                return;
-            }
-            commit(built);
-        });
+        self->install_manifest(std::move(m), built, [commit, built]() mutable { commit(built); });
     };
 
     if (live_rows == 0) {
@@ -889,17 +898,7 @@ void collection::start_compaction()
             m.segments.push_back(manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
             std::sort(m.segments.begin(), m.segments.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
         }
-        self->write_manifest(std::move(m), [self, chosen, built, replaced, source_of](status s) mutable {
-            if (self->dropped_) {
-                return;
-            }
-            if (!s) {
-                if (built) {
-                    self->remove_files_in_background({built->seg->path});
-                }
-                self->finish_job(s);
-                return;
-            }
+        self->install_manifest(std::move(m), built, [self, chosen, built, replaced, source_of]() mutable {
             if (built) {
                 self->adopt(*built->seg, [&](std::size_t p) { return source_of(*built, p); });
             }

@@ -31,6 +31,7 @@ namespace puffer::collection {
 struct staging;
 struct segment;
 struct source_row;
+struct built_segment;
 struct search_op;
 class cluster_read;
 
@@ -116,6 +117,9 @@ private:
 
     // Writes m as the MANIFEST off the shard, then calls then(status) on the shard.
     void write_manifest(format::manifest m, unique_function<void(status)> then);
+    // Writes m; once durable runs commit on the shard; if the write fails, removes the new
+    // segment's file and fails the current job.
+    void install_manifest(format::manifest m, std::shared_ptr<built_segment> built, unique_function<void()> commit);
     format::manifest manifest_now() const;
     // Hands the live rows of a new segment's sources over to it: positions whose source died
     // meanwhile are tombstoned, every other id now points at the segment.

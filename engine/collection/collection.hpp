@@ -158,6 +158,10 @@ private:
     // Cluster reads in flight, shared by every search that probes the same cluster.
     std::map<std::pair<std::uint64_t, std::uint32_t>, cluster_read*> reads_inflight_;
 
+    // Per-search scratch (probe selection), reused: searches run one at a time on the shard.
+    std::vector<std::uint32_t> probe_scratch_;
+    std::vector<float> distance_scratch_;
+
     std::uint64_t cache_hits_ = 0;
     std::uint64_t cache_misses_ = 0;
     std::uint64_t bytes_read_ = 0;

@@ -290,8 +290,8 @@ void collection::search(search_request request, unique_function<void(result<sear
     auto op = std::make_shared<search_op>(shared_from_this(), std::move(request), std::move(done));
     op->pending = 1;  // held until every read is submitted, so early completions cannot finish it
     const float* q = op->request.vector.data();
-    std::vector<std::uint32_t> probes;
-    std::vector<float> scratch;
+    std::vector<std::uint32_t>& probes = probe_scratch_;
+    std::vector<float>& scratch = distance_scratch_;
     cluster_cache& cache = ctx_->cache();
     for (const auto& seg : segments_) {
         std::size_t ci = op->containers.size();

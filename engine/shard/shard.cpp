@@ -57,9 +57,13 @@ bool shard::post(unique_function<void()> task)
         }
         was_empty = inbox_.empty();
         inbox_.push_back(std::move(task));
-        inbox_nonempty_.store(true, std::memory_order_release);
+        inbox_nonempty_.store(true);
     }
-    if (was_empty) {
+    // Only a shard about to block in its ring needs the eventfd: one that is running or polling
+    // finds the task by itself, and the syscall is saved. (sleeping_ and inbox_nonempty_ are
+    // both sequentially consistent: either this sees the shard going to sleep, or the shard
+    // sees this task before it sleeps.)
+    if (was_empty && sleeping_.load()) {
         ring_->wake();
     }
     return true;
@@ -118,7 +122,15 @@ void shard::run()
             }
             continue;
         }
+        if (idle) {
+            sleeping_.store(true);
+            if (inbox_nonempty_.load()) {
+                sleeping_.store(false);
+                continue;
+            }
+        }
         std::size_t n = ring_->reap(completions, idle);
+        sleeping_.store(false);
         for (std::size_t i = 0; i < n; ++i) {
             io::request_of(completions[i].tag)->on_complete(completions[i].result);
         }

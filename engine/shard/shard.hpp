@@ -75,6 +75,7 @@ private:
     std::vector<unique_function<void()>> inbox_;
     bool stopping_ = false;  // guarded by inbox_mutex_
     std::atomic<bool> inbox_nonempty_{false};
+    std::atomic<bool> sleeping_{false};  // the shard is (about to be) blocked in its ring
     std::atomic<bool> stop_requested_{false};
     std::thread thread_;
 };

@@ -509,8 +509,13 @@ void collection::drop()
             ctx_->cache().erase_segment(seg->uid);
         }
     }
+    // Waiters of the job in progress too: its background work sees dropped_ and stops there.
     std::deque<job> jobs;
     jobs.swap(jobs_);
+    if (current_job_) {
+        jobs.push_front(std::move(*current_job_));
+        current_job_.reset();
+    }
     for (auto& j : jobs) {
         for (auto& d : j.done) {
             if (d) {

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <set>
+#include <future>
 #include <thread>
 
 using namespace puffer;
@@ -111,6 +112,22 @@ BOOST_AUTO_TEST_CASE(create_list_drop_and_errors)
     // The name can be used again, and starts empty.
     BOOST_TEST(test::create(*d, "alpha", 4).has_value());
     BOOST_TEST(test::stats(*d, "alpha")->info.points == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(dropping_a_collection_answers_its_flush_in_progress)
+{
+    test::temp_dir dir;
+    auto d = open_db(small_options(dir.path()));
+    BOOST_TEST_REQUIRE(test::create(*d, "gone", 32).has_value());
+    BOOST_TEST_REQUIRE(test::upsert(*d, "gone", make_batch("p", 0, 5000, 32, grid)).has_value());
+    auto flushed = std::make_shared<std::promise<status>>();
+    auto result = flushed->get_future();
+    d->flush("gone", [flushed](status s) { flushed->set_value(std::move(s)); });
+    BOOST_TEST(test::drop(*d, "gone").has_value());
+    // Whether the flush finished first or was cut short by the drop, it is answered.
+    BOOST_TEST_REQUIRE((result.wait_for(std::chrono::seconds(20)) == std::future_status::ready));
+    status s = result.get();
+    BOOST_TEST((s.has_value() || is(s.error(), errc::not_found)));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_batches_are_rejected_whole)

@@ -28,6 +28,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 #include <cstring>
 #include <random>
 
@@ -151,8 +152,10 @@ double recall_of(const dataset& data, std::size_t qi, const std::vector<std::int
 
 // Runs every query `repeat` times over `threads` client threads; search(qi, found, scanned, disk)
 // answers one query. Fills the timing and recall columns of a row.
-template <class Search>
-sweep_row sweep(const dataset& data, const options& o, std::size_t nprobe, Search search)
+// before(): runs ahead of each query, outside its timing (cold runs empty the cache there);
+// then QPS is the inverse of the mean query time, since wall time would include it.
+template <class Search, class Before = std::nullptr_t>
+sweep_row sweep(const dataset& data, const options& o, std::size_t nprobe, Search search, Before before = nullptr)
 {
     const std::size_t nq = data.queries.rows;
     const std::size_t total = nq * o.repeat;
@@ -172,6 +175,9 @@ sweep_row sweep(const dataset& data, const options& o, std::size_t nprobe, Searc
             std::uint64_t scanned = 0;
             std::uint64_t disk = 0;
             found.clear();
+            if constexpr (!std::is_same_v<Before, std::nullptr_t>) {
+                before();
+            }
             auto t = clock_type::now();
             search(qi, found, scanned, disk);
             latencies_ms[i] = seconds_since(t) * 1e3;
@@ -199,6 +205,14 @@ sweep_row sweep(const dataset& data, const options& o, std::size_t nprobe, Searc
     }
     row.recall /= static_cast<double>(nq);
     row.qps = static_cast<double>(total) / wall;
+    if constexpr (!std::is_same_v<Before, std::nullptr_t>) {
+        double busy_ms = 0;
+        for (double l : latencies_ms) {
+            busy_ms += l;
+        }
+        row.qps = static_cast<double>(total) * static_cast<double>(o.threads) / (busy_ms / 1e3);
+        wall = busy_ms / 1e3 / static_cast<double>(o.threads);
+    }
     row.p50_ms = percentile(latencies_ms, 50);
     row.p99_ms = percentile(latencies_ms, 99);
     row.vectors_scanned = static_cast<double>(scanned_total.load()) / static_cast<double>(total);
@@ -356,8 +370,9 @@ int run_engine(const dataset& data, metric m, const options& o)
             disk = r->stats.bytes_read;
         };
         if (!o.warm_only) {
-            test::clear_caches(db);
-            sweep_row cold = sweep(data, o, nprobe, one);
+            // Cold: the cache is emptied before every query, so each one reads all its clusters
+            // from disk (O_DIRECT through io_uring in direct mode).
+            sweep_row cold = sweep(data, o, nprobe, one, [&db] { test::clear_caches(db); });
             cold.mode = "cold";
             cold.scan_bytes_per_query = cold.vectors_scanned * static_cast<double>(d) * 4;
             print_row(cold, o.json, true);

@@ -620,6 +620,20 @@ format::manifest collection::manifest_now() const
     return m;
 }
 
+void collection::keep_until_next_manifest(std::string segment_path)
+{
+    // The MANIFEST write failed, but possibly after its rename (a failed directory sync): the
+    // MANIFEST on disk may name this segment, so it stays until a later MANIFEST, written from
+    // the state in memory (which does not name it), is durable.
+    unreferenced_segments_.push_back(std::move(segment_path));
+}
+
+void collection::take_unreferenced_segments(std::vector<std::string>& out)
+{
+    out.insert(out.end(), unreferenced_segments_.begin(), unreferenced_segments_.end());
+    unreferenced_segments_.clear();
+}
+
 void collection::remove_files_in_background(std::vector<std::string> paths)
 {
     if (paths.empty()) {
@@ -720,6 +734,7 @@ void collection::flush_after_rotation()
         self->wal_start_ = new_wal_start;
         self->frozen_.clear();
         ++self->flushes_;
+        self->take_unreferenced_segments(obsolete);
         self->remove_files_in_background(std::move(obsolete));
         self->finish_job(ok());
     };
@@ -749,7 +764,7 @@ void collection::flush_after_rotation()
             }
             if (!s) {
                 if (built) {
-                    self->remove_files_in_background({built->seg->path});
+                    self->keep_until_next_manifest(built->seg->path);
                 }
                 self->finish_job(s);
                 return;
@@ -780,11 +795,14 @@ void collection::flush_after_rotation()
         }
         auto built = build_segment(self->env_, segments_dir_of(self->dir_), id, self->metric_, *rows,
                                    self->options_, self->ctx_->pool());
-        self->ctx_->post([self, built = std::move(built), install = std::move(install)]() mutable {
+        self->ctx_->post([self, id, built = std::move(built), install = std::move(install)]() mutable {
             if (self->dropped_) {
                 return;
             }
             if (!built) {
+                // Whatever was written of the file is no MANIFEST's: free the space now.
+                self->remove_files_in_background(
+                    {io::join_path(segments_dir_of(self->dir_), format::segment_file_name(id))});
                 self->finish_job(built.error());
                 return;
             }
@@ -885,7 +903,7 @@ void collection::start_compaction()
             }
             if (!s) {
                 if (built) {
-                    self->remove_files_in_background({built->seg->path});
+                    self->keep_until_next_manifest(built->seg->path);
                 }
                 self->finish_job(s);
                 return;
@@ -920,6 +938,7 @@ void collection::start_compaction()
                           [](const auto& a, const auto& b) { return a->id() < b->id(); });
             }
             ++self->compactions_;
+            self->take_unreferenced_segments(obsolete);
             self->remove_files_in_background(std::move(obsolete));
             self->finish_job(ok());
         });
@@ -971,11 +990,13 @@ void collection::start_compaction()
         result<built_segment> built = read_status ? build_segment(self->env_, segments_dir_of(self->dir_), id,
                                                                   self->metric_, *rows, self->options_, self->ctx_->pool())
                                                   : result<built_segment>(read_status.error());
-        self->ctx_->post([self, rows, built = std::move(built), finish = std::move(finish)]() mutable {
+        self->ctx_->post([self, id, rows, built = std::move(built), finish = std::move(finish)]() mutable {
             if (self->dropped_) {
                 return;
             }
             if (!built) {
+                self->remove_files_in_background(
+                    {io::join_path(segments_dir_of(self->dir_), format::segment_file_name(id))});
                 self->finish_job(built.error());
                 return;
             }

@@ -116,6 +116,10 @@ private:
     format::manifest manifest_now() const;
     void repair_wal(io::file& f, std::uint64_t durable_size);
     void remove_files_in_background(std::vector<std::string> paths);
+    void keep_until_next_manifest(std::string segment_path);
+    // Moves the segments kept by keep_until_next_manifest to out. Call once a MANIFEST written
+    // after them is durable.
+    void take_unreferenced_segments(std::vector<std::string>& out);
 
     error failed_error() const;
 
@@ -134,6 +138,9 @@ private:
     std::uint64_t wal_start_ = 1;        // first WAL number still needed (MANIFEST's view)
     std::uint64_t next_wal_number_ = 2;  // the next WAL file to create
     std::map<std::uint64_t, std::uint64_t> wal_sizes_;  // retained WAL files -> bytes
+    // Segments written for a MANIFEST whose write failed: on disk it may be the old MANIFEST or
+    // the new one, so they are removed only after the next MANIFEST is durable.
+    std::vector<std::string> unreferenced_segments_;
 
     std::vector<std::shared_ptr<segment>> segments_;  // ascending id
     std::shared_ptr<staging> active_;

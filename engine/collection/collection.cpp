@@ -52,23 +52,36 @@ status collection::create_on_disk(io::env& e, const std::string& dir, const std:
     std::string parent = io::parent_dir(dir);
     std::random_device rd;
     std::string tmp = io::join_path(parent, strprintf(".tmp-%s-%08x", name.c_str(), rd()));
-    PUFFER_TRY(e.make_dirs(wal_dir_of(tmp)));
-    PUFFER_TRY(e.make_dirs(segments_dir_of(tmp)));
-    format::manifest mf;
-    mf.name = name;
-    mf.dimension = static_cast<std::uint32_t>(dimension);
-    mf.distance_metric = m;
-    mf.next_segment_id = 1;
-    mf.wal_start = 1;
-    PUFFER_TRY(io::write_file_atomic(e, io::join_path(tmp, manifest_file), format::encode_manifest(mf)));
-    PUFFER_TRY(create_wal_file(e, io::join_path(wal_dir_of(tmp), wal::file_name(1))));
-    PUFFER_TRY(e.sync_dir(segments_dir_of(tmp)));
-    PUFFER_TRY(e.sync_dir(tmp));
-    if (auto renamed = e.rename(tmp, dir); !renamed) {
-        (void)e.remove_all(tmp);
-        return renamed.error();
+    auto build = [&]() -> status {
+        PUFFER_TRY(e.make_dirs(wal_dir_of(tmp)));
+        PUFFER_TRY(e.make_dirs(segments_dir_of(tmp)));
+        format::manifest mf;
+        mf.name = name;
+        mf.dimension = static_cast<std::uint32_t>(dimension);
+        mf.distance_metric = m;
+        mf.next_segment_id = 1;
+        mf.wal_start = 1;
+        PUFFER_TRY(io::write_file_atomic(e, io::join_path(tmp, manifest_file), format::encode_manifest(mf)));
+        PUFFER_TRY(create_wal_file(e, io::join_path(wal_dir_of(tmp), wal::file_name(1))));
+        PUFFER_TRY(e.sync_dir(segments_dir_of(tmp)));
+        PUFFER_TRY(e.sync_dir(tmp));
+        return e.rename(tmp, dir);
+    };
+    if (auto built = build(); !built) {
+        (void)e.remove_all(tmp);  // else removed at the next start
+        return built.error();
     }
-    return e.sync_dir(parent);
+    if (auto synced = e.sync_dir(parent); !synced) {
+        // The caller is told the creation failed, so the directory must not stay under its name: it
+        // would be a collection no one serves and whose name cannot be created again.
+        std::string back = io::join_path(parent, strprintf(".tmp-%s-%08x", name.c_str(), rd()));
+        if (e.rename(dir, back)) {
+            (void)e.sync_dir(parent);
+            (void)e.remove_all(back);
+        }
+        return synced.error();
+    }
+    return ok();
 }
 
 collection::collection(io::env& e, std::string dir, std::string name, const options& o)

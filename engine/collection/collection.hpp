@@ -43,7 +43,8 @@ struct location {
 class collection : public std::enable_shared_from_this<collection> {
 public:
     // Creates <dir> with an empty MANIFEST and the first WAL file, atomically (built under a
-    // temporary name, then renamed). errc::already_exists if dir exists. Blocking.
+    // temporary name, then renamed). errc::already_exists if dir exists. On any other error dir
+    // is left absent (unless undoing the rename fails too). Blocking.
     [[nodiscard]] static status create_on_disk(io::env& e, const std::string& dir, const std::string& name,
                                                std::size_t dimension, metric m);
 

@@ -1,6 +1,6 @@
 // Fault injection at every step of compaction (a segment rewritten, segments merged, deletes and
-// replacements landing meanwhile), of MANIFEST-only replacements, and of flush again, through
-// fault_env. For each n, the n-th file-system operation from the
+// replacements landing meanwhile), of MANIFEST-only replacements, of collection create and drop,
+// and of flush again, through fault_env. For each n, the n-th file-system operation from the
 // start of the operation under test fails, in four modes:
 //   crash:      operation n and all after it fail (the machine is gone); unsynced data is dropped;
 //   torn:       the same, but whole 4 KiB sectors of unsynced data survive (torn last sector);
@@ -552,6 +552,44 @@ BOOST_AUTO_TEST_CASE(manifest_only_compaction_at_every_step)
         (void)test::compact(*s.d, "c");
         s.upsert("c", ids("c", 0, 10));
         s.remove("c", ids("b", 0, 5));
+    };
+    run_every_step(sc);
+}
+
+BOOST_AUTO_TEST_CASE(create_collection_at_every_step)
+{
+    scenario sc;
+    sc.name = "create collection";
+    sc.prepare = [](session& s) {
+        s.create("keep", false);
+        s.upsert("keep", ids("k", 0, 60));
+        s.expect(test::flush(*s.d, "keep").has_value(), "flush");
+        s.upsert("keep", ids("k", 60, 20));
+    };
+    sc.run = [](session& s) {
+        if (s.create("fresh", true)) {
+            s.upsert("fresh", ids("f", 0, 20));
+        }
+        s.upsert("keep", ids("k", 80, 10));
+    };
+    run_every_step(sc);
+}
+
+BOOST_AUTO_TEST_CASE(drop_collection_at_every_step)
+{
+    scenario sc;
+    sc.name = "drop collection";
+    sc.prepare = [](session& s) {
+        for (const char* name : {"keep", "doomed"}) {
+            s.create(name, false);
+            s.upsert(name, ids("p", 0, 50));
+            s.expect(test::flush(*s.d, name).has_value(), "flush");
+            s.upsert(name, ids("p", 50, 20));
+        }
+    };
+    sc.run = [](session& s) {
+        s.drop("doomed");
+        s.upsert("keep", ids("p", 70, 10));
     };
     run_every_step(sc);
 }

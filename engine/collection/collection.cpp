@@ -94,15 +94,28 @@ collection::~collection() = default;
 std::shared_ptr<collection> collection::open(io::env& e, const std::string& dir, const std::string& name,
                                              const options& o)
 {
-    std::shared_ptr<collection> c(new collection(e, dir, name, o));
-    if (auto s = c->recover(); !s) {
+    // A read that fails verification may be a transient error (a bit flipped on the way from
+    // the device): recovery starts over, from a fresh object, before the collection is declared
+    // failed. A damaged file fails every attempt. Recovery changes nothing on disk that a
+    // failed read could have misled (see the WAL check in recover()).
+    constexpr int attempts_max = 3;
+    for (int attempt = 1;; ++attempt) {
+        std::shared_ptr<collection> c(new collection(e, dir, name, o));
+        auto s = c->recover();
+        if (s) {
+            return c;
+        }
+        if (attempt < attempts_max) {
+            PUFFER_LOG(warn, "collection '%s': %s; reading it again", name.c_str(), s.error().message().c_str());
+            continue;
+        }
         PUFFER_LOG(error, "collection '%s' failed to open: %s", name.c_str(), s.error().message().c_str());
         c->failure_ = s.error();
         c->segments_.clear();
         c->frozen_.clear();
         c->ids_.clear();
+        return c;
     }
-    return c;
 }
 
 status collection::recover()
@@ -185,8 +198,7 @@ status collection::recover()
         PUFFER_TRY_ASSIGN(std::string log, io::read_file(env_, path));
         point_batch batch;
         std::vector<std::string> ids;
-        PUFFER_TRY_ASSIGN(wal::replay_result replayed,
-                          wal::replay(log, [&](wal::record_type type, std::string_view body) -> status {
+        auto replayed_or = wal::replay(log, [&](wal::record_type type, std::string_view body) -> status {
                               if (type == wal::record_type::upsert) {
                                   PUFFER_TRY(wal::decode_upsert(body, batch));
                                   if (batch.dimension != dimension_) {
@@ -198,7 +210,16 @@ status collection::recover()
                                   apply_remove(ids);
                               }
                               return ok();
-                          }));
+                          });
+        if (!replayed_or || !replayed_or->clean || replayed_or->valid_size_bytes < wal::file_header_size_bytes) {
+            // About to cut the log or fail the collection: first make sure the bytes are really
+            // on disk, not a transient read error, which would lose acknowledged records.
+            PUFFER_TRY_ASSIGN(std::string again, io::read_file(env_, path));
+            if (again != log) {
+                return make_error(errc::io, path + ": two reads of the log differ (transient read error)");
+            }
+        }
+        PUFFER_TRY_ASSIGN(wal::replay_result replayed, std::move(replayed_or));
         std::uint64_t size = log.size();
         // A file without a whole header (empty: a crash right after creating it) gets one before
         // anything is appended, or its records would be unreadable at the next start.

@@ -176,7 +176,7 @@ public:
     {
         auto& c = collections_.at(b.collection);
         for (const auto& w : b.writes) {
-            c.points[w.id].committed = w.version;
+            commit(c.points[w.id], w.version);
         }
         (b.is_delete ? acked_deletes_ : acked_upserts_) += b.writes.size();
     }
@@ -269,6 +269,14 @@ public:
                     seen = v;
                 }
             }
+            if (seen == 0 && it != c.points.end()) {
+                // An older version than the acknowledged one: that write was lost.
+                for (std::uint64_t v : it->second.history) {
+                    if (v != 0 && matches(c, o, v)) {
+                        seen = v;
+                    }
+                }
+            }
             if (seen == 0) {
                 ++r.wrong;
                 std::string expected = "no such point";
@@ -351,7 +359,7 @@ public:
                 for (const auto& w : it->second.writes) {
                     auto& p = c.points[w.id];
                     if (applied) {
-                        p.committed = w.version;
+                        commit(p, w.version);
                     }
                     p.pending = 0;
                     p.pending_version = 0;
@@ -367,7 +375,16 @@ private:
         std::uint64_t committed = 0;        // acknowledged version, 0: absent
         std::uint64_t pending = 0;          // token of an unanswered batch, 0: none
         std::uint64_t pending_version = 0;  // what that batch writes (0: delete)
+        std::vector<std::uint64_t> history;  // versions committed before, oldest first
     };
+
+    static void commit(point_state& p, std::uint64_t version)
+    {
+        if (p.committed != 0) {
+            p.history.push_back(p.committed);
+        }
+        p.committed = version;
+    }
     struct collection_state {
         bool inner_product = false;
         std::map<std::string, point_state> points;

@@ -317,8 +317,8 @@ std::string fault_point(const std::string& op, const std::string& data_dir)
     for (std::size_t at; (at = s.find(data_dir + "/collections")) != std::string::npos;) {
         s.replace(at, data_dir.size() + 12, "collections/");
     }
+    s = std::regex_replace(s, std::regex("-[0-9a-f]{8}(/|$| )"), "-X$1");
     s = std::regex_replace(s, std::regex("[0-9]{6,}"), "N");
-    s = std::regex_replace(s, std::regex("-[0-9a-f]{8}"), "-X");
     return s;
 }
 

@@ -26,5 +26,8 @@ fi
 if [ ! -f build/build.ninja ]; then
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-ninja -C build crash_harness puffer-server >/dev/null
+if ! build_log=$(ninja -C build crash_harness puffer-server 2>&1); then
+    echo "$build_log" >&2
+    exit 1
+fi
 exec build/tests/crash_harness "${args[@]}"

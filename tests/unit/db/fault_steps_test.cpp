@@ -123,6 +123,8 @@ struct session {
             if (!model.has_collection(name)) {
                 model.add_collection(name, inner_product);
             }
+        } else {
+            collections.try_emplace(name, presence::absent);  // refused: must not exist
         }
         return s.has_value();
     }

@@ -220,11 +220,12 @@ private:
               std::string& error)
     {
         std::string body = "{\"vector\":" + vector_json(model_.queries()[q]) +
-                           ",\"top_k\":1000,\"nprobe\":1073741824,\"include_payload\":" + (payloads ? "true" : "false") +
-                           "}";
+                           ",\"top_k\":1000,\"nprobe\":1073741824,\"include_payload\":" +
+                           (payloads ? "true" : "false") + "}";
         answer a = send(c, "POST", "/v1/collections/" + name + "/search", body);
         if (!a.answered || a.status != 200) {
-            error = "search of '" + name + "': " + (a.answered ? std::to_string(a.status) + " " + a.body : a.transport_error);
+            error = "search of '" + name + "': " +
+                    (a.answered ? std::to_string(a.status) + " " + a.body : a.transport_error);
             return false;
         }
         boost::system::error_code ec;
@@ -295,7 +296,8 @@ private:
         auto c = server.client();
         answer listed = send(c, "GET", "/v1/collections");
         if (!listed.answered || listed.status != 200) {
-            problems_.push_back("listing collections failed: " + (listed.answered ? listed.body : listed.transport_error));
+            problems_.push_back("listing collections failed: " +
+                                (listed.answered ? listed.body : listed.transport_error));
             return false;
         }
         json::value all = json::parse(listed.body);
@@ -333,8 +335,8 @@ private:
             if (st.answered && st.status == 200) {
                 auto n = static_cast<std::size_t>(json::parse(st.body).at("points").to_number<double>());
                 if (n != count) {
-                    problems_.push_back("collection '" + def.name + "' counts " + std::to_string(n) + " points, lists " +
-                                        std::to_string(count));
+                    problems_.push_back("collection '" + def.name + "' counts " + std::to_string(n) +
+                                        " points, lists " + std::to_string(count));
                 }
             }
         }
@@ -410,7 +412,8 @@ private:
                 }
                 body += "]}";
             }
-            answer a = send(c, "POST", "/v1/collections/" + def.name + (is_delete ? "/points/delete" : "/points"), body);
+            std::string target = "/v1/collections/" + def.name + (is_delete ? "/points/delete" : "/points");
+            answer a = send(c, "POST", target, body);
             ++(is_delete ? totals_.delete_requests : totals_.upsert_requests);
             std::lock_guard lock(mutex_);
             if (!a.answered) {
@@ -504,9 +507,9 @@ private:
             }
             std::fprintf(stderr, "  %s\n", p.c_str());
         }
-        std::fprintf(stderr, "  data directory kept: %s\n  server log: %s.log\n  reproduce with: --seed %llu --rounds %zu\n",
-                     data_dir_.c_str(), data_dir_.c_str(), static_cast<unsigned long long>(options_.seed),
-                     options_.rounds);
+        std::fprintf(stderr, "  data directory kept: %s\n  server log: %s.log\n", data_dir_.c_str(), data_dir_.c_str());
+        std::fprintf(stderr, "  reproduce with: --seed %llu --rounds %zu\n",
+                     static_cast<unsigned long long>(options_.seed), options_.rounds);
     }
 
     void summary(double seconds)
@@ -521,12 +524,14 @@ private:
                     "(%zu found applied, %zu not), %llu refused; point checks after restarts: %zu present, %zu "
                     "absent; %zu torn batches, %zu wrong points, %zu duplicate ids; %llu live listings; %llu "
                     "flush and %llu compact calls, %llu scratch create/drop cycles; %llu kills during start-up\n",
-                    static_cast<unsigned long long>(options_.seed), seconds, seconds / static_cast<double>(options_.rounds),
+                    static_cast<unsigned long long>(options_.seed), seconds,
+                    seconds / static_cast<double>(options_.rounds),
                     static_cast<unsigned long long>(totals_.upsert_requests.load()),
                     static_cast<unsigned long long>(totals_.delete_requests.load()),
                     static_cast<unsigned long long>(totals_.unanswered.load()), k.batches_applied, k.batches_dropped,
                     static_cast<unsigned long long>(totals_.refused.load()), k.present_checked, k.absent_checked,
-                    k.torn_batches, k.wrong, k.duplicates, static_cast<unsigned long long>(totals_.live_listings.load()),
+                    k.torn_batches, k.wrong, k.duplicates,
+                    static_cast<unsigned long long>(totals_.live_listings.load()),
                     static_cast<unsigned long long>(totals_.flushes.load()),
                     static_cast<unsigned long long>(totals_.compactions.load()),
                     static_cast<unsigned long long>(totals_.scratch_cycles.load()),
@@ -605,7 +610,8 @@ int main(int argc, char** argv)
         o.seed %= 1000000007ull;
     }
     if (!fs::exists(test::server_binary())) {
-        std::fprintf(stderr, "crash harness: %s is missing; build puffer-server first\n", test::server_binary().c_str());
+        std::fprintf(stderr, "crash harness: %s is missing; build puffer-server first\n",
+                     test::server_binary().c_str());
         return 77;
     }
     const char* tmp = std::getenv("TMPDIR");

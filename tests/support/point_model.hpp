@@ -317,7 +317,8 @@ public:
                     ++r.lost;
                     r.problems.push_back(where(collection, id) + ": acknowledged version " +
                                          std::to_string(p.committed) + " " + describe(c, id, p.committed) +
-                                         (seen == 0 ? " is missing" : " replaced by older version " + std::to_string(seen)));
+                                         (seen == 0 ? std::string(" is missing")
+                                                    : " replaced by older version " + std::to_string(seen)));
                 } else {
                     ++r.resurrected;
                     r.problems.push_back(where(collection, id) + ": deleted (acknowledged) but found version " +

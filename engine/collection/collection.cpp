@@ -69,23 +69,36 @@ status collection::create_on_disk(io::env& e, const std::string& dir, const std:
     std::string parent = io::parent_dir(dir);
     std::random_device rd;
     std::string tmp = io::join_path(parent, strprintf(".tmp-%s-%08x", name.c_str(), rd()));
-    PUFFER_TRY(e.make_dirs(wal_dir_of(tmp)));
-    PUFFER_TRY(e.make_dirs(segments_dir_of(tmp)));
-    format::manifest mf;
-    mf.name = name;
-    mf.dimension = static_cast<std::uint32_t>(dimension);
-    mf.distance_metric = m;
-    mf.next_segment_id = 1;
-    mf.wal_start = 1;
-    PUFFER_TRY(io::write_file_atomic(e, io::join_path(tmp, manifest_file), format::encode_manifest(mf)));
-    PUFFER_TRY(create_wal_file(e, io::join_path(wal_dir_of(tmp), wal::file_name(1))));
-    PUFFER_TRY(e.sync_dir(segments_dir_of(tmp)));
-    PUFFER_TRY(e.sync_dir(tmp));
-    if (auto renamed = e.rename(tmp, dir); !renamed) {
-        (void)e.remove_all(tmp);
-        return renamed.error();
+    auto build = [&]() -> status {
+        PUFFER_TRY(e.make_dirs(wal_dir_of(tmp)));
+        PUFFER_TRY(e.make_dirs(segments_dir_of(tmp)));
+        format::manifest mf;
+        mf.name = name;
+        mf.dimension = static_cast<std::uint32_t>(dimension);
+        mf.distance_metric = m;
+        mf.next_segment_id = 1;
+        mf.wal_start = 1;
+        PUFFER_TRY(io::write_file_atomic(e, io::join_path(tmp, manifest_file), format::encode_manifest(mf)));
+        PUFFER_TRY(create_wal_file(e, io::join_path(wal_dir_of(tmp), wal::file_name(1))));
+        PUFFER_TRY(e.sync_dir(segments_dir_of(tmp)));
+        PUFFER_TRY(e.sync_dir(tmp));
+        return e.rename(tmp, dir);
+    };
+    if (auto built = build(); !built) {
+        (void)e.remove_all(tmp);  // else removed at the next start
+        return built.error();
     }
-    return e.sync_dir(parent);
+    if (auto synced = e.sync_dir(parent); !synced) {
+        // The caller is told the creation failed, so the directory must not stay under its name: it
+        // would be a collection no one serves and whose name cannot be created again.
+        std::string back = io::join_path(parent, strprintf(".tmp-%s-%08x", name.c_str(), rd()));
+        if (e.rename(dir, back)) {
+            (void)e.sync_dir(parent);
+            (void)e.remove_all(back);
+        }
+        return synced.error();
+    }
+    return ok();
 }
 
 collection::collection(io::env& e, std::string dir, std::string name, const options& o)
@@ -98,15 +111,28 @@ collection::~collection() = default;
 std::shared_ptr<collection> collection::open(io::env& e, const std::string& dir, const std::string& name,
                                              const options& o)
 {
-    std::shared_ptr<collection> c(new collection(e, dir, name, o));
-    if (auto s = c->recover(); !s) {
+    // A read that fails verification may be a transient error (a bit flipped on the way from
+    // the device): recovery starts over, from a fresh object, before the collection is declared
+    // failed. A damaged file fails every attempt. Recovery changes nothing on disk that a
+    // failed read could have misled (see the WAL check in recover()).
+    constexpr int attempts_max = 3;
+    for (int attempt = 1;; ++attempt) {
+        std::shared_ptr<collection> c(new collection(e, dir, name, o));
+        auto s = c->recover();
+        if (s) {
+            return c;
+        }
+        if (attempt < attempts_max) {
+            PUFFER_LOG(warn, "collection '%s': %s; reading it again", name.c_str(), s.error().message().c_str());
+            continue;
+        }
         PUFFER_LOG(error, "collection '%s' failed to open: %s", name.c_str(), s.error().message().c_str());
         c->failure_ = s.error();
         c->segments_.clear();
         c->frozen_.clear();
         c->ids_.clear();
+        return c;
     }
-    return c;
 }
 
 status collection::recover()
@@ -189,8 +215,7 @@ status collection::recover()
         PUFFER_TRY_ASSIGN(std::string log, io::read_file(env_, path));
         point_batch batch;
         std::vector<std::string> ids;
-        PUFFER_TRY_ASSIGN(wal::replay_result replayed,
-                          wal::replay(log, [&](wal::record_type type, std::string_view body) -> status {
+        auto replayed_or = wal::replay(log, [&](wal::record_type type, std::string_view body) -> status {
                               if (type == wal::record_type::upsert) {
                                   PUFFER_TRY(wal::decode_upsert(body, batch));
                                   if (batch.dimension != dimension_) {
@@ -202,7 +227,16 @@ status collection::recover()
                                   apply_remove(ids);
                               }
                               return ok();
-                          }));
+                          });
+        if (!replayed_or || !replayed_or->clean || replayed_or->valid_size_bytes < wal::file_header_size_bytes) {
+            // About to cut the log or fail the collection: first make sure the bytes are really
+            // on disk, not a transient read error, which would lose acknowledged records.
+            PUFFER_TRY_ASSIGN(std::string again, io::read_file(env_, path));
+            if (again != log) {
+                return make_error(errc::io, path + ": two reads of the log differ (transient read error)");
+            }
+        }
+        PUFFER_TRY_ASSIGN(wal::replay_result replayed, std::move(replayed_or));
         std::uint64_t size = log.size();
         // A file without a whole header (empty: a crash right after creating it) gets one before
         // anything is appended, or its records would be unreadable at the next start.
@@ -599,6 +633,9 @@ void collection::finish_job(status s)
     job finished = std::move(*current_job_);
     current_job_.reset();
     job_running_ = false;
+    if (!s && dropping_) {
+        s = make_error(errc::not_found, "collection '" + name_ + "' was deleted");
+    }
     if (!s) {
         PUFFER_LOG(warn, "collection '%s': %s failed: %s", name_.c_str(),
                    finished.kind == job_kind::flush ? "flush" : "compaction", s.error().message().c_str());
@@ -672,16 +709,31 @@ void collection::install_manifest(format::manifest m, std::shared_ptr<built_segm
             return;
         }
         if (!s) {
-            // The new segment is not referenced by any MANIFEST: drop it; the job fails and its
-            // rows stay where they were (staging and WAL, or the old segments).
+            // The job fails and its rows stay where they were (staging and WAL, or the old
+            // segments). The new segment's file stays until a later MANIFEST is durable: this
+            // write may have failed after its rename, so the MANIFEST on disk may name it.
             if (built) {
-                self->remove_files_in_background({built->seg->path});
+                self->keep_until_next_manifest(built->seg->path);
             }
             self->finish_job(s);
             return;
         }
         commit();
     });
+}
+
+void collection::keep_until_next_manifest(std::string segment_path)
+{
+    // The MANIFEST write failed, but possibly after its rename (a failed directory sync): the
+    // MANIFEST on disk may name this segment, so it stays until a later MANIFEST, written from
+    // the state in memory (which does not name it), is durable.
+    unreferenced_segments_.push_back(std::move(segment_path));
+}
+
+void collection::take_unreferenced_segments(std::vector<std::string>& out)
+{
+    out.insert(out.end(), unreferenced_segments_.begin(), unreferenced_segments_.end());
+    unreferenced_segments_.clear();
 }
 
 void collection::remove_files_in_background(std::vector<std::string> paths)
@@ -779,6 +831,7 @@ void collection::flush_after_rotation()
         self->wal_start_ = new_wal_start;
         self->frozen_.clear();
         ++self->flushes_;
+        self->take_unreferenced_segments(obsolete);
         self->remove_files_in_background(std::move(obsolete));
         self->finish_job(ok());
     };
@@ -815,11 +868,14 @@ void collection::flush_after_rotation()
         }
         auto built = build_segment(self->env_, segments_dir_of(self->dir_), id, self->metric_, *rows,
                                    self->options_, self->ctx_->pool());
-        self->ctx_->post([self, built = std::move(built), install = std::move(install)]() mutable {
+        self->ctx_->post([self, id, built = std::move(built), install = std::move(install)]() mutable {
             if (self->dropped_) {
                 return;
             }
             if (!built) {
+                // Whatever was written of the file is no MANIFEST's: free the space now.
+                self->remove_files_in_background(
+                    {io::join_path(segments_dir_of(self->dir_), format::segment_file_name(id))});
                 self->finish_job(built.error());
                 return;
             }
@@ -922,6 +978,7 @@ void collection::start_compaction()
                           [](const auto& a, const auto& b) { return a->id() < b->id(); });
             }
             ++self->compactions_;
+            self->take_unreferenced_segments(obsolete);
             self->remove_files_in_background(std::move(obsolete));
             self->finish_job(ok());
         });
@@ -973,11 +1030,13 @@ void collection::start_compaction()
         result<built_segment> built = read_status ? build_segment(self->env_, segments_dir_of(self->dir_), id,
                                                                   self->metric_, *rows, self->options_, self->ctx_->pool())
                                                   : result<built_segment>(read_status.error());
-        self->ctx_->post([self, rows, built = std::move(built), finish = std::move(finish)]() mutable {
+        self->ctx_->post([self, id, rows, built = std::move(built), finish = std::move(finish)]() mutable {
             if (self->dropped_) {
                 return;
             }
             if (!built) {
+                self->remove_files_in_background(
+                    {io::join_path(segments_dir_of(self->dir_), format::segment_file_name(id))});
                 self->finish_job(built.error());
                 return;
             }

@@ -45,7 +45,8 @@ struct location {
 class collection : public std::enable_shared_from_this<collection> {
 public:
     // Creates <dir> with an empty MANIFEST and the first WAL file, atomically (built under a
-    // temporary name, then renamed). errc::already_exists if dir exists. Blocking.
+    // temporary name, then renamed). errc::already_exists if dir exists. On any other error dir
+    // is left absent (unless undoing the rename fails too). Blocking.
     [[nodiscard]] static status create_on_disk(io::env& e, const std::string& dir, const std::string& name,
                                                std::size_t dimension, metric m);
 
@@ -82,6 +83,9 @@ public:
 
     // The collection is being deleted: pending calls fail, background results are dropped.
     void drop();
+    // Set while its directory is being renamed away (the delete may still fail and be undone):
+    // a flush or compaction that fails meanwhile, because its files vanished, reports the delete.
+    void set_dropping(bool dropping) { dropping_ = dropping; }
 
 private:
     collection(io::env& e, std::string dir, std::string name, const options& o);
@@ -126,6 +130,10 @@ private:
     void adopt(segment& seg, const unique_function<source_row(std::size_t)>& source_of);
     void repair_wal(io::file& f, std::uint64_t durable_size);
     void remove_files_in_background(std::vector<std::string> paths);
+    void keep_until_next_manifest(std::string segment_path);
+    // Moves the segments kept by keep_until_next_manifest to out. Call once a MANIFEST written
+    // after them is durable.
+    void take_unreferenced_segments(std::vector<std::string>& out);
 
     error failed_error() const;
 
@@ -138,12 +146,16 @@ private:
     metric metric_ = metric::l2;
     std::optional<error> failure_;
     bool dropped_ = false;
+    bool dropping_ = false;
 
     std::uint64_t next_segment_id_ = 1;
     std::uint64_t next_staging_id_ = 1;
     std::uint64_t wal_start_ = 1;        // first WAL number still needed (MANIFEST's view)
     std::uint64_t next_wal_number_ = 2;  // the next WAL file to create
     std::map<std::uint64_t, std::uint64_t> wal_sizes_;  // retained WAL files -> bytes
+    // Segments written for a MANIFEST whose write failed: on disk it may be the old MANIFEST or
+    // the new one, so they are removed only after the next MANIFEST is durable.
+    std::vector<std::string> unreferenced_segments_;
 
     std::vector<std::shared_ptr<segment>> segments_;  // ascending id
     std::shared_ptr<staging> active_;

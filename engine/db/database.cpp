@@ -255,6 +255,14 @@ void database::create_collection(std::string name, std::size_t dimension, metric
                 c = collection::collection::open(*e, dir, name, copts);
                 if (c->failed()) {
                     created = make_error(errc::io, "created but could not open: " + c->stats().failure);
+                    // The answer says the creation failed: take the directory back, or it would
+                    // appear at the next start (and block creating the name until then).
+                    std::random_device rd;
+                    std::string trash = io::join_path(io::parent_dir(dir),
+                                                      strprintf(".trash-%s-%08x", name.c_str(), rd()));
+                    if (e->rename(dir, trash) && e->sync_dir(io::parent_dir(dir))) {
+                        (void)e->remove_all(trash);
+                    }
                 }
             }
             bool posted_back = sp->post([sp, name, holder, c, created = std::move(created)]() mutable {
@@ -283,27 +291,46 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
             d(not_found_error(name));
             return;
         }
-        auto c = it->second;
-        s.collections().erase(it);
-        c->drop();
+        if (s.names_dropping().count(name) != 0) {
+            d(make_error(errc::busy, "collection '" + name + "' is being deleted"));
+            return;
+        }
+        // The collection is served until its directory has been renamed away: if the rename fails
+        // (or its directory sync does, and the rename can be taken back), the answer is an error
+        // and the collection is still there, as the answer says.
         s.names_dropping().insert(name);
+        it->second->set_dropping(true);
         auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
         shard::shard* sp = &s;
-        s.background([sp, name, holder, parent, e, c]() mutable {
-            // Rename first (atomic and durable once the directory is synced), then delete.
+        s.background([sp, name, holder, parent, e]() mutable {
+            std::string dir = io::join_path(parent, name);
             std::random_device rd;
             std::string trash = io::join_path(parent, strprintf(".trash-%s-%08x", name.c_str(), rd()));
-            status st = e->rename(io::join_path(parent, name), trash);
+            status st = e->rename(dir, trash);
+            bool renamed = st.has_value();
             if (st) {
                 st = e->sync_dir(parent);
+                if (!st && e->rename(trash, dir)) {
+                    (void)e->sync_dir(parent);
+                    renamed = false;
+                }
             }
             if (st) {
                 if (auto removed = e->remove_all(trash); !removed) {
                     PUFFER_LOG(warn, "%s (removed at next start)", removed.error().message().c_str());
                 }
             }
-            bool posted_back = sp->post([sp, name, holder, st = std::move(st)]() mutable {
+            bool posted_back = sp->post([sp, name, holder, renamed, st = std::move(st)]() mutable {
                 sp->names_dropping().erase(name);
+                auto found = sp->collections().find(name);
+                if (found != sp->collections().end()) {
+                    auto c = found->second;
+                    c->set_dropping(false);
+                    if (renamed) {
+                        sp->collections().erase(found);
+                        c->drop();
+                    }
+                }
                 (*holder)(std::move(st));
             });
             if (!posted_back) {

@@ -2,6 +2,7 @@
 
 #include "engine/core/log.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <unordered_map>
@@ -27,7 +28,7 @@ public:
     }
     status write_at(std::uint64_t offset, std::span<const std::byte> data) override
     {
-        if (int e = env_.before_op(); e != 0) {
+        if (int e = env_.before_op("write", base_->path()); e != 0) {
             // A failing write may still leave a torn prefix behind.
             if (data.size() > 1) {
                 (void)base_->write_at(offset, data.subspan(0, data.size() / 2));
@@ -38,17 +39,19 @@ public:
     }
     status sync() override
     {
-        if (int e = env_.before_op(); e != 0) {
+        if (int e = env_.before_op("fdatasync", base_->path()); e != 0) {
             return injected_error(e, base_->path() + ": fdatasync");
         }
-        PUFFER_TRY(base_->sync());
+        if (env_.sync_through()) {
+            PUFFER_TRY(base_->sync());
+        }
         PUFFER_TRY_ASSIGN(std::uint64_t size, base_->size());
         env_.note_synced_path(base_->path(), size);
         return ok();
     }
     status truncate(std::uint64_t size) override
     {
-        if (int e = env_.before_op(); e != 0) {
+        if (int e = env_.before_op("ftruncate", base_->path()); e != 0) {
             return injected_error(e, base_->path() + ": ftruncate");
         }
         return base_->truncate(size);
@@ -74,7 +77,7 @@ public:
     }
     void submit_write(int fd, std::uint64_t offset, std::span<const std::byte> data, std::uint64_t tag) override
     {
-        if (int e = env_.before_op(); e != 0) {
+        if (int e = env_.before_op("ring write", env_.path_of(fd)); e != 0) {
             injected_.push_back({tag, -e});
             return;
         }
@@ -84,8 +87,13 @@ public:
     }
     void submit_fdatasync(int fd, std::uint64_t tag) override
     {
-        if (int e = env_.before_op(); e != 0) {
+        if (int e = env_.before_op("ring fdatasync", env_.path_of(fd)); e != 0) {
             injected_.push_back({tag, -e});
+            return;
+        }
+        if (!env_.sync_through()) {
+            env_.note_sync(fd);  // the write before it has completed: the log writes one at a time
+            injected_.push_back({tag, 0});
             return;
         }
         std::uint64_t inner = next_++;
@@ -184,24 +192,37 @@ void fault_env::clear_faults()
     crashed_ = false;
 }
 
-int fault_env::before_op()
+int fault_env::before_op(std::string_view operation, const std::string& path)
 {
     std::uint64_t n = ops_.fetch_add(1) + 1;
     std::lock_guard lock(mutex_);
+    int e = 0;
     if (crash_at_ != 0 && n >= crash_at_) {
         crashed_ = true;
-        ++injected_;
-        return EIO;
+        e = EIO;
+    } else if (fail_at_ != 0 && n == fail_at_) {
+        e = fail_errno_;
+    } else if (random_one_in_ != 0 && rng_() % random_one_in_ == 0) {
+        e = random_errno_;
     }
-    if (fail_at_ != 0 && n == fail_at_) {
+    if (e != 0) {
         ++injected_;
-        return fail_errno_;
+        injected_ops_.push_back(std::string(operation) + " " + path);
     }
-    if (random_one_in_ != 0 && rng_() % random_one_in_ == 0) {
-        ++injected_;
-        return random_errno_;
-    }
-    return 0;
+    return e;
+}
+
+std::vector<std::string> fault_env::injected_ops()
+{
+    std::lock_guard lock(mutex_);
+    return injected_ops_;
+}
+
+std::string fault_env::path_of(int fd)
+{
+    std::lock_guard lock(mutex_);
+    auto it = fd_paths_.find(fd);
+    return it != fd_paths_.end() ? it->second : "fd " + std::to_string(fd);
 }
 
 void fault_env::maybe_flip(std::span<std::byte> data)
@@ -252,7 +273,8 @@ result<std::unique_ptr<file>> fault_env::open(const std::string& path, open_mode
     bool writes = mode == open_mode::create_trunc || mode == open_mode::read_write;
     bool existed = true;
     if (writes) {
-        if (int e = before_op(); e != 0) {
+        if (int e = before_op(mode == open_mode::create_trunc ? "open (create, truncate)" : "open (create)", path);
+            e != 0) {
             return injected_error(e, path + ": open");
         }
         auto ex = base_.exists(path);
@@ -279,7 +301,7 @@ result<std::unique_ptr<file>> fault_env::open(const std::string& path, open_mode
 
 status fault_env::rename(const std::string& from, const std::string& to)
 {
-    if (int e = before_op(); e != 0) {
+    if (int e = before_op("rename", from + " -> " + to); e != 0) {
         return injected_error(e, "rename " + from + " -> " + to);
     }
     {
@@ -293,8 +315,16 @@ status fault_env::rename(const std::string& from, const std::string& to)
             }
         }
     }
+    bool directory = base_.list(from).has_value();
     PUFFER_TRY(base_.rename(from, to));
     std::lock_guard lock(mutex_);
+    if (directory) {
+        // The tree moves with its durable state; the move itself is undone by a crash until the
+        // parent directory is synced.
+        move_tree(from, to);
+        dir_renames_.push_back({from, to});
+        return ok();
+    }
     file_state moved = files_.count(from) ? files_[from] : file_state{};
     files_.erase(from);
     moved.entry_synced = false;
@@ -302,9 +332,44 @@ status fault_env::rename(const std::string& from, const std::string& to)
     return ok();
 }
 
+void fault_env::move_tree(const std::string& from, const std::string& to)
+{
+    auto moved = [&](const std::string& path, std::string& out) {
+        if (path.size() > from.size() && path.compare(0, from.size(), from) == 0 && path[from.size()] == '/') {
+            out = to + path.substr(from.size());
+            return true;
+        }
+        return false;
+    };
+    std::string renamed;
+    for (auto it = files_.begin(); it != files_.end();) {
+        if (moved(it->first, renamed)) {
+            file_state st = it->second;
+            it = files_.erase(it);
+            files_[renamed] = st;
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = restore_.begin(); it != restore_.end();) {
+        if (moved(it->first, renamed)) {
+            std::string contents = std::move(it->second);
+            it = restore_.erase(it);
+            restore_[renamed] = std::move(contents);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& [fd, path] : fd_paths_) {
+        if (moved(path, renamed)) {
+            path = renamed;
+        }
+    }
+}
+
 status fault_env::remove(const std::string& path)
 {
-    if (int e = before_op(); e != 0) {
+    if (int e = before_op("unlink", path); e != 0) {
         return injected_error(e, path + ": unlink");
     }
     {
@@ -326,12 +391,30 @@ status fault_env::remove(const std::string& path)
     return base_.remove(path);
 }
 
+status fault_env::remove_all(const std::string& path)
+{
+    if (int e = before_op("remove tree", path); e != 0) {
+        return injected_error(e, path + ": remove tree");
+    }
+    return base_.remove_all(path);
+}
+
+status fault_env::make_dirs(const std::string& path)
+{
+    if (int e = before_op("mkdir", path); e != 0) {
+        return injected_error(e, path + ": mkdir");
+    }
+    return base_.make_dirs(path);
+}
+
 status fault_env::sync_dir(const std::string& path)
 {
-    if (int e = before_op(); e != 0) {
+    if (int e = before_op("fsync directory", path); e != 0) {
         return injected_error(e, path + ": fsync directory");
     }
-    PUFFER_TRY(base_.sync_dir(path));
+    if (sync_through_) {
+        PUFFER_TRY(base_.sync_dir(path));
+    }
     std::lock_guard lock(mutex_);
     for (auto& [p, st] : files_) {
         if (parent_dir(p) == path) {
@@ -341,18 +424,31 @@ status fault_env::sync_dir(const std::string& path)
     for (auto it = restore_.begin(); it != restore_.end();) {
         it = parent_dir(it->first) == path ? restore_.erase(it) : std::next(it);
     }
+    std::erase_if(dir_renames_, [&](const dir_rename& r) { return parent_dir(r.to) == path; });
     return ok();
 }
 
-status fault_env::simulate_crash()
+status fault_env::simulate_crash(crash_mode mode)
 {
     std::lock_guard lock(mutex_);
+    // Directory renames whose parent was never synced did not happen.
+    for (auto it = dir_renames_.rbegin(); it != dir_renames_.rend(); ++it) {
+        auto back_exists = base_.exists(it->from);
+        auto here = base_.list(it->to);
+        if (here && back_exists && !*back_exists) {
+            PUFFER_TRY(base_.rename(it->to, it->from));
+            move_tree(it->to, it->from);
+        }
+    }
     for (const auto& [path, st] : files_) {
         if (restore_.count(path) != 0) {
             continue;
         }
         if (!st.entry_synced) {
-            PUFFER_TRY(base_.remove(path));
+            auto exists = base_.exists(path);
+            if (exists && *exists) {
+                PUFFER_TRY(base_.remove(path));
+            }
             continue;
         }
         auto f = base_.open(path, open_mode::read_write);
@@ -360,11 +456,23 @@ status fault_env::simulate_crash()
             continue;  // removed meanwhile
         }
         auto size = (*f)->size();
-        if (size && *size > st.synced_size) {
-            PUFFER_TRY((*f)->truncate(st.synced_size));
+        if (!size || *size <= st.synced_size) {
+            continue;
+        }
+        std::uint64_t keep = st.synced_size;
+        if (mode == crash_mode::torn_last_sector) {
+            // The sectors written back before the power failed: every whole one of the tail.
+            keep = std::max(keep, *size / torn_sector_size_bytes * torn_sector_size_bytes);
+        }
+        if (keep < *size) {
+            PUFFER_TRY((*f)->truncate(keep));
         }
     }
     for (const auto& [path, contents] : restore_) {
+        auto parent = base_.exists(parent_dir(path));
+        if (!parent || !*parent) {
+            continue;  // its whole directory was removed since (a dropped collection)
+        }
         PUFFER_TRY_ASSIGN(auto f, base_.open(path, open_mode::create_trunc));
         PUFFER_TRY(f->write_at(0, std::as_bytes(std::span(contents.data(), contents.size()))));
         PUFFER_TRY(f->sync());
@@ -372,6 +480,8 @@ status fault_env::simulate_crash()
     files_.clear();
     fd_paths_.clear();
     restore_.clear();
+    dir_renames_.clear();
+    injected_ops_.clear();
     fail_at_ = 0;
     crash_at_ = 0;
     random_one_in_ = 0;

@@ -1,15 +1,21 @@
 #pragma once
 // Fault injection for tests, wrapping a real env and ring (as LevelDB's FaultInjectionTestEnv
 // wraps Env). Every mutating operation — open for write, write, sync, truncate, rename, remove,
-// sync_dir, and ring writes and fdatasyncs — is counted; a plan makes chosen operations fail:
+// remove_all, make_dirs, sync_dir, and ring writes and fdatasyncs — is counted; a plan makes
+// chosen operations fail:
 //   fail_op(n, errno): the n-th counted operation from now fails once with errno (EIO, ENOSPC).
 //   crash_after(n):    from the n-th operation on, everything fails with EIO: the machine is gone.
 //   random(seed, one_in, errno): each operation fails with probability 1/one_in.
 //   flip_reads(seed, one_in): each read (file or ring) gets one random bit flipped with
 //     probability 1/one_in.
 // simulate_crash() then drops what a power cut would: file data past the last sync, files whose
-// directory entry was never synced, and renames and removes not followed by a directory sync
-// (the old contents come back). Safe for concurrent use.
+// directory entry was never synced, and renames (of files and of directories) and removes not
+// followed by a sync of their directory (the old contents come back). With
+// crash_mode::torn_last_sector the unsynced tail of a file is not dropped whole: its complete
+// 4 KiB sectors reach the disk and only the last partial sector is cut, as when the power fails
+// in the middle of writing back a long write.
+// Every injected fault is recorded as "<operation> <path>" (injected_ops()), so a test can say
+// which operation of which code path it failed. Safe for concurrent use.
 
 #include "engine/io/env.hpp"
 #include "engine/io/ring.hpp"
@@ -21,8 +27,16 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace puffer::io {
+
+enum class crash_mode {
+    drop_unsynced,     // every byte written since the file's last sync is lost
+    torn_last_sector,  // whole 4 KiB sectors of the unsynced tail survive; the partial last one is cut
+};
+
+inline constexpr std::uint64_t torn_sector_size_bytes = 4096;
 
 class fault_env final : public env {
 public:
@@ -33,14 +47,22 @@ public:
     void random(std::uint64_t seed, std::uint64_t one_in, int errno_value);
     void flip_reads(std::uint64_t seed, std::uint64_t one_in);
     void clear_faults();
+    // false: syncs (file, directory, ring) are tracked but not passed to the device. Durability
+    // is what simulate_crash() emulates either way; tests that never crash the real machine run
+    // at memory speed.
+    void set_sync_through(bool through) { sync_through_ = through; }
+    bool sync_through() const { return sync_through_.load(); }
 
     std::uint64_t ops() const { return ops_.load(); }
     bool crashed() const { return crashed_.load(); }
     std::uint64_t injected() const { return injected_.load(); }
+    // "<operation> <path>" of every fault injected so far (failed operations, in order; flipped
+    // reads are counted by injected() only).
+    std::vector<std::string> injected_ops();
 
-    // Drops everything not durable, then forgets all tracking state. Call with no files open
-    // for writing (the database shut down).
-    [[nodiscard]] status simulate_crash();
+    // Drops everything not durable (see crash_mode), then forgets all tracking state. Call with
+    // no files open for writing (the database shut down).
+    [[nodiscard]] status simulate_crash(crash_mode mode = crash_mode::drop_unsynced);
 
     // Wraps a ring so its writes and syncs are counted and tracked like file writes.
     std::unique_ptr<ring> wrap(std::unique_ptr<ring> base);
@@ -48,21 +70,31 @@ public:
     result<std::unique_ptr<file>> open(const std::string& path, open_mode mode) override;
     status rename(const std::string& from, const std::string& to) override;
     status remove(const std::string& path) override;
-    status remove_all(const std::string& path) override { return base_.remove_all(path); }
-    status make_dirs(const std::string& path) override { return base_.make_dirs(path); }
+    status remove_all(const std::string& path) override;
+    status make_dirs(const std::string& path) override;
     status sync_dir(const std::string& path) override;
     result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
     result<bool> exists(const std::string& path) override { return base_.exists(path); }
     result<std::unique_ptr<file_lock>> lock(const std::string& path) override { return base_.lock(path); }
 
-    // Used by the wrappers: counts an operation and says whether (and how) it fails.
-    [[nodiscard]] int before_op();
+    // Used by the wrappers: counts an operation ("write", "fdatasync", ...) on path and says
+    // whether (and with which errno) it fails.
+    [[nodiscard]] int before_op(std::string_view operation, const std::string& path);
+    // The path a descriptor opened for writing through this env refers to ("fd N" if unknown).
+    std::string path_of(int fd);
     void note_sync(int fd);
     void note_synced_path(const std::string& path, std::uint64_t size);
     void maybe_flip(std::span<std::byte> data);
     void forget_fd(int fd);
 
 private:
+    struct dir_rename {
+        std::string from;
+        std::string to;
+    };
+    // Re-keys the tracking state of every file under from to the same path under to.
+    void move_tree(const std::string& from, const std::string& to);
+
     struct file_state {
         std::uint64_t synced_size = 0;
         bool entry_synced = true;  // false: created/renamed here since the last sync_dir
@@ -72,6 +104,7 @@ private:
     std::atomic<std::uint64_t> ops_{0};
     std::atomic<std::uint64_t> injected_{0};
     std::atomic<bool> crashed_{false};
+    std::atomic<bool> sync_through_{true};
 
     std::mutex mutex_;
     std::uint64_t fail_at_ = 0;  // absolute op number, 0: none
@@ -84,6 +117,8 @@ private:
     std::map<std::string, file_state> files_;
     std::unordered_map<int, std::string> fd_paths_;
     std::map<std::string, std::string> restore_;  // path -> durable contents to bring back
+    std::vector<dir_rename> dir_renames_;  // directory renames not yet made durable
+    std::vector<std::string> injected_ops_;
 };
 
 }  // namespace puffer::io

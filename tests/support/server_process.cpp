@@ -37,25 +37,24 @@ std::vector<char*> to_argv(std::vector<std::string>& args)
     return out;
 }
 
-}  // namespace
-
-server_process::server_process(const std::string& data_dir, std::vector<std::string> extra_args)
+std::vector<std::string> server_args(const std::string& data_dir, const std::vector<std::string>& extra_args)
 {
-    std::string port_file = data_dir + ".port";
-    log_path_ = data_dir + ".log";
-    std::remove(port_file.c_str());
     std::vector<std::string> args = {server_binary(), "--data-dir", data_dir, "--bind-addr", "127.0.0.1:0",
-                                     "--port-file", port_file, "--log-level", "warn", "--shards", "2",
+                                     "--port-file", data_dir + ".port", "--log-level", "warn", "--shards", "2",
                                      "--net-threads", "2", "--cache-mb", "64"};
-    for (auto& a : extra_args) {
-        args.push_back(a);
-    }
-    pid_ = ::fork();
-    if (pid_ < 0) {
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    return args;
+}
+
+// Forks and execs the server with its output appended to log_path.
+pid_t spawn(std::vector<std::string> args, const std::string& log_path)
+{
+    pid_t pid = ::fork();
+    if (pid < 0) {
         throw std::runtime_error("fork failed");
     }
-    if (pid_ == 0) {
-        int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (pid == 0) {
+        int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             ::dup2(fd, STDOUT_FILENO);
             ::dup2(fd, STDERR_FILENO);
@@ -64,6 +63,31 @@ server_process::server_process(const std::string& data_dir, std::vector<std::str
         ::execv(argv[0], argv.data());
         std::_Exit(127);
     }
+    return pid;
+}
+
+}  // namespace
+
+bool start_and_kill(const std::string& data_dir, const std::vector<std::string>& extra_args,
+                    std::chrono::microseconds delay)
+{
+    pid_t pid = spawn(server_args(data_dir, extra_args), data_dir + ".log");
+    std::this_thread::sleep_for(delay);
+    int st = 0;
+    bool exited = ::waitpid(pid, &st, WNOHANG) == pid;
+    if (!exited) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &st, 0);
+    }
+    return !exited;
+}
+
+server_process::server_process(const std::string& data_dir, std::vector<std::string> extra_args)
+{
+    std::string port_file = data_dir + ".port";
+    log_path_ = data_dir + ".log";
+    std::remove(port_file.c_str());
+    pid_ = spawn(server_args(data_dir, extra_args), log_path_);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
         int st = 0;

@@ -40,6 +40,11 @@ private:
     std::string log_path_;
 };
 
+// Starts the server on data_dir and SIGKILLs it after delay, whether it is serving yet or not (a
+// crash during start-up and recovery). Returns false if it had already exited by itself.
+bool start_and_kill(const std::string& data_dir, const std::vector<std::string>& extra_args,
+                    std::chrono::microseconds delay);
+
 // Runs a command (argv[0] is the binary), capturing stdout+stderr; returns the exit code.
 int run_command(const std::vector<std::string>& argv, std::string& output,
                 const std::vector<std::string>& env = {});

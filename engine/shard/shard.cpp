@@ -3,6 +3,7 @@
 #include "engine/core/log.hpp"
 
 #include <chrono>
+#include <thread>
 #include <pthread.h>
 #include <sched.h>
 
@@ -106,7 +107,7 @@ void shard::run()
                 if (n > 0 || std::chrono::steady_clock::now() >= deadline) {
                     break;
                 }
-                __builtin_ia32_pause();
+                std::this_thread::yield();  // a spin that gives way when the CPU is wanted elsewhere
             }
             for (std::size_t i = 0; i < n; ++i) {
                 io::request_of(completions[i].tag)->on_complete(completions[i].result);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <future>
 #include <memory>
 #include <optional>
@@ -34,7 +35,7 @@ public:
                 state_->ready.wait(false, std::memory_order_acquire);
                 break;
             }
-            __builtin_ia32_pause();
+            std::this_thread::yield();  // a spin that gives way when the CPU is wanted elsewhere
         }
         return std::move(*state_->value);
     }

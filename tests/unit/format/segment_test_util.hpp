@@ -4,6 +4,7 @@
 #include "engine/format/segment_writer.hpp"
 #include "engine/io/env.hpp"
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 

@@ -1,0 +1,251 @@
+// Fuzz target: an HTTP request as the router sees it, from JSON body to engine request. The input
+// is "METHOD TARGET\nBODY" (no newline: the whole input is the request line and the body is
+// empty).
+//
+// 1. The body goes through every decoder: net::parse_points, whose fast scanner and DOM parser
+//    must agree (same success, same error, same ids, payloads and dimension, vectors bit for
+//    bit), parse_search, parse_create and parse_delete; what they accept must satisfy the engine's
+//    limits.
+// 2. The request goes through net::router::handle on a real database (one shard, a scratch
+//    directory on tmpfs) with a synchronous deliver. The answer must be a known status with a JSON
+//    body (an error envelope for errors); a 500 is a finding, since nothing here corrupts the
+//    data. After a request that changed the data, the database is reset to the same two
+//    collections, so every input starts from the same state and a finding reproduces.
+#include "engine/core/log.hpp"
+#include "engine/db/database.hpp"
+#include "net/json_codec.hpp"
+#include "net/routes.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
+#include "tests/support/sync_db.hpp"
+
+#include <boost/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+using namespace puffer;
+namespace json = boost::json;
+
+namespace {
+
+// The collections every input starts with: "c" (l2, d = 4) with a segment and rows in staging,
+// "cos" (cosine, d = 4) with rows in staging only.
+constexpr std::size_t fixture_dimension = 4;
+
+db::database* database = nullptr;
+net::router* router = nullptr;
+
+float fixture_value(std::size_t i, std::size_t j)
+{
+    return static_cast<float>((i * 7 + j * 3) % 11) - 5.0f;
+}
+
+void must(const status& s, const char* what)
+{
+    FUZZ_CHECK(s.has_value(), "fixture: %s: %s", what, s ? "" : s.error().message().c_str());
+}
+
+void reset()
+{
+    for (const auto& info : test::list(*database)) {
+        must(test::drop(*database, info.name), "drop");
+    }
+    must(test::create(*database, "c", fixture_dimension, metric::l2), "create c");
+    must(test::upsert(*database, "c", test::make_batch("p", 0, 48, fixture_dimension, fixture_value, true)),
+         "upsert c");
+    must(test::flush(*database, "c"), "flush c");
+    must(test::upsert(*database, "c", test::make_batch("s", 0, 6, fixture_dimension, fixture_value)), "upsert c");
+    must(test::create(*database, "cos", fixture_dimension, metric::cosine), "create cos");
+    must(test::upsert(*database, "cos", test::make_batch("p", 1, 8, fixture_dimension, fixture_value, true)),
+         "upsert cos");
+}
+
+bool bit_equal(const std::vector<float>& a, const std::vector<float>& b)
+{
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+bool finite(const std::vector<float>& v)
+{
+    for (float x : v) {
+        if (!std::isfinite(x)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void check_points(std::string_view body)
+{
+    auto fast = net::parse_points(body);
+    auto dom = net::detail::parse_points_dom(body);
+    FUZZ_CHECK(fast.has_value() == dom.has_value(), "scanner %s, DOM %s", fast ? "accepts" : "rejects",
+               dom ? "accepts" : "rejects");
+    if (!fast) {
+        FUZZ_CHECK(fast.error().context == dom.error().context, "errors differ: '%s' vs '%s'",
+                   fast.error().context.c_str(), dom.error().context.c_str());
+        return;
+    }
+    FUZZ_CHECK(fast->dimension == dom->dimension, "dimension %zu vs %zu", fast->dimension, dom->dimension);
+    FUZZ_CHECK(fast->ids == dom->ids, "ids differ");
+    FUZZ_CHECK(fast->payloads == dom->payloads, "payloads differ");
+    FUZZ_CHECK(bit_equal(fast->vectors, dom->vectors), "vectors differ");
+
+    const point_batch& b = *fast;
+    FUZZ_CHECK(b.dimension >= 1 && b.dimension <= dimension_max, "dimension %zu", b.dimension);
+    FUZZ_CHECK(b.size() >= 1 && b.size() <= batch_points_max, "%zu points", b.size());
+    FUZZ_CHECK(b.vectors.size() == b.size() * b.dimension, "%zu values for %zu points", b.vectors.size(), b.size());
+    FUZZ_CHECK(finite(b.vectors), "a non-finite value");
+    for (const auto& id : b.ids) {
+        FUZZ_CHECK(!id.empty() && id.size() <= id_size_bytes_max, "id of %zu bytes", id.size());
+    }
+    FUZZ_CHECK(b.payloads.empty() || b.payloads.size() == b.size(), "%zu payloads", b.payloads.size());
+    for (const auto& p : b.payloads) {
+        if (p.empty()) {
+            continue;
+        }
+        FUZZ_CHECK(p.size() <= payload_size_bytes_max, "payload of %zu bytes", p.size());
+        boost::system::error_code ec;
+        json::value v = json::parse(p, ec);
+        FUZZ_CHECK(!ec && v.is_object(), "payload is not a JSON object: %s", p.substr(0, 200).c_str());
+        FUZZ_CHECK(json::serialize(v) == p, "payload is not in normal form: %s", p.substr(0, 200).c_str());
+    }
+}
+
+void check_other_decoders(std::string_view body)
+{
+    if (auto s = net::parse_search(body)) {
+        FUZZ_CHECK(!s->vector.empty() && s->vector.size() <= dimension_max, "%zu values", s->vector.size());
+        FUZZ_CHECK(finite(s->vector), "a non-finite value");
+        FUZZ_CHECK(s->top_k >= 1 && s->top_k <= net::top_k_max, "top_k %zu", s->top_k);
+        FUZZ_CHECK(s->nprobe <= (std::size_t{1} << 30), "nprobe %zu", s->nprobe);
+    }
+    if (auto c = net::parse_create(body)) {
+        FUZZ_CHECK(c->dimension >= 1 && c->dimension <= dimension_max, "dimension %zu", c->dimension);
+        FUZZ_CHECK(static_cast<unsigned>(c->distance_metric) <= 2, "metric %u",
+                   static_cast<unsigned>(c->distance_metric));
+    }
+    if (auto d = net::parse_delete(body)) {
+        FUZZ_CHECK(!d->empty() && d->size() <= batch_points_max, "%zu ids", d->size());
+        for (const auto& id : *d) {
+            FUZZ_CHECK(!id.empty() && id.size() <= id_size_bytes_max, "id of %zu bytes", id.size());
+        }
+    }
+}
+
+bool known_status(unsigned status)
+{
+    switch (status) {
+    case 200: case 201: case 400: case 404: case 405: case 409: case 413: case 503: case 507: return true;
+    default: return false;
+    }
+}
+
+// Whether method is one of the methods in an Allow value ("GET, POST").
+bool allow_lists(std::string_view allow, std::string_view method)
+{
+    while (!allow.empty()) {
+        std::size_t comma = allow.find(", ");
+        if (allow.substr(0, comma) == method) {
+            return true;
+        }
+        allow = comma == std::string_view::npos ? std::string_view{} : allow.substr(comma + 2);
+    }
+    return false;
+}
+
+net::http_response call(std::string_view method, std::string_view target, std::string_view body)
+{
+    test::waiter<net::make_response_fn> w;
+    router->handle(net::http_request{method, target, std::string(body)}, w.callback());
+    net::make_response_fn make = w.get();
+    return make();
+}
+
+void check_response(std::string_view method, const net::http_response& r)
+{
+    FUZZ_CHECK(known_status(r.status), "status %u: %s", r.status, r.body.substr(0, 300).c_str());
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    FUZZ_CHECK(!ec && v.is_object(), "status %u, body is not a JSON object: %s", r.status,
+               r.body.substr(0, 300).c_str());
+    if (r.status >= 400) {
+        const json::value* e = v.get_object().if_contains("error");
+        FUZZ_CHECK(e != nullptr && e->is_object(), "status %u without an error envelope", r.status);
+        const json::value* code = e->get_object().if_contains("code");
+        const json::value* message = e->get_object().if_contains("message");
+        FUZZ_CHECK(code != nullptr && code->is_string() && message != nullptr && message->is_string(),
+                   "error envelope without code and message: %s", r.body.substr(0, 300).c_str());
+    }
+    if (r.status == 405) {
+        FUZZ_CHECK(!r.allow.empty(), "405 without Allow");
+        FUZZ_CHECK(!allow_lists(r.allow, method), "405 for %s, which Allow lists: %s", std::string(method).c_str(),
+                   r.allow.c_str());
+    }
+}
+
+// The last segment of the target's path ("search" for /v1/collections/c/search?x).
+std::string_view last_path_segment(std::string_view target)
+{
+    target = target.substr(0, target.find('?'));
+    while (!target.empty() && target.back() == '/') {
+        target.remove_suffix(1);
+    }
+    std::size_t slash = target.rfind('/');
+    return slash == std::string_view::npos ? target : target.substr(slash + 1);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***)
+{
+    log::set_level(log::level::error);
+    db::database_options o;
+    o.data_dir = fuzz::scratch_dir() + "/data";
+    o.shards = 1;
+    o.background_threads = 1;
+    o.cache_bytes = std::size_t{8} << 20;
+    o.use_uring = false;  // the ring is not under test; synchronous reads need no kernel setup
+    o.pin_shards = false;
+    o.collection.flush_threshold_vectors = 256;
+    o.collection.staging_vectors_max = 4096;
+    auto opened = db::database::open(o);
+    FUZZ_CHECK(opened.has_value(), "cannot open the database: %s",
+               opened ? "" : opened.error().message().c_str());
+    database = opened->release();
+    router = new net::router(*database);
+    reset();
+    // Shut down before the scratch directory goes (atexit handlers run in reverse order).
+    std::atexit([] {
+        delete router;
+        router = nullptr;
+        delete database;
+        database = nullptr;
+    });
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    std::string_view input(reinterpret_cast<const char*>(data), size);
+    std::size_t newline = input.find('\n');
+    std::string_view line = input.substr(0, newline);
+    std::string_view body = newline == std::string_view::npos ? std::string_view{} : input.substr(newline + 1);
+    std::size_t space = line.find(' ');
+    std::string_view method = line.substr(0, space);
+    std::string_view target = space == std::string_view::npos ? std::string_view{} : line.substr(space + 1);
+
+    check_points(body);
+    check_other_decoders(body);
+
+    net::http_response r = call(method, target, body);
+    check_response(method, r);
+    bool changed = method != "GET" && r.status >= 200 && r.status < 300 && last_path_segment(target) != "search";
+    if (changed) {
+        reset();
+    }
+    return 0;
+}

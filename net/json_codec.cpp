@@ -1,6 +1,7 @@
 #include "net/json_codec.hpp"
 
 #include "engine/core/log.hpp"
+#include "net/error_envelope.hpp"
 
 #include <boost/json.hpp>
 
@@ -733,7 +734,7 @@ std::string stats_json(const collection::collection_stats& s)
 {
     json::object o = info_object(s.info);
     if (!s.failure.empty()) {
-        o["failure"] = s.failure;
+        o["failure"] = utf8_text(s.failure);  // names files, whose paths need not be UTF-8
     }
     o["segments"] = s.segments;
     o["staging_vectors"] = s.staging_vectors;

@@ -88,5 +88,7 @@ if [ "$rc" -ne 0 ] || [ -e "${findings[0]}" ]; then
     exit 1
 fi
 rmdir "$artifacts"
-grep -E "^stat::|DONE" "$log" | tail -8
-echo "fuzz: $target clean: ${seconds}s, corpus $(find "$work/corpus" -type f | wc -l) new + $(find "tests/fuzz/corpus/$target" -type f | wc -l) checked-in inputs"
+grep -a -E "^stat::|DONE" "$log" | tail -6
+found=$(find "$work/corpus" -type f | wc -l)
+seeds=$(find "tests/fuzz/corpus/$target" -type f | wc -l)
+echo "fuzz: $target clean: ${seconds}s, corpus $found found + $seeds checked-in inputs"

@@ -33,17 +33,20 @@ void check(std::string_view bytes)
     FUZZ_CHECK(m->name.size() <= 64, "name of %zu bytes", m->name.size());
     for (const auto& s : m->segments) {
         FUZZ_CHECK(s.id < m->next_segment_id, "segment id %llu, next id %llu",
-                   static_cast<unsigned long long>(s.id), static_cast<unsigned long long>(m->next_segment_id));
-        FUZZ_CHECK(s.tombstones.size() <= s.vector_count, "%zu tombstones for %u vectors", s.tombstones.size(),
-                   s.vector_count);
+                   static_cast<unsigned long long>(s.id),
+                   static_cast<unsigned long long>(m->next_segment_id));
+        FUZZ_CHECK(s.tombstones.size() <= s.vector_count, "%zu tombstones for %u vectors",
+                   s.tombstones.size(), s.vector_count);
         for (std::size_t t = 0; t < s.tombstones.size(); ++t) {
-            FUZZ_CHECK(s.tombstones[t] < s.vector_count, "tombstone %u of %u", s.tombstones[t], s.vector_count);
-            FUZZ_CHECK(t == 0 || s.tombstones[t] > s.tombstones[t - 1], "tombstones not increasing");
+            FUZZ_CHECK(s.tombstones[t] < s.vector_count, "tombstone %u of %u", s.tombstones[t],
+                       s.vector_count);
+            FUZZ_CHECK(t == 0 || s.tombstones[t] > s.tombstones[t - 1],
+                       "tombstones not increasing");
         }
     }
     std::string again = format::encode_manifest(*m);
-    FUZZ_CHECK(again == bytes, "decode then encode changed the bytes (%zu -> %zu bytes)", bytes.size(),
-               again.size());
+    FUZZ_CHECK(again == bytes, "decode then encode changed the bytes (%zu -> %zu bytes)",
+               bytes.size(), again.size());
 }
 
 // The input with its body size and crc32c made consistent with its length.
@@ -54,8 +57,10 @@ std::string fix_checksums(std::string_view input)
         return bytes;
     }
     auto* b = reinterpret_cast<std::byte*>(bytes.data());
-    put_fixed32_le(b + 12, static_cast<std::uint32_t>(bytes.size() - prefix_size_bytes - crc_size_bytes));
-    put_fixed32_le(b + bytes.size() - crc_size_bytes, crc32c::value(bytes.data(), bytes.size() - crc_size_bytes));
+    put_fixed32_le(b + 12,
+                   static_cast<std::uint32_t>(bytes.size() - prefix_size_bytes - crc_size_bytes));
+    put_fixed32_le(b + bytes.size() - crc_size_bytes,
+                   crc32c::value(bytes.data(), bytes.size() - crc_size_bytes));
     return bytes;
 }
 

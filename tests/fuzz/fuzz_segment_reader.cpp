@@ -37,8 +37,8 @@ void check(std::string_view bytes, bool checksums_fixed)
     auto r = segment_reader::open(e, input_path(), std::nullopt);
     if (!r) {
         const error& err = r.error();
-        FUZZ_CHECK(is(err, errc::corruption) || is(err, errc::unsupported_version), "unexpected error: %s",
-                   err.message().c_str());
+        FUZZ_CHECK(is(err, errc::corruption) || is(err, errc::unsupported_version),
+                   "unexpected error: %s", err.message().c_str());
         FUZZ_CHECK(!err.context.empty(), "a rejection must say why");
         return;
     }
@@ -46,18 +46,20 @@ void check(std::string_view bytes, bool checksums_fixed)
     const segment_header& h = s.header();
     const std::uint64_t size = bytes.size();
     FUZZ_CHECK(s.file_size_bytes() == size, "file size %llu, input %llu",
-               static_cast<unsigned long long>(s.file_size_bytes()), static_cast<unsigned long long>(size));
-    FUZZ_CHECK(s.dimension() >= 1 && s.dimension() <= dimension_max, "dimension %zu", s.dimension());
-    FUZZ_CHECK(s.cluster_count() >= 1 && s.cluster_count() <= s.vector_count(), "%zu clusters for %zu vectors",
-               s.cluster_count(), s.vector_count());
+               static_cast<unsigned long long>(s.file_size_bytes()),
+               static_cast<unsigned long long>(size));
+    FUZZ_CHECK(s.dimension() >= 1 && s.dimension() <= dimension_max, "dimension %zu",
+               s.dimension());
+    FUZZ_CHECK(s.cluster_count() >= 1 && s.cluster_count() <= s.vector_count(),
+               "%zu clusters for %zu vectors", s.cluster_count(), s.vector_count());
 
     // Cluster extents tile the vector section.
     const std::uint64_t vectors_begin = h.offset_of(section::vectors);
     const std::uint64_t vectors_end = h.offset_of(section::id_table);
     std::uint64_t next_position = 0;
     for (std::size_t c = 0; c < s.cluster_count(); ++c) {
-        FUZZ_CHECK(s.cluster_start(c) == next_position, "cluster %zu starts at %u, expected %llu", c,
-                   s.cluster_start(c), static_cast<unsigned long long>(next_position));
+        FUZZ_CHECK(s.cluster_start(c) == next_position, "cluster %zu starts at %u, expected %llu",
+                   c, s.cluster_start(c), static_cast<unsigned long long>(next_position));
         next_position += s.cluster_length(c);
         byte_range range = s.cluster_range(c);
         FUZZ_CHECK(range.offset_bytes >= vectors_begin && range.offset_bytes <= vectors_end &&
@@ -70,13 +72,16 @@ void check(std::string_view bytes, bool checksums_fixed)
     // Ids and payload locations.
     const std::uint64_t blob_begin = h.offset_of(section::payload_blob);
     const std::uint64_t blob_end = blob_begin + s.trailer().payload_blob_size;
-    FUZZ_CHECK(blob_end <= s.trailer().footer_offset && s.trailer().footer_offset <= size, "blob past the footer");
+    FUZZ_CHECK(blob_end <= s.trailer().footer_offset && s.trailer().footer_offset <= size,
+               "blob past the footer");
     for (std::size_t p = 0; p < s.vector_count(); ++p) {
         std::string_view id = s.id(p);
-        FUZZ_CHECK(!id.empty() && id.size() <= id_size_bytes_max, "id %zu of %zu bytes", p, id.size());
+        FUZZ_CHECK(!id.empty() && id.size() <= id_size_bytes_max, "id %zu of %zu bytes", p,
+                   id.size());
         byte_range range = s.payload_range(p);
         FUZZ_CHECK(range.offset_bytes >= blob_begin && range.offset_bytes <= blob_end &&
-                       range.size_bytes <= blob_end - range.offset_bytes && range.size_bytes <= payload_size_bytes_max,
+                       range.size_bytes <= blob_end - range.offset_bytes &&
+                       range.size_bytes <= payload_size_bytes_max,
                    "payload %zu range outside the blob", p);
     }
 
@@ -89,10 +94,11 @@ void check(std::string_view bytes, bool checksums_fixed)
     std::vector<float> cluster;
     for (std::size_t c = 0; c < s.cluster_count(); ++c) {
         status read = s.read_cluster(**f, c, cluster);
-        FUZZ_CHECK(read || !checksums_fixed, "cluster %zu: %s", c, read ? "" : read.error().message().c_str());
+        FUZZ_CHECK(read || !checksums_fixed, "cluster %zu: %s", c,
+                   read ? "" : read.error().message().c_str());
         if (read) {
-            FUZZ_CHECK(cluster.size() == s.cluster_length(c) * s.dimension(), "cluster %zu: %zu values", c,
-                       cluster.size());
+            FUZZ_CHECK(cluster.size() == s.cluster_length(c) * s.dimension(),
+                       "cluster %zu: %zu values", c, cluster.size());
         }
     }
     for (std::size_t p = 0; p < s.vector_count(); ++p) {
@@ -100,7 +106,8 @@ void check(std::string_view bytes, bool checksums_fixed)
         FUZZ_CHECK(payload || !checksums_fixed, "payload %zu: %s", p,
                    payload ? "" : payload.error().message().c_str());
         if (payload) {
-            FUZZ_CHECK(payload->size() == s.payload_range(p).size_bytes, "payload %zu: %zu bytes", p, payload->size());
+            FUZZ_CHECK(payload->size() == s.payload_range(p).size_bytes, "payload %zu: %zu bytes",
+                       p, payload->size());
         }
     }
 }
@@ -144,7 +151,8 @@ std::string fix_checksums(std::string_view input)
     const std::uint64_t blob_offset = offsets[4];
 
     if (d >= 1 && d <= dimension_max && k >= 1 && k <= n) {
-        const std::uint64_t entry_size = cluster_meta_entry_size_bytes(static_cast<std::uint32_t>(d));
+        const std::uint64_t entry_size =
+            cluster_meta_entry_size_bytes(static_cast<std::uint32_t>(d));
         const std::uint64_t meta_size = k * entry_size;
         const std::uint64_t tables_size = 4 * k + 4 * n;
         const bool meta_inside = inside(meta_offset, meta_size, size);
@@ -162,24 +170,28 @@ std::string fix_checksums(std::string_view input)
                     break;
                 }
                 std::uint32_t seed = cluster_crc_seed(segment_id, static_cast<std::uint32_t>(c));
-                put_fixed32_le(b + footer + 4 * c, crc32c::extend(seed, b + range_offset, range_size));
+                put_fixed32_le(b + footer + 4 * c,
+                               crc32c::extend(seed, b + range_offset, range_size));
                 vectors_crc = crc32c::extend(vectors_crc, b + range_offset, range_size);
             }
             put_fixed32_le(tb + trailer_vectors_crc_offset, vectors_crc);
         }
-        if (tables_inside && inside(payload_offsets_offset, n * payload_offset_entry_size_bytes, size) &&
+        if (tables_inside &&
+            inside(payload_offsets_offset, n * payload_offset_entry_size_bytes, size) &&
             blob_offset <= size) {
             // Payload crcs and the blob crc (verify_all: the payloads in position order).
             std::uint32_t blob_crc = 0;
             for (std::uint64_t p = 0; p < n; ++p) {
-                const std::byte* entry = b + payload_offsets_offset + p * payload_offset_entry_size_bytes;
+                const std::byte* entry =
+                    b + payload_offsets_offset + p * payload_offset_entry_size_bytes;
                 const std::uint64_t offset = get_fixed64_le(entry);
                 const std::uint64_t length = get_fixed32_le(entry + 8);
                 if (!inside(offset, length, size - blob_offset)) {
                     break;
                 }
                 std::uint32_t seed = payload_crc_seed(segment_id, static_cast<std::uint32_t>(p));
-                put_fixed32_le(b + footer + 4 * k + 4 * p, crc32c::extend(seed, b + blob_offset + offset, length));
+                put_fixed32_le(b + footer + 4 * k + 4 * p,
+                               crc32c::extend(seed, b + blob_offset + offset, length));
                 blob_crc = crc32c::extend(blob_crc, b + blob_offset + offset, length);
             }
             put_fixed32_le(tb + trailer_payload_blob_crc_offset, blob_crc);
@@ -187,8 +199,10 @@ std::string fix_checksums(std::string_view input)
         if (meta_inside) {
             put_fixed32_le(tb + trailer_cluster_meta_crc_offset, crc_of(meta_offset, meta_size));
         }
-        if (ids_offset <= payload_offsets_offset && inside(ids_offset, payload_offsets_offset - ids_offset, size)) {
-            put_fixed32_le(tb + trailer_id_table_crc_offset, crc_of(ids_offset, payload_offsets_offset - ids_offset));
+        if (ids_offset <= payload_offsets_offset &&
+            inside(ids_offset, payload_offsets_offset - ids_offset, size)) {
+            put_fixed32_le(tb + trailer_id_table_crc_offset,
+                           crc_of(ids_offset, payload_offsets_offset - ids_offset));
         }
         if (payload_offsets_offset <= blob_offset &&
             inside(payload_offsets_offset, blob_offset - payload_offsets_offset, size)) {

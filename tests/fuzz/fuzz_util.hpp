@@ -12,7 +12,8 @@
 
 namespace puffer::fuzz {
 
-[[noreturn]] inline void check_failed(const char* expression, const char* file, int line, const char* format, ...)
+[[noreturn]] inline void check_failed(const char* expression, const char* file, int line,
+                                      const char* format, ...)
 {
     std::fprintf(stderr, "FUZZ CHECK failed: %s at %s:%d: ", expression, file, line);
     va_list args;
@@ -34,9 +35,9 @@ void write_file(const std::string& path, std::string_view bytes);
 
 }  // namespace puffer::fuzz
 
-#define FUZZ_CHECK(x, ...)                                                         \
-    do {                                                                           \
-        if (!(x)) [[unlikely]] {                                                   \
-            ::puffer::fuzz::check_failed(#x, __FILE__, __LINE__, __VA_ARGS__);    \
-        }                                                                          \
+#define FUZZ_CHECK(x, ...)                                                                         \
+    do {                                                                                           \
+        if (!(x)) [[unlikely]] {                                                                   \
+            ::puffer::fuzz::check_failed(#x, __FILE__, __LINE__, __VA_ARGS__);                     \
+        }                                                                                          \
     } while (0)

@@ -23,8 +23,8 @@ namespace {
 void check_batch(const point_batch& b, std::string_view body)
 {
     FUZZ_CHECK(b.dimension >= 1 && b.dimension <= dimension_max, "dimension %zu", b.dimension);
-    FUZZ_CHECK(b.vectors.size() == b.ids.size() * b.dimension, "%zu values for %zu ids", b.vectors.size(),
-               b.ids.size());
+    FUZZ_CHECK(b.vectors.size() == b.ids.size() * b.dimension, "%zu values for %zu ids",
+               b.vectors.size(), b.ids.size());
     FUZZ_CHECK(b.payloads.empty() || b.payloads.size() == b.ids.size(), "%zu payloads for %zu ids",
                b.payloads.size(), b.ids.size());
     for (const auto& id : b.ids) {
@@ -36,7 +36,8 @@ void check_batch(const point_batch& b, std::string_view body)
     std::string again;
     wal::append_upsert_record(again, b);
     FUZZ_CHECK(again.size() == wal::record_header_size_bytes + body.size() &&
-                   std::memcmp(again.data() + wal::record_header_size_bytes, body.data(), body.size()) == 0,
+                   std::memcmp(again.data() + wal::record_header_size_bytes, body.data(),
+                               body.size()) == 0,
                "upsert record does not encode back to its body (%zu bytes)", body.size());
 }
 
@@ -48,7 +49,8 @@ void check_ids(const std::vector<std::string>& ids, std::string_view body)
     std::string again;
     wal::append_remove_record(again, ids);
     FUZZ_CHECK(again.size() == wal::record_header_size_bytes + body.size() &&
-                   std::memcmp(again.data() + wal::record_header_size_bytes, body.data(), body.size()) == 0,
+                   std::memcmp(again.data() + wal::record_header_size_bytes, body.data(),
+                               body.size()) == 0,
                "remove record does not encode back to its body (%zu bytes)", body.size());
 }
 
@@ -60,7 +62,8 @@ status decode_record(wal::record_type type, std::string_view body)
         check_batch(b, body);
         return ok();
     }
-    FUZZ_CHECK(type == wal::record_type::remove, "replay handed over record type %u", static_cast<unsigned>(type));
+    FUZZ_CHECK(type == wal::record_type::remove, "replay handed over record type %u",
+               static_cast<unsigned>(type));
     std::vector<std::string> ids;
     PUFFER_TRY(wal::decode_remove(body, ids));
     check_ids(ids, body);
@@ -73,7 +76,8 @@ void check(std::string_view file)
     std::size_t record_bytes = 0;
     unique_function<status(wal::record_type, std::string_view)> on_record =
         [&](wal::record_type type, std::string_view body) -> status {
-        FUZZ_CHECK(body.data() >= file.data() && body.data() + body.size() <= file.data() + file.size(),
+        FUZZ_CHECK(body.data() >= file.data() &&
+                       body.data() + body.size() <= file.data() + file.size(),
                    "record body outside the file");
         ++records;
         record_bytes += wal::record_header_size_bytes + body.size();
@@ -87,16 +91,19 @@ void check(std::string_view file)
         FUZZ_CHECK(records == 0, "replay failed after %zu records", records);
         return;
     }
-    FUZZ_CHECK(r->records == records, "replay counted %zu records, handed over %zu", r->records, records);
+    FUZZ_CHECK(r->records == records, "replay counted %zu records, handed over %zu", r->records,
+               records);
     FUZZ_CHECK(r->valid_size_bytes <= file.size(), "valid size %llu of a %zu-byte file",
                static_cast<unsigned long long>(r->valid_size_bytes), file.size());
-    if (file.size() >= wal::file_header_size_bytes && r->valid_size_bytes >= wal::file_header_size_bytes) {
+    if (file.size() >= wal::file_header_size_bytes &&
+        r->valid_size_bytes >= wal::file_header_size_bytes) {
         FUZZ_CHECK(r->valid_size_bytes == wal::file_header_size_bytes + record_bytes,
                    "valid size %llu is not the header plus %zu record bytes",
                    static_cast<unsigned long long>(r->valid_size_bytes), record_bytes);
     }
-    FUZZ_CHECK(r->clean == (r->valid_size_bytes == file.size()), "clean %d with valid size %llu of %zu bytes",
-               r->clean ? 1 : 0, static_cast<unsigned long long>(r->valid_size_bytes), file.size());
+    FUZZ_CHECK(r->clean == (r->valid_size_bytes == file.size()),
+               "clean %d with valid size %llu of %zu bytes", r->clean ? 1 : 0,
+               static_cast<unsigned long long>(r->valid_size_bytes), file.size());
     FUZZ_CHECK(r->clean || !r->reason.empty(), "an unclean replay must say why");
 
     // An error from the callback ends the replay with that error, after the records before it.
@@ -111,7 +118,8 @@ void check(std::string_view file)
             return ok();
         };
         auto stopped = wal::replay(file, stop);
-        FUZZ_CHECK(!stopped && stopped.error().context == "stop", "the callback's error was not returned");
+        FUZZ_CHECK(!stopped && stopped.error().context == "stop",
+                   "the callback's error was not returned");
         FUZZ_CHECK(seen == stop_at + 1, "replay went on after the callback failed");
     }
 }

@@ -31,7 +31,8 @@ void write(const std::string& target, const std::string& name, std::string_view 
     }
     std::string path = io::join_path(dir, "seed-" + name);
     std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
+    if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() ||
+        std::fclose(f) != 0) {
         throw std::runtime_error("cannot write " + path);
     }
     std::printf("%s (%zu bytes)\n", path.c_str(), bytes.size());
@@ -48,13 +49,15 @@ std::string slurp(const std::string& path)
 
 // A segment of n rows of dimension d, clustered by the engine's own IVF builder, with a payload on
 // every third row.
-std::string built_segment(std::size_t n, std::size_t d, metric m, std::size_t clusters, std::uint64_t id)
+std::string built_segment(std::size_t n, std::size_t d, metric m, std::size_t clusters,
+                          std::uint64_t id)
 {
     std::vector<float> vectors(n * d);
     for (std::size_t i = 0; i < n; ++i) {
         float norm = 0;
         for (std::size_t j = 0; j < d; ++j) {
-            vectors[i * d + j] = static_cast<float>((i * 13 + j * 5) % 17) - 8.0f + 0.25f * static_cast<float>(j);
+            vectors[i * d + j] =
+                static_cast<float>((i * 13 + j * 5) % 17) - 8.0f + 0.25f * static_cast<float>(j);
             norm += vectors[i * d + j] * vectors[i * d + j];
         }
         if (m == metric::cosine) {
@@ -67,7 +70,8 @@ std::string built_segment(std::size_t n, std::size_t d, metric m, std::size_t cl
     std::vector<std::string> payload_storage;
     for (std::size_t i = 0; i < n; ++i) {
         id_storage.push_back("row-" + std::to_string(i));
-        payload_storage.push_back(i % 3 == 0 ? "{\"i\":" + std::to_string(i) + ",\"tag\":\"t\"}" : "");
+        payload_storage.push_back(i % 3 == 0 ? "{\"i\":" + std::to_string(i) + ",\"tag\":\"t\"}"
+                                             : "");
     }
     std::vector<std::string_view> ids(id_storage.begin(), id_storage.end());
     std::vector<std::string_view> payloads(payload_storage.begin(), payload_storage.end());
@@ -166,25 +170,32 @@ void http_requests()
     const std::pair<const char*, const char*> requests[] = {
         {"healthz", "GET /healthz\n"},
         {"list", "GET /v1/collections\n"},
-        {"create", "POST /v1/collections\n{\"name\": \"my_collection\", \"dimension\": 4, \"metric\": \"cosine\"}"},
+        {"create", "POST /v1/collections\n{\"name\": \"my_collection\", \"dimension\": 4, "
+                   "\"metric\": \"cosine\"}"},
         {"create-exists", "POST /v1/collections\n{\"name\":\"c\",\"dimension\":4}"},
         {"describe", "GET /v1/collections/c\n"},
         {"stats", "GET /v1/collections/cos/stats\n"},
         {"delete-collection", "DELETE /v1/collections/nope\n"},
-        {"upsert", "POST /v1/collections/c/points\n{\"points\":[{\"id\":\"vec1\",\"vector\":[0.1,0.2,-3,4e-2],"
-                   "\"payload\":{\"key\":\"value\"}},{\"id\":7,\"vector\":[1,2,3,4]}]}"},
-        {"upsert-escapes", "POST /v1/collections/cos/points\n{ \"points\" : [ {\"vector\":[1E2,-0,0.5,-0.0],"
-                           "\"id\":\"a\\u0041\",\"payload\":null} ] }"},
-        {"upsert-dimension", "POST /v1/collections/c/points\n{\"points\":[{\"id\":\"x\",\"vector\":[1,2]}]}"},
-        {"search", "POST /v1/collections/c/search\n{\"vector\":[0.1,0.2,0.3,0.4],\"top_k\":5,\"nprobe\":2,"
-                   "\"include_payload\":true}"},
+        {"upsert",
+         "POST "
+         "/v1/collections/c/points\n{\"points\":[{\"id\":\"vec1\",\"vector\":[0.1,0.2,-3,4e-2],"
+         "\"payload\":{\"key\":\"value\"}},{\"id\":7,\"vector\":[1,2,3,4]}]}"},
+        {"upsert-escapes",
+         "POST /v1/collections/cos/points\n{ \"points\" : [ {\"vector\":[1E2,-0,0.5,-0.0],"
+         "\"id\":\"a\\u0041\",\"payload\":null} ] }"},
+        {"upsert-dimension",
+         "POST /v1/collections/c/points\n{\"points\":[{\"id\":\"x\",\"vector\":[1,2]}]}"},
+        {"search",
+         "POST /v1/collections/c/search\n{\"vector\":[0.1,0.2,0.3,0.4],\"top_k\":5,\"nprobe\":2,"
+         "\"include_payload\":true}"},
         {"search-cosine", "POST /v1/collections/cos/search\n{\"vector\":[1,0,0,0]}"},
         {"delete-points", "POST /v1/collections/c/points/delete\n{\"ids\":[\"p1\",\"s2\",3]}"},
         {"flush", "POST /v1/collections/c/flush\n"},
         {"compact", "POST /v1/collections/c/compact\n"},
         {"wrong-method", "PUT /v1/collections/c/search?x=1\n{}"},
         {"bad-name", "GET /v1/collections/bad.name/stats\n"},
-        {"not-json", "POST /v1/collections/c/points\n{\"points\":[{\"id\":\"a\",\"vector\":[1,2,3,"},
+        {"not-json",
+         "POST /v1/collections/c/points\n{\"points\":[{\"id\":\"a\",\"vector\":[1,2,3,"},
     };
     for (const auto& [name, text] : requests) {
         write("http_request", std::string(name) + ".txt", text);

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <future>
+#include <limits>
 #include <random>
 
 using namespace puffer;
@@ -223,6 +224,52 @@ BOOST_AUTO_TEST_CASE(error_bodies_are_valid_json_for_any_request_bytes)
     std::string name = std::string(79, 'a') + "\xC3\xA9";
     expect_json(call("POST", "/v1/collections", R"({"name":")" + name + R"(","dimension":2})"),
                 400u);
+}
+
+// Found by fuzz_http_request: a search whose squared distances overflow float32 (finite values
+// near 1e38) answered "score":Infinity, which is not JSON.
+BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
+{
+    collection::search_response response;
+    response.hits.push_back({"a", std::numeric_limits<float>::infinity(), ""});
+    response.hits.push_back({"b", -std::numeric_limits<float>::infinity(), ""});
+    response.hits.push_back({"c", 0.5f, ""});
+    std::string body = net::search_json(response, false);
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec);
+    BOOST_TEST_REQUIRE(!ec, "not JSON: " << body);
+    const auto& results = v.at("results").as_array();
+    BOOST_TEST(results.at(0).at("score").to_number<float>() == std::numeric_limits<float>::max());
+    BOOST_TEST(results.at(1).at("score").to_number<float>() == -std::numeric_limits<float>::max());
+    BOOST_TEST(results.at(2).at("score").to_number<float>() == 0.5f);
+
+    // End to end: stored and query values are finite, their squared distance is not.
+    test::temp_dir dir;
+    db::database_options o;
+    o.data_dir = dir.path();
+    o.shards = 1;
+    o.background_threads = 1;
+    o.pin_shards = false;
+    auto d = db::database::open(o);
+    BOOST_TEST_REQUIRE(d.has_value());
+    net::router routes(**d);
+    auto call = [&](std::string_view method, std::string_view target, std::string request_body) {
+        std::promise<net::make_response_fn> made;
+        auto f = made.get_future();
+        routes.handle(net::http_request{method, target, std::move(request_body)},
+                      [&made](net::make_response_fn make) { made.set_value(std::move(make)); });
+        return f.get()();
+    };
+    BOOST_TEST(call("POST", "/v1/collections", R"({"name":"big","dimension":2})").status == 201u);
+    BOOST_TEST(call("POST", "/v1/collections/big/points",
+                    R"({"points":[{"id":"far","vector":[3e38,3e38]}]})")
+                   .status == 200u);
+    auto r = call("POST", "/v1/collections/big/search", R"({"vector":[-3e38,-3e38]})");
+    BOOST_TEST(r.status == 200u);
+    boost::json::value found = boost::json::parse(r.body, ec);
+    BOOST_TEST_REQUIRE(!ec, "not JSON: " << r.body);
+    BOOST_TEST(found.at("results").at(0).at("score").to_number<float>() ==
+               std::numeric_limits<float>::max());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

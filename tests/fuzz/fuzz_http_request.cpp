@@ -1,16 +1,18 @@
-// Fuzz target: an HTTP request as the router sees it, from JSON body to engine request. The input
-// is "METHOD TARGET\nBODY" (no newline: the whole input is the request line and the body is
-// empty).
+// Fuzz target: HTTP requests as the router sees them, from JSON body to engine request. The
+// input is up to 8 requests separated by 0x1E bytes (ASCII record separator, which no JSON body
+// can hold unescaped); each is "METHOD TARGET\nBODY" (no newline: the whole request is the
+// request line and the body is empty). A sequence reaches states one request cannot: create,
+// upsert, flush, then search a collection of its own.
 //
-// 1. The body goes through every decoder: net::parse_points, whose fast scanner and DOM parser
+// 1. Every body goes through every decoder: net::parse_points, whose fast scanner and DOM parser
 //    must agree (same success, same error, same ids, payloads and dimension, vectors bit for
-//    bit), parse_search, parse_create and parse_delete; what they accept must satisfy the engine's
-//    limits.
-// 2. The request goes through net::router::handle on a real database (one shard, a scratch
-//    directory on tmpfs) with a synchronous deliver. The answer must be a known status with a JSON
-//    body (an error envelope for errors); a 500 is a finding, since nothing here corrupts the
-//    data. After a request that changed the data, the database is reset to the same two
-//    collections, so every input starts from the same state and a finding reproduces.
+//    bit), parse_search, parse_create and parse_delete; what they accept must satisfy the
+//    engine's limits.
+// 2. Every request goes through net::router::handle on a real database (one shard, a scratch
+//    directory on tmpfs) with a synchronous deliver. The answer must be a known status with a
+//    JSON body (an error envelope for errors); a 500 is a finding, since nothing here corrupts
+//    the data. After an input whose requests changed data, the database is reset to the same
+//    fixture collections, so every input starts from the same state and a finding reproduces.
 #include "engine/core/log.hpp"
 #include "engine/db/database.hpp"
 #include "net/json_codec.hpp"
@@ -20,6 +22,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <future>
@@ -33,9 +36,11 @@ namespace json = boost::json;
 
 namespace {
 
-// The collections every input starts with: "c" (l2, d = 4) with a segment and rows in staging,
-// "cos" (cosine, d = 4) with rows in staging only.
+// The collections every input starts with, all of dimension 4: "c" (l2) and "ip" (inner product)
+// with a segment and rows in staging, "cos" (cosine) with rows in staging only.
 constexpr std::size_t fixture_dimension = 4;
+constexpr std::size_t requests_max = 8;
+constexpr char request_separator = '\x1e';
 
 db::database* database = nullptr;
 net::router* router = nullptr;
@@ -65,66 +70,70 @@ T await(Start start)
     return future.get();
 }
 
-void build_c()
+// A fixture collection: 48 rows with payloads on every row; with_segment: flushed into a
+// segment, then 6 more rows in staging.
+void build(const std::string& name, metric m, bool with_segment)
 {
     auto d = database;
-    must(await<status>([d](done_fn done) {
-             d->create_collection("c", fixture_dimension, metric::l2, std::move(done));
+    must(await<status>([d, &name, m](done_fn done) {
+             d->create_collection(name, fixture_dimension, m, std::move(done));
          }),
-         "create c");
-    must(await<status>([d](done_fn done) {
-             d->upsert("c", test::make_batch("p", 0, 48, fixture_dimension, fixture_value, true),
+         "create");
+    must(await<status>([d, &name](done_fn done) {
+             d->upsert(name, test::make_batch("p", 0, 48, fixture_dimension, fixture_value, true),
                        std::move(done));
          }),
-         "upsert c");
-    must(await<status>([d](done_fn done) { d->flush("c", std::move(done)); }), "flush c");
-    must(await<status>([d](done_fn done) {
-             d->upsert("c", test::make_batch("s", 0, 6, fixture_dimension, fixture_value),
+         "upsert");
+    if (!with_segment) {
+        return;
+    }
+    must(await<status>([d, &name](done_fn done) { d->flush(name, std::move(done)); }), "flush");
+    must(await<status>([d, &name](done_fn done) {
+             d->upsert(name, test::make_batch("s", 0, 6, fixture_dimension, fixture_value),
                        std::move(done));
          }),
-         "upsert c");
+         "upsert");
 }
 
-void build_cos()
-{
-    auto d = database;
-    must(await<status>([d](done_fn done) {
-             d->create_collection("cos", fixture_dimension, metric::cosine, std::move(done));
-         }),
-         "create cos");
-    must(await<status>([d](done_fn done) {
-             d->upsert("cos", test::make_batch("p", 1, 8, fixture_dimension, fixture_value, true),
-                       std::move(done));
-         }),
-         "upsert cos");
-}
+struct fixture_collection {
+    const char* name;
+    metric distance_metric;
+    bool with_segment;
+};
 
-// Back to the fixture: drops every other collection and rebuilds the fixture collection that
-// the last request may have changed (touched, empty for none) or removed. Rebuilding only what
-// changed keeps a reset at a few milliseconds.
-void reset(std::string_view touched)
+constexpr fixture_collection fixtures[] = {
+    {"c", metric::l2, true},
+    {"cos", metric::cosine, false},
+    {"ip", metric::inner_product, true},
+};
+
+// Back to the fixture: drops every collection that is not a fixture or that a request changed
+// (touched: collection names, "" for a create), and rebuilds the fixtures that are missing.
+// Rebuilding only what changed keeps a reset at a few milliseconds.
+void reset(const std::vector<std::string_view>& touched)
 {
-    bool keep_c = false;
-    bool keep_cos = false;
     auto d = database;
     auto infos = await<std::vector<collection::collection_info>>(
         [d](list_fn done) { d->list_collections(std::move(done)); });
+    std::vector<std::string> kept;
     for (const auto& info : infos) {
-        if (info.name == "c" && touched != "c") {
-            keep_c = true;
-        } else if (info.name == "cos" && touched != "cos") {
-            keep_cos = true;
+        bool fixture = false;
+        for (const auto& f : fixtures) {
+            fixture = fixture || info.name == f.name;
+        }
+        bool changed = std::find(touched.begin(), touched.end(), info.name) != touched.end();
+        if (fixture && !changed) {
+            kept.push_back(info.name);
         } else {
             must(await<status>(
                      [d, &info](done_fn done) { d->drop_collection(info.name, std::move(done)); }),
                  "drop");
         }
     }
-    if (!keep_c) {
-        build_c();
-    }
-    if (!keep_cos) {
-        build_cos();
+    for (const auto& f : fixtures) {
+        if (std::find(kept.begin(), kept.end(), f.name) == kept.end()) {
+            build(f.name, f.distance_metric, f.with_segment);
+        }
     }
 }
 
@@ -317,27 +326,38 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     std::string_view input(reinterpret_cast<const char*>(data), size);
-    std::size_t newline = input.find('\n');
-    std::string_view line = input.substr(0, newline);
-    std::string_view body =
-        newline == std::string_view::npos ? std::string_view{} : input.substr(newline + 1);
-    std::size_t space = line.find(' ');
-    std::string_view method = line.substr(0, space);
-    std::string_view target =
-        space == std::string_view::npos ? std::string_view{} : line.substr(space + 1);
+    std::vector<std::string_view> touched;
+    bool changed = false;
+    for (std::size_t i = 0; i < requests_max && (i == 0 || !input.empty()); ++i) {
+        std::size_t end = input.find(request_separator);
+        std::string_view request = input.substr(0, end);
+        input = end == std::string_view::npos ? std::string_view{} : input.substr(end + 1);
 
-    check_points(body);
-    check_other_decoders(body);
+        std::size_t newline = request.find('\n');
+        std::string_view line = request.substr(0, newline);
+        std::string_view body =
+            newline == std::string_view::npos ? std::string_view{} : request.substr(newline + 1);
+        std::size_t space = line.find(' ');
+        std::string_view method = line.substr(0, space);
+        std::string_view target =
+            space == std::string_view::npos ? std::string_view{} : line.substr(space + 1);
 
-    net::http_response r = call(method, target, body);
-    check_response(method, r);
-    // A successful request other than a read or a search changed the data: the collection it
-    // names (/v1/collections/NAME/...), or the set of collections.
-    auto path = path_segments(target);
-    bool changed = method != "GET" && r.status >= 200 && r.status < 300 &&
-                   !(path.size() == 4 && path[3] == "search");
+        check_points(body);
+        check_other_decoders(body);
+
+        net::http_response r = call(method, target, body);
+        check_response(method, r);
+        // A successful request other than a read or a search changed data: the collection it
+        // names (/v1/collections/NAME/...), or the set of collections.
+        auto path = path_segments(target);
+        if (method != "GET" && r.status >= 200 && r.status < 300 &&
+            !(path.size() == 4 && path[3] == "search")) {
+            changed = true;
+            touched.push_back(path.size() >= 3 ? path[2] : std::string_view{});
+        }
+    }
     if (changed) {
-        reset(path.size() >= 3 ? path[2] : std::string_view{});
+        reset(touched);
     }
     return 0;
 }

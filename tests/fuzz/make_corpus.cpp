@@ -196,6 +196,28 @@ void http_requests()
         {"bad-name", "GET /v1/collections/bad.name/stats\n"},
         {"not-json",
          "POST /v1/collections/c/points\n{\"points\":[{\"id\":\"a\",\"vector\":[1,2,3,"},
+        {"search-ip", "POST /v1/collections/ip/search\n{\"vector\":[1,-2,3,-4],\"top_k\":3}"},
+        // Sequences: requests separated by 0x1E.
+        {"sequence-create-load-flush-search",
+         "POST /v1/collections\n{\"name\":\"x\",\"dimension\":2}\x1e"
+         "POST /v1/collections/x/points\n{\"points\":[{\"id\":\"a\",\"vector\":[1,2]},"
+         "{\"id\":\"b\",\"vector\":[3,4],\"payload\":{\"k\":1}},"
+         "{\"id\":\"c\",\"vector\":[-1,0]}]}\x1e"
+         "POST /v1/collections/x/flush\n\x1e"
+         "POST /v1/collections/x/search\n"
+         "{\"vector\":[1,1],\"top_k\":2,\"include_payload\":true}\x1e"
+         "GET /v1/collections/x/stats\n"},
+        {"sequence-delete-compact",
+         "POST /v1/collections/c/points/delete\n{\"ids\":[\"p1\",\"p2\",\"p3\",\"p4\","
+         "\"p5\",\"p6\",\"p7\",\"p8\",\"p9\",\"p10\",\"p11\",\"p12\",\"p13\",\"p14\","
+         "\"p15\",\"p16\",\"p17\"]}\x1e"
+         "POST /v1/collections/c/compact\n\x1e"
+         "POST /v1/collections/c/search\n{\"vector\":[0,0,0,0],\"top_k\":50}"},
+        {"sequence-large-values-flush",
+         "POST /v1/collections/ip/points\n"
+         "{\"points\":[{\"id\":\"big\",\"vector\":[3e38,-3e38,1e30,-1]}]}\x1e"
+         "POST /v1/collections/ip/flush\n\x1e"
+         "POST /v1/collections/ip/search\n{\"vector\":[3e38,3e38,-3e38,1],\"nprobe\":100}"},
     };
     for (const auto& [name, text] : requests) {
         write("http_request", std::string(name) + ".txt", text);

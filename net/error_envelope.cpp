@@ -29,10 +29,67 @@ std::string error_body(std::string_view code, std::string_view message)
 {
     boost::json::object inner;
     inner["code"] = code;
-    inner["message"] = message;
+    inner["message"] = utf8_text(message);
     boost::json::object outer;
     outer["error"] = std::move(inner);
     return boost::json::serialize(outer);
+}
+
+namespace {
+
+// Length of the well-formed UTF-8 sequence at the start of s, or 0 if there is none (Unicode
+// table 3-7: the second byte's range depends on the first byte).
+std::size_t utf8_sequence_size(std::string_view s)
+{
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    const unsigned char b0 = byte(0);
+    if (b0 < 0x80) {
+        return 1;
+    }
+    std::size_t size = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        size = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        size = 3;
+        low = b0 == 0xE0 ? 0xA0 : 0x80;   // E0: no overlong forms
+        high = b0 == 0xED ? 0x9F : 0xBF;  // ED: no surrogates
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        size = 4;
+        low = b0 == 0xF0 ? 0x90 : 0x80;   // F0: no overlong forms
+        high = b0 == 0xF4 ? 0x8F : 0xBF;  // F4: nothing above U+10FFFF
+    } else {
+        return 0;
+    }
+    if (s.size() < size || byte(1) < low || byte(1) > high) {
+        return 0;
+    }
+    for (std::size_t i = 2; i < size; ++i) {
+        if (byte(i) < 0x80 || byte(i) > 0xBF) {
+            return 0;
+        }
+    }
+    return size;
+}
+
+}  // namespace
+
+std::string utf8_text(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    while (!s.empty()) {
+        std::size_t size = utf8_sequence_size(s);
+        if (size == 0) {
+            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+            s.remove_prefix(1);
+        } else {
+            out.append(s.substr(0, size));
+            s.remove_prefix(size);
+        }
+    }
+    return out;
 }
 
 }  // namespace puffer::net

@@ -18,7 +18,13 @@ struct http_error {
 // ENOSPC/EDQUOT, which the engine already reports as errc::no_space -> 507).
 http_error classify(const error& e);
 
-// {"error":{"code":code,"message":message}}
+// {"error":{"code":code,"message":message}}. The message is made valid UTF-8 first
+// (utf8_text): messages quote client input (a request target, a collection name cut at 80 bytes)
+// that may not be, and JSON text must be.
 std::string error_body(std::string_view code, std::string_view message);
+
+// s with every byte that does not belong to a well-formed UTF-8 sequence (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF) replaced by U+FFFD. Valid text is returned as is.
+std::string utf8_text(std::string_view s);
 
 }  // namespace puffer::net

@@ -1,6 +1,7 @@
 #include "net/json_codec.hpp"
 
 #include "engine/core/log.hpp"
+#include "net/error_envelope.hpp"
 
 #include <boost/json.hpp>
 
@@ -733,7 +734,7 @@ std::string stats_json(const collection::collection_stats& s)
 {
     json::object o = info_object(s.info);
     if (!s.failure.empty()) {
-        o["failure"] = s.failure;
+        o["failure"] = utf8_text(s.failure);  // names files, whose paths need not be UTF-8
     }
     o["segments"] = s.segments;
     o["staging_vectors"] = s.staging_vectors;
@@ -753,6 +754,25 @@ std::string stats_json(const collection::collection_stats& s)
     return json::serialize(o);
 }
 
+namespace {
+
+// A score as a JSON number. JSON has no infinities: a squared distance or a dot product of
+// finite float32 values can still overflow float32 (values near 1e38), and such a score is
+// written as the largest float32 of its sign, where it still ranks. Top-k never keeps a NaN
+// distance, so a NaN cannot get here; it would be written as null rather than as invalid JSON.
+json::value score_value(float score)
+{
+    if (std::isnan(score)) {
+        return nullptr;
+    }
+    if (std::isinf(score)) {
+        return score > 0 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::max();
+    }
+    return score;
+}
+
+}  // namespace
+
 std::string search_json(const collection::search_response& response, bool include_payload)
 {
     json::array results;
@@ -760,7 +780,7 @@ std::string search_json(const collection::search_response& response, bool includ
     for (const auto& h : response.hits) {
         json::object r;
         r["id"] = h.id;
-        r["score"] = h.score;
+        r["score"] = score_value(h.score);
         if (include_payload) {
             if (h.payload.empty()) {
                 r["payload"] = nullptr;

@@ -3,10 +3,13 @@
 #include "engine/core/distance_kernels.hpp"
 
 // GCC 12's avx512fintrin.h builds some intrinsics from _mm512_undefined_ps() and then warns that
-// the undefined value is used; the warning is about the header, not this code.
+// the undefined value is used; the warning is about the header, not this code. Clang has no
+// -Wmaybe-uninitialized (it would warn about the unknown group instead).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdlib>

@@ -164,6 +164,10 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
         {"payload blob offset", header_section_offsets_offset + 32, blob_offset,
          payload_offsets_offset + n * payload_offset_entry_size_bytes,
          payload_offsets_offset + n * payload_offset_entry_size_bytes},
+        // Bounded before the footer bounds add it to the blob offset: a size near 2^64 would wrap
+        // them, and payload entries checked against that size could point anywhere.
+        {"payload blob size", trailer_offset + trailer_payload_blob_size_offset, t.payload_blob_size,
+         0, size},
         {"footer offset", trailer_offset + trailer_footer_offset_offset, t.footer_offset,
          blob_offset + t.payload_blob_size, blob_offset + t.payload_blob_size + segment_alignment_bytes},
         {"file size", trailer_offset, size, t.footer_offset + tables_size + segment_trailer_size_bytes,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace puffer::index {
@@ -62,6 +63,14 @@ void select_probes(metric m, const float* q, const float* centroids, std::size_t
         distance_rows(metric::inner_product, q, centroids, k, d, scratch.data());
     } else {
         distance_rows(metric::l2, q, centroids, k, d, scratch.data());
+    }
+    // Finite values can still give a NaN: a dot product whose terms overflow to +inf and -inf
+    // (inner product, query values near 1e38). A NaN compares false with everything, which breaks
+    // the strict weak ordering nth_element and sort require; rank such clusters last instead.
+    for (float& distance : scratch) {
+        if (std::isnan(distance)) {
+            distance = std::numeric_limits<float>::infinity();
+        }
     }
     std::size_t count = std::min(nprobe, k);
     probes.resize(k);

@@ -11,6 +11,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <iterator>
 #include <random>
 
 using namespace puffer;
@@ -174,6 +176,41 @@ BOOST_FIXTURE_TEST_CASE(rejects_offsets_past_the_end, fixture)
     put_fixed64_le(reinterpret_cast<std::byte*>(bytes.data() + bytes.size() - 64 + 24), 1u << 30);
     fix_trailer_crc(bytes);
     expect_error(reopen(bytes), errc::corruption, "footer offset");
+}
+
+// A payload blob size near 2^64 made blob offset + size wrap to a small number that passed the
+// footer bounds; every payload entry then passed "offset + length <= blob size", so a segment with
+// all checksums right could point a payload anywhere (mmap searches read it unchecked). Here:
+// d = 1, two rows, no payload bytes; the size wraps the blob end to P + 12, inside the payload
+// offset table, and entry 0 points 1 TiB past the blob.
+BOOST_FIXTURE_TEST_CASE(rejects_a_payload_blob_size_that_wraps, fixture)
+{
+    std::string bytes(8192, '\0');
+    auto* b = reinterpret_cast<std::byte*>(bytes.data());
+    format::segment_header h;
+    h.dimension = 1;
+    h.vector_count = 2;
+    h.cluster_count = 1;
+    const std::uint64_t offsets[] = {64, 4096, 4104, 4114, 4138};  // meta, V, I, P, B
+    std::copy(std::begin(offsets), std::end(offsets), h.section_offsets);
+    format::encode_header(h, b);
+    put_float32_le(b + 64, 1.5f);  // centroid; extent start 0, length 2
+    put_fixed32_le(b + 72, 2);
+    put_float32_le(b + 4096, 1.0f);
+    put_float32_le(b + 4100, 2.0f);
+    put_fixed32_le(b + 4104, 1);  // ids "a" and "b"
+    bytes[4108] = 'a';
+    put_fixed32_le(b + 4109, 1);
+    bytes[4113] = 'b';
+    put_fixed64_le(b + 4114, std::uint64_t{1} << 40);  // payload 0: offset 1 TiB, 100 bytes
+    put_fixed32_le(b + 4122, 100);
+    format::segment_trailer t;
+    t.segment_id = 7;
+    t.payload_blob_size = ~std::uint64_t{0} - 11;  // B + size = P + 12 (mod 2^64)
+    t.footer_offset = 8192 - 64 - 12;
+    format::encode_trailer(t, b + 8192 - 64);
+    expect_error(reopen(test::reseal_segment(bytes)), errc::corruption,
+                 "payload blob size 18446744073709551604 outside the valid range 0..8192");
 }
 
 BOOST_FIXTURE_TEST_CASE(rejects_bad_counts_and_metric, fixture)

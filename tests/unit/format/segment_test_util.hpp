@@ -1,10 +1,15 @@
 #pragma once
-// Builds small segments for the format tests.
+// Builds small segments for the format tests (and the segment fuzz target).
 
+#include "engine/core/coding.hpp"
+#include "engine/core/crc32c.hpp"
+#include "engine/format/segment_format.hpp"
 #include "engine/format/segment_writer.hpp"
 #include "engine/io/env.hpp"
 
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace puffer::test {
@@ -39,6 +44,120 @@ inline format::segment_file_info write_tiny_segment(const std::string& path)
         throw std::runtime_error(info.error().message());
     }
     return *info;
+}
+
+// Whether [offset, offset + length) lies inside a file of size bytes, without overflow.
+inline bool segment_range_inside(std::uint64_t offset, std::uint64_t length, std::uint64_t size)
+{
+    return offset <= size && length <= size - offset;
+}
+
+// segment bytes with every checksum that segment_reader checks (open and verify_all) recomputed
+// from the bytes it covers, in the order nested checksums need: cluster and payload crcs, then
+// the sections that hold them, then the header crc, and the trailer's own crc last. Fields out of
+// range are left alone (the reader rejects them before a checksum that depends on them). Lets a
+// test or a fuzz target build or mutate a segment and still reach the checks behind the crcs.
+inline std::string reseal_segment(std::string_view input)
+{
+    std::string bytes(input);
+    const std::uint64_t size = bytes.size();
+    if (size < format::segment_header_size_bytes + format::segment_trailer_size_bytes) {
+        return bytes;
+    }
+    auto* b = reinterpret_cast<std::byte*>(bytes.data());
+    std::byte* tb = b + size - format::segment_trailer_size_bytes;
+    auto crc_of = [&](std::uint64_t offset, std::uint64_t length) {
+        return crc32c::value(b + offset, static_cast<std::size_t>(length));
+    };
+
+    const std::uint64_t d = get_fixed32_le(b + format::header_dimension_offset);
+    const std::uint64_t n = get_fixed32_le(b + format::header_vector_count_offset);
+    const std::uint64_t k = get_fixed32_le(b + format::header_cluster_count_offset);
+    std::uint64_t offsets[format::section_count];
+    for (std::size_t i = 0; i < format::section_count; ++i) {
+        offsets[i] = get_fixed64_le(b + format::header_section_offsets_offset + 8 * i);
+    }
+    const std::uint64_t segment_id = get_fixed64_le(tb + format::trailer_segment_id_offset);
+    const std::uint64_t footer = get_fixed64_le(tb + format::trailer_footer_offset_offset);
+    const std::uint64_t meta_offset = offsets[0];
+    const std::uint64_t vectors_offset = offsets[1];
+    const std::uint64_t ids_offset = offsets[2];
+    const std::uint64_t payload_offsets_offset = offsets[3];
+    const std::uint64_t blob_offset = offsets[4];
+
+    if (d >= 1 && d <= format::dimension_max && k >= 1 && k <= n) {
+        const std::uint64_t entry_size =
+            format::cluster_meta_entry_size_bytes(static_cast<std::uint32_t>(d));
+        const std::uint64_t meta_size = k * entry_size;
+        const std::uint64_t tables_size = 4 * k + 4 * n;
+        const bool meta_inside = segment_range_inside(meta_offset, meta_size, size);
+        const bool tables_inside = segment_range_inside(footer, tables_size, size);
+        if (meta_inside && tables_inside) {
+            // Cluster crcs and the vector section crc (verify_all: the clusters in order).
+            std::uint32_t vectors_crc = 0;
+            for (std::uint64_t c = 0; c < k; ++c) {
+                const std::byte* entry = b + meta_offset + c * entry_size + 4 * d;
+                const std::uint64_t start = get_fixed32_le(entry);
+                const std::uint64_t length = get_fixed32_le(entry + 4);
+                const std::uint64_t range_offset = vectors_offset + start * 4 * d;
+                const std::uint64_t range_size = length * 4 * d;
+                if (vectors_offset > size ||
+                    !segment_range_inside(range_offset, range_size, size)) {
+                    break;
+                }
+                std::uint32_t seed =
+                    format::cluster_crc_seed(segment_id, static_cast<std::uint32_t>(c));
+                put_fixed32_le(b + footer + 4 * c,
+                               crc32c::extend(seed, b + range_offset, range_size));
+                vectors_crc = crc32c::extend(vectors_crc, b + range_offset, range_size);
+            }
+            put_fixed32_le(tb + format::trailer_vectors_crc_offset, vectors_crc);
+        }
+        if (tables_inside &&
+            segment_range_inside(payload_offsets_offset,
+                                 n * format::payload_offset_entry_size_bytes, size) &&
+            blob_offset <= size) {
+            // Payload crcs and the blob crc (verify_all: the payloads in position order).
+            std::uint32_t blob_crc = 0;
+            for (std::uint64_t p = 0; p < n; ++p) {
+                const std::byte* entry =
+                    b + payload_offsets_offset + p * format::payload_offset_entry_size_bytes;
+                const std::uint64_t offset = get_fixed64_le(entry);
+                const std::uint64_t length = get_fixed32_le(entry + 8);
+                if (!segment_range_inside(offset, length, size - blob_offset)) {
+                    break;
+                }
+                std::uint32_t seed =
+                    format::payload_crc_seed(segment_id, static_cast<std::uint32_t>(p));
+                put_fixed32_le(b + footer + 4 * k + 4 * p,
+                               crc32c::extend(seed, b + blob_offset + offset, length));
+                blob_crc = crc32c::extend(blob_crc, b + blob_offset + offset, length);
+            }
+            put_fixed32_le(tb + format::trailer_payload_blob_crc_offset, blob_crc);
+        }
+        if (meta_inside) {
+            put_fixed32_le(tb + format::trailer_cluster_meta_crc_offset,
+                           crc_of(meta_offset, meta_size));
+        }
+        if (ids_offset <= payload_offsets_offset &&
+            segment_range_inside(ids_offset, payload_offsets_offset - ids_offset, size)) {
+            put_fixed32_le(tb + format::trailer_id_table_crc_offset,
+                           crc_of(ids_offset, payload_offsets_offset - ids_offset));
+        }
+        if (payload_offsets_offset <= blob_offset &&
+            segment_range_inside(payload_offsets_offset, blob_offset - payload_offsets_offset,
+                                 size)) {
+            put_fixed32_le(tb + format::trailer_payload_offsets_crc_offset,
+                           crc_of(payload_offsets_offset, blob_offset - payload_offsets_offset));
+        }
+        if (tables_inside) {
+            put_fixed32_le(tb + format::trailer_tables_crc_offset, crc_of(footer, tables_size));
+        }
+    }
+    put_fixed32_le(tb + format::trailer_header_crc_offset,
+                   crc_of(0, format::segment_header_size_bytes));
+    put_fixed32_le(tb + format::trailer_crc_offset, crc32c::value(tb, format::trailer_crc_offset));
+    return bytes;
 }
 
 }  // namespace puffer::test

@@ -9,6 +9,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -109,6 +111,47 @@ BOOST_AUTO_TEST_CASE(nprobe_all_clusters_is_exact_for_every_metric)
             }
         }
     }
+}
+
+// An inner-product query with values near 1e38 makes some centroid dot products +inf + -inf =
+// NaN. Such clusters rank last and the rest keep their order; before, NaN went into nth_element
+// and sort as is (not a strict weak ordering) and the probes came out in arbitrary order.
+BOOST_AUTO_TEST_CASE(select_probes_ranks_nan_distances_last)
+{
+    std::mt19937_64 rng(test::test_seed("select_probes nan", 61));
+    const std::size_t d = 2;
+    const std::vector<float> q = {3e38f, 3e38f};
+    std::size_t total_nans = 0;
+    for (int round = 0; round < 200; ++round) {
+        std::size_t k = 17 + rng() % 200;
+        std::vector<float> centroids(k * d);
+        for (auto& v : centroids) {
+            v = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 100.0f;
+        }
+        std::size_t nprobe = 1 + rng() % k;
+        std::vector<std::uint32_t> probes;
+        std::vector<float> scratch;
+        select_probes(metric::inner_product, q.data(), centroids.data(), k, d, nprobe, probes,
+                      scratch);
+        // The expected ranking: the same distances, NaN as +inf, ties by index.
+        std::vector<float> distances(k);
+        distance_rows(metric::inner_product, q.data(), centroids.data(), k, d, distances.data());
+        std::vector<std::pair<float, std::uint32_t>> ranked;
+        std::size_t nans = 0;
+        for (std::uint32_t c = 0; c < k; ++c) {
+            nans += std::isnan(distances[c]) ? 1 : 0;
+            float key = std::isnan(distances[c]) ? std::numeric_limits<float>::infinity()
+                                                 : distances[c];
+            ranked.emplace_back(key, c);
+        }
+        total_nans += nans;
+        std::sort(ranked.begin(), ranked.end());
+        BOOST_TEST_REQUIRE(probes.size() == nprobe);
+        for (std::size_t i = 0; i < nprobe; ++i) {
+            BOOST_TEST(probes[i] == ranked[i].second, "round " << round << " rank " << i);
+        }
+    }
+    BOOST_TEST(total_nans > 0);  // the case under test happened
 }
 
 BOOST_AUTO_TEST_CASE(real_sift20k_recall_at_documented_nprobe)

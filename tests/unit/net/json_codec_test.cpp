@@ -1,14 +1,19 @@
 // JSON codec: the fast points scanner and the DOM parser accept the same bodies and produce the
 // same batches (ids, vectors bit for bit, payloads) over generated bodies with every feature the
 // scanner handles and many it hands over (escapes, duplicates, odd whitespace, exponents);
-// validation messages name the field; the router answers 503 once shutting down.
+// validation messages name the field; the router answers 503 once shutting down; error bodies
+// are valid JSON (valid UTF-8) whatever bytes the request quoted in them carried.
+#include "net/error_envelope.hpp"
 #include "net/json_codec.hpp"
 #include "net/routes.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
+#include <future>
+#include <limits>
 #include <random>
 
 using namespace puffer;
@@ -165,6 +170,106 @@ BOOST_AUTO_TEST_CASE(router_answers_503_while_shutting_down)
     BOOST_TEST(h.body.find("shutting_down") != std::string::npos);
     BOOST_TEST(call("GET", "/v1/collections").status == 503u);
     BOOST_TEST(call("GET", "/nowhere").status == 404u);
+}
+
+BOOST_AUTO_TEST_CASE(utf8_text_replaces_what_is_not_utf8)
+{
+    const std::string replacement = "\xEF\xBF\xBD";
+    const std::string valid = "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";  // two, three, four bytes
+    BOOST_TEST(net::utf8_text("plain ascii") == "plain ascii");
+    BOOST_TEST(net::utf8_text(valid) == valid);
+    // Stray continuation bytes; a sequence cut short; an overlong '/'; a surrogate; > U+10FFFF.
+    BOOST_TEST(net::utf8_text("a\x8E\x8C") == "a" + replacement + replacement);
+    BOOST_TEST(net::utf8_text("ab\xC3") == "ab" + replacement);
+    BOOST_TEST(net::utf8_text("\xC0\xAF") == replacement + replacement);
+    BOOST_TEST(net::utf8_text("\xE0\x80\xAF") == replacement + replacement + replacement);
+    BOOST_TEST(net::utf8_text("\xED\xA0\x80") == replacement + replacement + replacement);
+    BOOST_TEST(net::utf8_text("\xF4\x90\x80\x80") ==
+               replacement + replacement + replacement + replacement);
+    BOOST_TEST(net::utf8_text("\xFFx") == replacement + "x");
+    BOOST_TEST(net::utf8_text(std::string_view("a\0b", 3)) == std::string("a\0b", 3));
+}
+
+// Found by fuzz_http_request: a request target with bytes that are not UTF-8 was quoted into the
+// 404 message as is, and the response was not valid JSON; so was a collection name cut at 80
+// bytes in the middle of a character.
+BOOST_AUTO_TEST_CASE(error_bodies_are_valid_json_for_any_request_bytes)
+{
+    test::temp_dir dir;
+    db::database_options o;
+    o.data_dir = dir.path();
+    o.shards = 1;
+    o.background_threads = 1;
+    o.pin_shards = false;
+    auto d = db::database::open(o);
+    BOOST_TEST_REQUIRE(d.has_value());
+    net::router routes(**d);
+    auto call = [&](std::string_view method, std::string_view target, std::string body) {
+        std::promise<net::make_response_fn> made;
+        auto f = made.get_future();
+        routes.handle(net::http_request{method, target, std::move(body)},
+                      [&made](net::make_response_fn make) { made.set_value(std::move(make)); });
+        return f.get()();
+    };
+    auto expect_json = [](const net::http_response& r, unsigned status) {
+        BOOST_TEST(r.status == status);
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(r.body, ec);
+        BOOST_TEST(!ec, "not JSON: " << r.body);
+        BOOST_TEST(v.is_object());
+    };
+    expect_json(call("POST", "/v1cosllectio\x8E\x8C", "{}"), 404u);
+    expect_json(call("GET", "/v1/collections/\xFF\xFE/stats", ""), 400u);
+    // The message quotes 80 bytes of the name: the cut splits the last character.
+    std::string name = std::string(79, 'a') + "\xC3\xA9";
+    expect_json(call("POST", "/v1/collections", R"({"name":")" + name + R"(","dimension":2})"),
+                400u);
+}
+
+// Found by fuzz_http_request: a search whose squared distances overflow float32 (finite values
+// near 1e38) answered "score":Infinity, which is not JSON.
+BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
+{
+    collection::search_response response;
+    response.hits.push_back({"a", std::numeric_limits<float>::infinity(), ""});
+    response.hits.push_back({"b", -std::numeric_limits<float>::infinity(), ""});
+    response.hits.push_back({"c", 0.5f, ""});
+    std::string body = net::search_json(response, false);
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(body, ec);
+    BOOST_TEST_REQUIRE(!ec, "not JSON: " << body);
+    const auto& results = v.at("results").as_array();
+    BOOST_TEST(results.at(0).at("score").to_number<float>() == std::numeric_limits<float>::max());
+    BOOST_TEST(results.at(1).at("score").to_number<float>() == -std::numeric_limits<float>::max());
+    BOOST_TEST(results.at(2).at("score").to_number<float>() == 0.5f);
+
+    // End to end: stored and query values are finite, their squared distance is not.
+    test::temp_dir dir;
+    db::database_options o;
+    o.data_dir = dir.path();
+    o.shards = 1;
+    o.background_threads = 1;
+    o.pin_shards = false;
+    auto d = db::database::open(o);
+    BOOST_TEST_REQUIRE(d.has_value());
+    net::router routes(**d);
+    auto call = [&](std::string_view method, std::string_view target, std::string request_body) {
+        std::promise<net::make_response_fn> made;
+        auto f = made.get_future();
+        routes.handle(net::http_request{method, target, std::move(request_body)},
+                      [&made](net::make_response_fn make) { made.set_value(std::move(make)); });
+        return f.get()();
+    };
+    BOOST_TEST(call("POST", "/v1/collections", R"({"name":"big","dimension":2})").status == 201u);
+    BOOST_TEST(call("POST", "/v1/collections/big/points",
+                    R"({"points":[{"id":"far","vector":[3e38,3e38]}]})")
+                   .status == 200u);
+    auto r = call("POST", "/v1/collections/big/search", R"({"vector":[-3e38,-3e38]})");
+    BOOST_TEST(r.status == 200u);
+    boost::json::value found = boost::json::parse(r.body, ec);
+    BOOST_TEST_REQUIRE(!ec, "not JSON: " << r.body);
+    BOOST_TEST(found.at("results").at(0).at("score").to_number<float>() ==
+               std::numeric_limits<float>::max());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -31,6 +31,23 @@ struct search_op : std::enable_shared_from_this<search_op> {
         return static_cast<std::uint64_t>(container_index) << 32;
     }
 
+    // Queues a cluster that is in memory (cache or mapping) for scan_spans. Its data must stay
+    // put until then: nothing may be evicted from the cache in between.
+    void add_span(std::size_t container_index, const segment& seg, std::uint32_t cluster, const float* data)
+    {
+        std::size_t start = seg.reader.cluster_start(cluster);
+        spans.push_back(index::row_span{data, seg.reader.cluster_length(cluster), key_base(container_index) + start,
+                                        seg.tombstone_count > 0 ? seg.tombstones.data() : nullptr, start});
+    }
+
+    // Scans the queued clusters, four interleaved at a time (index::scan_spans).
+    void scan_spans()
+    {
+        response.stats.vectors_scanned +=
+            index::scan_spans(owner->metric_, request.vector.data(), spans.data(), spans.size(), owner->dimension_, heap);
+        spans.clear();
+    }
+
     void scan_cluster(std::size_t container_index, const segment& seg, std::uint32_t cluster, const float* data)
     {
         std::size_t start = seg.reader.cluster_start(cluster);
@@ -86,6 +103,7 @@ struct search_op : std::enable_shared_from_this<search_op> {
     topk<std::uint64_t> heap;
     unique_function<void(result<search_response>)> done;
     std::vector<container_ref> containers;
+    std::vector<index::row_span> spans;  // clusters in memory, waiting for scan_spans
     std::size_t pending = 0;
     std::size_t payload_pending = 0;
     std::optional<error> failure;
@@ -315,12 +333,12 @@ void collection::search(search_request request, unique_function<void(result<sear
                     }
                     set_bit(seg->verified, c);
                 }
-                op->scan_cluster(ci, *seg, c, reinterpret_cast<const float*>(data));
+                op->add_span(ci, *seg, c, reinterpret_cast<const float*>(data));
                 continue;
             }
             if (const float* data = cache.find(seg->uid, c)) {
                 ++cache_hits_;
-                op->scan_cluster(ci, *seg, c, data);
+                op->add_span(ci, *seg, c, data);
                 continue;
             }
             ++cache_misses_;
@@ -331,6 +349,8 @@ void collection::search(search_request request, unique_function<void(result<sear
                 it->second->waiters.emplace_back(op, ci);
                 continue;
             }
+            // Making room for this read may evict cached clusters collected above: scan them first.
+            op->scan_spans();
             auto range = seg->reader.cluster_range(c);
             auto [begin, end] = aligned_extent(range, options_.dma_alignment_bytes);
             auto* r = new cluster_read(shared_from_this(), seg, c, end - begin, range.offset_bytes - begin,
@@ -340,6 +360,7 @@ void collection::search(search_request request, unique_function<void(result<sear
             ctx_->ring().submit_read(seg->data_file->fd(), begin, r->buffer(), io::tag_of(r));
         }
     }
+    op->scan_spans();
     for (const auto& st : frozen_) {
         std::size_t ci = op->containers.size();
         op->containers.push_back({st, nullptr});

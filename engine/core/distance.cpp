@@ -71,6 +71,20 @@ void distance_rows(metric m, const float* q, const float* x, std::size_t n, std:
     }
 }
 
+void distance_gather(metric m, const float* q, const float* const* rows, std::size_t n, std::size_t d,
+                     float* out)
+{
+    const auto& k = simd::active();
+    if (m == metric::l2) {
+        k.l2_sqr_gather(q, rows, n, d, out);
+        return;
+    }
+    k.dot_gather(q, rows, n, d, out);
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = -out[i];
+    }
+}
+
 namespace simd {
 namespace {
 

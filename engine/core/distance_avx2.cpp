@@ -71,14 +71,15 @@ float dot(const float* x, const float* y, std::size_t d)
     return reduce_add(_mm256_add_ps(a0, a1));
 }
 
-void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+template <class RowOf>
+inline void l2_sqr_impl(const float* q, RowOf row_of, std::size_t n, std::size_t d, float* out)
 {
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float* r0 = x + i * d;
-        const float* r1 = r0 + d;
-        const float* r2 = r1 + d;
-        const float* r3 = r2 + d;
+        const float* r0 = row_of(i);
+        const float* r1 = row_of(i + 1);
+        const float* r2 = row_of(i + 2);
+        const float* r3 = row_of(i + 3);
         __m256 a0 = _mm256_setzero_ps();
         __m256 a1 = _mm256_setzero_ps();
         __m256 a2 = _mm256_setzero_ps();
@@ -113,18 +114,29 @@ void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, f
         out[i + 3] = reduce_add(a3);
     }
     for (; i < n; ++i) {
-        out[i] = l2_sqr(q, x + i * d, d);
+        out[i] = l2_sqr(q, row_of(i), d);
     }
 }
 
-void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    l2_sqr_impl(q, [x, d](std::size_t i) { return x + i * d; }, n, d, out);
+}
+
+void l2_sqr_gather(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out)
+{
+    l2_sqr_impl(q, [rows](std::size_t i) { return rows[i]; }, n, d, out);
+}
+
+template <class RowOf>
+inline void dot_impl(const float* q, RowOf row_of, std::size_t n, std::size_t d, float* out)
 {
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float* r0 = x + i * d;
-        const float* r1 = r0 + d;
-        const float* r2 = r1 + d;
-        const float* r3 = r2 + d;
+        const float* r0 = row_of(i);
+        const float* r1 = row_of(i + 1);
+        const float* r2 = row_of(i + 2);
+        const float* r3 = row_of(i + 3);
         __m256 a0 = _mm256_setzero_ps();
         __m256 a1 = _mm256_setzero_ps();
         __m256 a2 = _mm256_setzero_ps();
@@ -151,8 +163,18 @@ void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, floa
         out[i + 3] = reduce_add(a3);
     }
     for (; i < n; ++i) {
-        out[i] = dot(q, x + i * d, d);
+        out[i] = dot(q, row_of(i), d);
     }
+}
+
+void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    dot_impl(q, [x, d](std::size_t i) { return x + i * d; }, n, d, out);
+}
+
+void dot_gather(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out)
+{
+    dot_impl(q, [rows](std::size_t i) { return rows[i]; }, n, d, out);
 }
 
 constexpr std::size_t block_columns = 16;  // two registers of 8
@@ -243,7 +265,7 @@ float sum(const float* x, std::size_t n)
 }  // namespace
 
 const kernel_table avx2_table = {
-    level::avx2, l2_sqr, dot, l2_sqr_rows, dot_rows, dot_matrix, sum,
+    level::avx2, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
 };
 
 }  // namespace puffer::simd::detail

@@ -69,14 +69,15 @@ float dot(const float* x, const float* y, std::size_t d)
 // Four rows at a time: four independent FMA chains hide the FMA latency, and q is loaded once
 // per four rows. At d = 128 a row costs about 24 uops for 512 bytes, far below what memory
 // delivers, so a scan of data outside the cache runs at memory bandwidth.
-void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+template <class RowOf>
+inline void l2_sqr_impl(const float* q, RowOf row_of, std::size_t n, std::size_t d, float* out)
 {
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float* r0 = x + i * d;
-        const float* r1 = r0 + d;
-        const float* r2 = r1 + d;
-        const float* r3 = r2 + d;
+        const float* r0 = row_of(i);
+        const float* r1 = row_of(i + 1);
+        const float* r2 = row_of(i + 2);
+        const float* r3 = row_of(i + 3);
         __m512 a0 = _mm512_setzero_ps();
         __m512 a1 = _mm512_setzero_ps();
         __m512 a2 = _mm512_setzero_ps();
@@ -111,18 +112,29 @@ void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, f
         out[i + 3] = _mm512_reduce_add_ps(a3);
     }
     for (; i < n; ++i) {
-        out[i] = l2_sqr(q, x + i * d, d);
+        out[i] = l2_sqr(q, row_of(i), d);
     }
 }
 
-void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+void l2_sqr_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    l2_sqr_impl(q, [x, d](std::size_t i) { return x + i * d; }, n, d, out);
+}
+
+void l2_sqr_gather(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out)
+{
+    l2_sqr_impl(q, [rows](std::size_t i) { return rows[i]; }, n, d, out);
+}
+
+template <class RowOf>
+inline void dot_impl(const float* q, RowOf row_of, std::size_t n, std::size_t d, float* out)
 {
     std::size_t i = 0;
     for (; i + 4 <= n; i += 4) {
-        const float* r0 = x + i * d;
-        const float* r1 = r0 + d;
-        const float* r2 = r1 + d;
-        const float* r3 = r2 + d;
+        const float* r0 = row_of(i);
+        const float* r1 = row_of(i + 1);
+        const float* r2 = row_of(i + 2);
+        const float* r3 = row_of(i + 3);
         __m512 a0 = _mm512_setzero_ps();
         __m512 a1 = _mm512_setzero_ps();
         __m512 a2 = _mm512_setzero_ps();
@@ -149,8 +161,18 @@ void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, floa
         out[i + 3] = _mm512_reduce_add_ps(a3);
     }
     for (; i < n; ++i) {
-        out[i] = dot(q, x + i * d, d);
+        out[i] = dot(q, row_of(i), d);
     }
+}
+
+void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, float* out)
+{
+    dot_impl(q, [x, d](std::size_t i) { return x + i * d; }, n, d, out);
+}
+
+void dot_gather(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out)
+{
+    dot_impl(q, [rows](std::size_t i) { return rows[i]; }, n, d, out);
 }
 
 // Columns of y handled per packed block (two registers of 16).
@@ -239,7 +261,7 @@ float sum(const float* x, std::size_t n)
 }  // namespace
 
 const kernel_table avx512_table = {
-    level::avx512, l2_sqr, dot, l2_sqr_rows, dot_rows, dot_matrix, sum,
+    level::avx512, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
 };
 
 }  // namespace puffer::simd::detail

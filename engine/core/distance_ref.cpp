@@ -37,6 +37,20 @@ void dot_rows(const float* q, const float* x, std::size_t n, std::size_t d, floa
     }
 }
 
+void l2_sqr_gather(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = l2_sqr(q, rows[i], d);
+    }
+}
+
+void dot_gather(const float* q, const float* const* rows, std::size_t n, std::size_t d, float* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = dot(q, rows[i], d);
+    }
+}
+
 void dot_matrix(const float* x, std::size_t nx, const float* y, std::size_t ny, std::size_t d,
                 float* out)
 {
@@ -59,7 +73,7 @@ float sum(const float* x, std::size_t n)
 }  // namespace
 
 const kernel_table scalar_table = {
-    level::scalar, l2_sqr, dot, l2_sqr_rows, dot_rows, dot_matrix, sum,
+    level::scalar, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
 };
 
 }  // namespace puffer::simd::detail

@@ -109,6 +109,53 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
     return n;
 }
 
+std::size_t scan_spans(metric m, const float* q, const row_span* spans, std::size_t count, std::size_t d,
+                       topk<std::uint64_t>& heap)
+{
+    constexpr std::size_t streams = 4;
+    const float* rows[scan_block_rows];
+    float distances[scan_block_rows];
+    std::uint32_t owner[scan_block_rows];
+    std::uint32_t step_of[scan_block_rows];
+    std::size_t scanned = 0;
+    for (std::size_t g = 0; g < count; g += streams) {
+        std::size_t group = std::min(streams, count - g);
+        const row_span* sp = spans + g;
+        std::size_t longest = 0;
+        for (std::size_t k = 0; k < group; ++k) {
+            longest = std::max(longest, sp[k].n);
+            scanned += sp[k].n;
+        }
+        // Steps of scan_block_rows / streams rows from each span, interleaved A0 B0 C0 D0 A1 ...
+        for (std::size_t step = 0; step < longest;) {
+            std::size_t filled = 0;
+            for (; step < longest && filled + group <= scan_block_rows; ++step) {
+                for (std::size_t k = 0; k < group; ++k) {
+                    if (step < sp[k].n) {
+                        rows[filled] = sp[k].rows + step * d;
+                        owner[filled] = static_cast<std::uint32_t>(k);
+                        step_of[filled] = static_cast<std::uint32_t>(step);
+                        ++filled;
+                    }
+                }
+            }
+            distance_gather(m, q, rows, filled, d, distances);
+            for (std::size_t i = 0; i < filled; ++i) {
+                if (distances[i] > heap.threshold()) {
+                    continue;
+                }
+                const row_span& span = sp[owner[i]];
+                std::uint64_t bit = span.skip_first + step_of[i];
+                if (span.skip != nullptr && ((span.skip[bit / 64] >> (bit % 64)) & 1u) != 0) {
+                    continue;
+                }
+                heap.push(distances[i], span.first_key + step_of[i]);
+            }
+        }
+    }
+    return scanned;
+}
+
 ivf_index ivf_index::build(metric m, const float* x, std::size_t n, std::size_t d,
                            const ivf_options& options, thread_pool* pool)
 {
@@ -146,13 +193,14 @@ std::vector<scored<std::uint64_t>> ivf_index::search(const float* q, std::size_t
     select_probes(metric_, query.data(), layout_.centroids.data(), layout_.cluster_count, d, nprobe,
                   probes, scratch);
     topk<std::uint64_t> heap(k);
-    std::size_t scanned = 0;
+    std::vector<row_span> spans;
+    spans.reserve(probes.size());
     for (std::uint32_t c : probes) {
         std::size_t begin = layout_.cluster_offsets[c];
         std::size_t end = layout_.cluster_offsets[c + 1];
-        scan_rows(metric_, query.data(), vectors_.data() + begin * d, end - begin, d, begin, heap);
-        scanned += end - begin;
+        spans.push_back(row_span{vectors_.data() + begin * d, end - begin, begin, nullptr, 0});
     }
+    std::size_t scanned = scan_spans(metric_, query.data(), spans.data(), spans.size(), d, heap);
     if (stats != nullptr) {
         stats->vectors_scanned = scanned;
         stats->clusters_scanned = probes.size();

@@ -51,6 +51,21 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
                       std::uint64_t first_key, topk<std::uint64_t>& heap,
                       const std::uint64_t* skip = nullptr, std::uint64_t skip_first = 0);
 
+// A run of rows to scan (a cluster): row i has key first_key + i and is skipped when bit
+// skip_first + i of skip is set (skip may be null).
+struct row_span {
+    const float* rows = nullptr;
+    std::size_t n = 0;
+    std::uint64_t first_key = 0;
+    const std::uint64_t* skip = nullptr;
+    std::uint64_t skip_first = 0;
+};
+
+// Scans spans into heap, four at a time with their rows interleaved, so one core reads four
+// memory streams at once. Same result as scan_rows over each span. Returns rows scanned.
+std::size_t scan_spans(metric m, const float* q, const row_span* spans, std::size_t count, std::size_t d,
+                       topk<std::uint64_t>& heap);
+
 // An IVF-Flat index held in memory (the in-process benchmark and tests).
 class ivf_index {
 public:

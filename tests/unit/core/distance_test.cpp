@@ -102,6 +102,38 @@ BOOST_AUTO_TEST_CASE(row_kernels_equal_reference_for_every_dimension_and_row_cou
     }
 }
 
+BOOST_AUTO_TEST_CASE(gather_kernels_equal_reference)
+{
+    std::mt19937_64 rng(test::test_seed("distance gather", 14));
+    const auto* ref = simd::table_for(simd::level::scalar);
+    std::vector<const simd::kernel_table*> tables = simd_tables();
+    tables.push_back(ref);
+    for (const auto* table : tables) {
+        for (std::size_t d : {1u, 7u, 16u, 17u, 128u, 129u, 768u}) {
+            for (std::size_t n : {1u, 4u, 5u, 11u}) {
+                auto q = integer_floats(d, rng);
+                auto pool = integer_floats(3 * n * d, rng);
+                std::vector<const float*> rows(n);
+                for (std::size_t i = 0; i < n; ++i) {
+                    rows[i] = pool.data() + ((i * 7) % (3 * n)) * d;  // scattered, out of order
+                }
+                std::vector<float> got(n);
+                std::vector<float> want(n);
+                table->l2_sqr_gather(q.data(), rows.data(), n, d, got.data());
+                for (std::size_t i = 0; i < n; ++i) {
+                    want[i] = ref->l2_sqr(q.data(), rows[i], d);
+                }
+                BOOST_TEST(got == want, simd::to_string(table->simd_level) << " l2 gather d=" << d << " n=" << n);
+                table->dot_gather(q.data(), rows.data(), n, d, got.data());
+                for (std::size_t i = 0; i < n; ++i) {
+                    want[i] = ref->dot(q.data(), rows[i], d);
+                }
+                BOOST_TEST(got == want, simd::to_string(table->simd_level) << " dot gather d=" << d << " n=" << n);
+            }
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(matrix_kernel_equals_reference_on_block_edges)
 {
     std::mt19937_64 rng(test::test_seed("distance matrix", 13));

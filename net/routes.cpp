@@ -83,10 +83,7 @@ void reply(deliver_fn& deliver, http_response r)
 http_response error_response(const error& e)
 {
     http_error c = classify(e);
-    // Engine conditions carry their whole story in the context; errno errors also need the
-    // system's text ("No space left on device").
-    bool own = e.code.category() == puffer_category() && !e.context.empty();
-    http_response r = error_response(c.status, c.code, own ? e.context : e.message());
+    http_response r = error_response(c.status, c.code, e.text());
     r.retry_after = c.status == 503;
     return r;
 }

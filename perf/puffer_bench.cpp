@@ -284,13 +284,13 @@ int run_engine(const dataset& data, metric m, const options& o)
     }
     auto opened = db::database::open(dbo);
     if (!opened) {
-        std::fprintf(stderr, "puffer-bench: %s\n", opened.error().message().c_str());
+        std::fprintf(stderr, "puffer-bench: %s\n", opened.error().text().c_str());
         return 1;
     }
     db::database& db = **opened;
     (void)test::drop(db, name);
     if (auto s = test::create(db, name, d, m); !s) {
-        std::fprintf(stderr, "puffer-bench: %s\n", s.error().message().c_str());
+        std::fprintf(stderr, "puffer-bench: %s\n", s.error().text().c_str());
         return 1;
     }
 
@@ -316,7 +316,7 @@ int run_engine(const dataset& data, metric m, const options& o)
             }
             batch.vectors.assign(data.base.row(first), data.base.row(first) + n * d);
             if (auto s = test::upsert(db, name, std::move(batch)); !s) {
-                std::fprintf(stderr, "puffer-bench: insert: %s\n", s.error().message().c_str());
+                std::fprintf(stderr, "puffer-bench: insert: %s\n", s.error().text().c_str());
                 load_failed = true;
             }
         }
@@ -335,7 +335,7 @@ int run_engine(const dataset& data, metric m, const options& o)
     double load_s = seconds_since(t0);
     auto t1 = clock_type::now();
     if (auto s = test::flush(db, name); !s) {
-        std::fprintf(stderr, "puffer-bench: flush: %s\n", s.error().message().c_str());
+        std::fprintf(stderr, "puffer-bench: flush: %s\n", s.error().text().c_str());
         return 1;
     }
     double flush_s = seconds_since(t1);
@@ -360,7 +360,7 @@ int run_engine(const dataset& data, metric m, const options& o)
         auto one = [&](std::size_t qi, std::vector<std::int64_t>& found, std::uint64_t& scanned, std::uint64_t& disk) {
             auto r = test::search(db, name, std::vector<float>(data.queries.row(qi), data.queries.row(qi) + d), o.k, nprobe);
             if (!r) {
-                std::fprintf(stderr, "puffer-bench: search: %s\n", r.error().message().c_str());
+                std::fprintf(stderr, "puffer-bench: search: %s\n", r.error().text().c_str());
                 std::exit(1);
             }
             for (const auto& h : r->hits) {
@@ -398,7 +398,7 @@ int run_read_path(const options& o)
 {
     auto reader = format::segment_reader::open(io::posix_env(), o.read_path, std::nullopt);
     if (!reader) {
-        std::fprintf(stderr, "puffer-bench: %s\n", reader.error().message().c_str());
+        std::fprintf(stderr, "puffer-bench: %s\n", reader.error().text().c_str());
         return 1;
     }
     auto file = io::posix_env().open(o.read_path, io::open_mode::read_direct);
@@ -497,7 +497,7 @@ int run_read_path(const options& o)
             slot& s = slots[done[k].tag];
             if (o.fixed_bs == 0) {
                 if (auto v = reader->verify_cluster(s.cluster, s.buffer.data() + s.data_offset); !v) {
-                    std::fprintf(stderr, "puffer-bench: %s\n", v.error().message().c_str());
+                    std::fprintf(stderr, "puffer-bench: %s\n", v.error().text().c_str());
                     return 1;
                 }
             }

@@ -69,7 +69,7 @@ result<net::http_client> client_for(const common& c)
 void report(const result<net::client_response>& r)
 {
     if (!r) {
-        std::fprintf(stderr, "puffer-cli: %s\n", r.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", r.error().text().c_str());
         return;
     }
     boost::system::error_code ec;
@@ -288,7 +288,7 @@ bool run_parallel(const common& c, std::size_t batches, std::size_t concurrency,
     auto worker = [&] {
         auto client = client_for(c);
         if (!client) {
-            std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+            std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
             failed = true;
             return;
         }
@@ -442,7 +442,7 @@ int create_collection(const common& c, const std::vector<std::string>& args)
     }
     auto client = client_for(c);
     if (!client) {
-        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     json::object body;
@@ -466,7 +466,7 @@ int list_collections(const common& c, const std::vector<std::string>& args)
     }
     auto client = client_for(c);
     if (!client) {
-        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     std::string body;
@@ -504,7 +504,7 @@ int simple_collection_call(const common& c, const std::vector<std::string>& args
     }
     auto client = client_for(c);
     if (!client) {
-        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     std::string body;
@@ -674,7 +674,7 @@ int search(const common& c, const std::vector<std::string>& args)
     }
     auto client = client_for(c);
     if (!client) {
-        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     std::string body = "{\"vector\":" + vector + ",\"top_k\":" + std::to_string(top_k) +
@@ -716,7 +716,7 @@ int delete_points(const common& c, const std::vector<std::string>& args)
     body["ids"] = std::move(list);
     auto client = client_for(c);
     if (!client) {
-        std::fprintf(stderr, "puffer-cli: %s\n", client.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     std::string response;
@@ -771,7 +771,7 @@ int import_file(const common& c, const std::vector<std::string>& args)
     }
     result<format::matrix<float>> m = ends_with(file, ".npy") ? read_npy(file) : format::read_fvecs(file, limit);
     if (!m) {
-        std::fprintf(stderr, "puffer-cli: %s\n", m.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", m.error().text().c_str());
         return 1;
     }
     std::size_t rows = limit != 0 ? std::min(limit, m->rows) : m->rows;
@@ -813,7 +813,7 @@ int bench(const common& c, const std::vector<std::string>& args)
     auto queries = format::read_fvecs(queries_file);
     auto truth = format::read_ivecs(truth_file);
     if (!queries || !truth) {
-        std::fprintf(stderr, "puffer-cli: %s\n", (!queries ? queries.error() : truth.error()).message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", (!queries ? queries.error() : truth.error()).text().c_str());
         return 1;
     }
     if (truth->rows < queries->rows || truth->dimension < top_k) {
@@ -885,7 +885,7 @@ int inspect(const common&, const std::vector<std::string>& args)
     if (ends_with(file, ".seg")) {
         auto r = format::segment_reader::open(e, file, std::nullopt);
         if (!r) {
-            std::fprintf(stderr, "puffer-cli: %s\n", r.error().message().c_str());
+            std::fprintf(stderr, "puffer-cli: %s\n", r.error().text().c_str());
             return 1;
         }
         std::size_t min_len = r->vector_count();
@@ -912,7 +912,7 @@ int inspect(const common&, const std::vector<std::string>& args)
         if (verify) {
             auto v = r->verify_all(e);
             if (!v) {
-                std::fprintf(stderr, "puffer-cli: verify failed: %s\n", v.error().message().c_str());
+                std::fprintf(stderr, "puffer-cli: verify failed: %s\n", v.error().text().c_str());
                 return 1;
             }
             std::printf("  verified: every checksum matches\n");
@@ -921,7 +921,7 @@ int inspect(const common&, const std::vector<std::string>& args)
     }
     auto bytes = io::read_file(e, file);
     if (!bytes) {
-        std::fprintf(stderr, "puffer-cli: %s\n", bytes.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", bytes.error().text().c_str());
         return 1;
     }
     if (ends_with(file, ".log")) {
@@ -941,7 +941,7 @@ int inspect(const common&, const std::vector<std::string>& args)
             return ok();
         });
         if (!r) {
-            std::fprintf(stderr, "puffer-cli: %s\n", r.error().message().c_str());
+            std::fprintf(stderr, "puffer-cli: %s\n", r.error().text().c_str());
             return 1;
         }
         std::printf("WAL %s\n  %zu bytes, %zu records (%zu upsert batches with %zu points, %zu delete batches)\n",
@@ -953,7 +953,7 @@ int inspect(const common&, const std::vector<std::string>& args)
     }
     auto m = format::decode_manifest(*bytes, file);
     if (!m) {
-        std::fprintf(stderr, "puffer-cli: %s\n", m.error().message().c_str());
+        std::fprintf(stderr, "puffer-cli: %s\n", m.error().text().c_str());
         return 1;
     }
     std::printf("MANIFEST of collection '%s': dimension %u, metric %s\n  next segment id %llu, WAL from %llu\n",

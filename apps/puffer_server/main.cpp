@@ -114,7 +114,7 @@ int main(int argc, char** argv)
     dbo.collection.mode = io_mode == "mmap" ? collection::io_mode::mmap : collection::io_mode::direct;
     auto db = db::database::open(dbo);
     if (!db) {
-        std::cerr << "puffer-server: cannot open " << data_dir << ": " << db.error().message() << "\n";
+        std::cerr << "puffer-server: cannot open " << data_dir << ": " << db.error().text() << "\n";
         return 1;
     }
 
@@ -126,7 +126,7 @@ int main(int argc, char** argv)
     so.idle_timeout = std::chrono::milliseconds(std::max<std::size_t>(idle_timeout_ms, 1));
     net::server srv(**db, so);
     if (auto s = srv.listen(); !s) {
-        std::cerr << "puffer-server: " << s.error().message() << "\n";
+        std::cerr << "puffer-server: " << s.error().text() << "\n";
         return 1;
     }
     if (!port_file.empty()) {

@@ -77,7 +77,11 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     index::ivf_options io;
     io.cluster_count = o.cluster_count;
     io.kmeans.seed = o.kmeans_seed + id;
+    io.kmeans.cancel = o.cancel;
     index::ivf_layout layout = index::build_ivf_layout(rows.vectors.data(), n, rows.dimension, io, pool);
+    if (layout.cancelled) {
+        return make_error(errc::shutting_down, "segment build cancelled: the server is shutting down");
+    }
 
     format::segment_input input;
     input.segment_id = id;

@@ -3,6 +3,7 @@
 
 #include "engine/core/distance.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,6 +28,8 @@ struct options {
     io_mode mode = io_mode::direct;
     std::size_t dma_alignment_bytes = 4096;
     std::uint64_t kmeans_seed = 0x5EED;
+    // Set by the database when it shuts down: segment builds in progress stop early.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct search_request {

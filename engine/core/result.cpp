@@ -48,6 +48,14 @@ std::string error::message() const
     return context + ": " + code.message();
 }
 
+std::string error::text() const
+{
+    if (code.category() == puffer_category() && !context.empty()) {
+        return context;
+    }
+    return message();
+}
+
 error make_system_error(int errno_value, std::string context)
 {
     if (errno_value == ENOSPC || errno_value == EDQUOT) {

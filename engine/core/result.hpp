@@ -39,6 +39,9 @@ struct error {
 
     // "context: message of the code", or the message alone.
     std::string message() const;
+    // For people: the context alone for engine conditions (it tells the whole story), the full
+    // message() for system errors (whose text, "No space left on device", is the point).
+    std::string text() const;
 };
 
 // Engine condition with context.

@@ -96,6 +96,7 @@ status database::start()
 
     PUFFER_TRY(env_->make_dirs(collections_dir(options_.data_dir)));
     PUFFER_TRY_ASSIGN(lock_, env_->lock(io::join_path(options_.data_dir, "LOCK")));
+    options_.collection.cancel = &shutting_down_;
     options_.collection.dma_alignment_bytes =
         std::max(options_.collection.dma_alignment_bytes, io::dma_alignment(options_.data_dir));
 

@@ -29,6 +29,11 @@ ivf_layout build_ivf_layout(const float* x, std::size_t n, std::size_t d, const 
     kmeans_options km = options.kmeans;
     km.cluster_count = options.cluster_count != 0 ? options.cluster_count : default_cluster_count(n);
     kmeans_result trained = train_kmeans(x, n, d, km, pool);
+    if (trained.cancelled) {
+        ivf_layout cancelled;
+        cancelled.cancelled = true;
+        return cancelled;
+    }
 
     ivf_layout layout;
     layout.dimension = d;

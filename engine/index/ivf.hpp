@@ -30,6 +30,7 @@ struct ivf_layout {
     std::vector<float> centroids;                // cluster_count * dimension
     std::vector<std::uint32_t> cluster_offsets;  // cluster_count + 1; cluster c = [c], [c+1])
     std::vector<std::uint32_t> order;            // position in cluster order -> source row
+    bool cancelled = false;                      // training was cancelled: do not use
 };
 
 // Trains the quantizer on x and orders all n rows by cluster (rows keep their source order

@@ -9,6 +9,7 @@
 
 #include "engine/core/thread_pool.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -27,6 +28,9 @@ struct kmeans_options {
     double split_factor = 3.0;
     std::size_t balance_iterations = 2;
     std::uint64_t seed = 0x5EED;
+    // When set and it becomes true, training stops early (the result is then unusable and says
+    // so in kmeans_result::cancelled): a server shutting down does not wait for a build.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct kmeans_result {
@@ -35,6 +39,7 @@ struct kmeans_result {
     std::vector<float> centroids;  // cluster_count * dimension, row-major
     std::size_t training_points = 0;
     std::size_t splits = 0;  // empty or oversized clusters re-seeded
+    bool cancelled = false;
 };
 
 // x: n points of d, row-major. If n <= k the result has n clusters, one per point.

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <pthread.h>
 #include <thread>
 #include <vector>
 
@@ -319,8 +320,12 @@ void server::run(bool handle_signals)
     impl_->accept();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < impl_->options.net_threads; ++i) {
-        threads.emplace_back([this] { impl_->ioc.run(); });
+        threads.emplace_back([this] {
+            pthread_setname_np(pthread_self(), "net");
+            impl_->ioc.run();
+        });
     }
+    pthread_setname_np(pthread_self(), "net");
     impl_->ioc.run();
     for (auto& t : threads) {
         t.join();

@@ -1,6 +1,7 @@
 #include "engine/core/thread_pool.hpp"
 
 #include <atomic>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <memory>
@@ -12,6 +13,7 @@ thread_pool::thread_pool(std::size_t thread_count, int nice_increment)
     threads_.reserve(thread_count);
     for (std::size_t i = 0; i < thread_count; ++i) {
         threads_.emplace_back([this, nice_increment] {
+            pthread_setname_np(pthread_self(), "background");
             if (nice_increment != 0) {
                 // Per-thread on Linux: background work yields the CPU to shards and network threads.
                 [[maybe_unused]] int rc = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_increment);

@@ -77,6 +77,7 @@ void shard::background(unique_function<void()> work)
 
 void shard::run()
 {
+    pthread_setname_np(pthread_self(), ("shard-" + std::to_string(options_.index)).c_str());
     if (options_.cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);

@@ -2,6 +2,7 @@
 // PUFFER_BENCH_ARRAY_MB to change it), reported as bytes scanned per second. "sum" is a plain
 // sum over the same array with the same instruction set: the memory read bandwidth one core gets,
 // the ceiling a scan can reach.
+#include "engine/core/crc32c.hpp"
 #include "engine/core/distance.hpp"
 
 #include <benchmark/benchmark.h>
@@ -71,6 +72,23 @@ void bm_scan(benchmark::State& state, simd::level l, metric m)
 
 }  // namespace
 
+// crc32c over blocks of the given size: in cache (the same block each time) and out of cache
+// (consecutive blocks of the big array), as a cluster read from disk is verified.
+void bm_crc32c(benchmark::State& state, bool in_cache)
+{
+    const auto block = static_cast<std::size_t>(state.range(0));
+    const auto* base = reinterpret_cast<const std::byte*>(big_array().data());
+    std::size_t blocks = big_array().size() * sizeof(float) / block;
+    std::size_t i = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(crc32c::value(base + (in_cache ? 0 : i * block), block));
+        i = (i + 1) % blocks;
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * block));
+}
+
+BENCHMARK_CAPTURE(bm_crc32c, in_cache, true)->Arg(4096)->Arg(21725)->Arg(65536);
+BENCHMARK_CAPTURE(bm_crc32c, out_of_cache, false)->Arg(4096)->Arg(21725)->Arg(65536);
 BENCHMARK_CAPTURE(bm_sum, scalar, simd::level::scalar)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_sum, avx2, simd::level::avx2)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_sum, avx512, simd::level::avx512)->Unit(benchmark::kMillisecond);

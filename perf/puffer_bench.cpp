@@ -11,6 +11,7 @@
 #include "engine/core/stats.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "engine/db/database.hpp"
+#include "engine/collection/buffer_arena.hpp"
 #include "engine/core/aligned_buffer.hpp"
 #include "engine/format/segment_reader.hpp"
 #include "engine/format/vecs_file.hpp"
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -436,14 +438,15 @@ int run_read_path(const options& o)
         bssplit += (bssplit.empty() ? "" : ":") + std::to_string(size) + "/" + std::to_string(percent);
     }
     struct slot {
-        aligned_buffer buffer;
+        std::byte* buffer = nullptr;
         std::size_t cluster = 0;
         std::size_t data_offset = 0;
     };
     // Twice as many buffers as reads in flight: as in the engine, where each cluster read has
-    // its own buffer, the next read is on its way before the finished one is verified.
+    // its own buffer, the next read is on its way before the finished one is verified. Free
+    // buffers are reused oldest first, as the cache reuses its least recently used slots.
     std::vector<slot> slots(o.queue_depth * 2);
-    std::vector<std::size_t> free_slots;
+    std::deque<std::size_t> free_slots;
     for (std::size_t i = o.queue_depth; i < slots.size(); ++i) {
         free_slots.push_back(i);
     }
@@ -461,18 +464,17 @@ int run_read_path(const options& o)
             begin = vectors_begin + (rng() % span) * alignment;
             end = begin + o.fixed_bs;
         }
-        if (s.buffer.size() < end - begin) {
-            s.buffer = aligned_buffer(std::max<std::size_t>(end - begin, 256 * 1024), alignment);
-        }
         s.data_offset = r.offset_bytes - begin;
-        (*ring)->submit_read((*file)->fd(), begin, std::span(s.buffer.data(), end - begin), i);
+        (*ring)->submit_read((*file)->fd(), begin, std::span(s.buffer, end - begin), i);
     };
-    std::size_t largest = *std::max_element(extents.begin(), extents.end());
-    std::vector<std::span<std::byte>> regions;
+    // The buffers come from one arena registered with the ring, as a shard's cluster reads do
+    // (huge pages where the kernel gives them, one fixed-buffer region).
+    std::size_t slot_bytes = align_up(std::max<std::size_t>(*std::max_element(extents.begin(), extents.end()), o.fixed_bs), alignment);
+    collection::buffer_arena arena(slot_bytes * slots.size(), alignment);
     for (auto& s : slots) {
-        s.buffer = aligned_buffer(std::max<std::size_t>(largest, o.fixed_bs), alignment);
-        regions.emplace_back(s.buffer.data(), s.buffer.size());
+        s.buffer = arena.allocate(slot_bytes);
     }
+    std::vector<std::span<std::byte>> regions{std::span(arena.base(), arena.capacity_bytes())};
     bool fixed = std::getenv("PUFFER_NO_FIXED") == nullptr && (*ring)->register_buffers(regions);
     for (std::size_t i = 0; i < o.queue_depth; ++i) {
         submit(i);
@@ -488,15 +490,15 @@ int run_read_path(const options& o)
                 std::fprintf(stderr, "puffer-bench: read failed: %s\n", std::strerror(static_cast<int>(-done[k].result)));
                 return 1;
             }
-            std::size_t next = free_slots.back();
-            free_slots.pop_back();
+            std::size_t next = free_slots.front();
+            free_slots.pop_front();
             submit(next);
         }
         (*ring)->submit();
         for (std::size_t k = 0; k < n; ++k) {
             slot& s = slots[done[k].tag];
             if (o.fixed_bs == 0) {
-                if (auto v = reader->verify_cluster(s.cluster, s.buffer.data() + s.data_offset); !v) {
+                if (auto v = reader->verify_cluster(s.cluster, s.buffer + s.data_offset); !v) {
                     std::fprintf(stderr, "puffer-bench: %s\n", v.error().text().c_str());
                     return 1;
                 }

@@ -35,6 +35,11 @@ constexpr auto tables = make_tables();
 // 1 per cycle, so three independent streams run about three times faster than one.
 constexpr std::size_t stream_size_bytes = 256;
 
+// How far ahead the loop prefetches, in blocks of three streams. Measured on out-of-cache data
+// (puffer-micro bm_crc32c/out_of_cache): 4 blocks (3 KiB) took 7.7 GB/s to about 10.5 GB/s, near
+// the core's plain read bandwidth; 2 and 8 blocks were no better.
+constexpr std::size_t prefetch_bytes = 4 * 3 * stream_size_bytes;
+
 // Raw (no pre/post inversion) CRC update over size zero bytes is linear in the state; this table
 // applies it for stream_size_bytes zeros, one byte of the state at a time.
 struct shift_table {
@@ -75,7 +80,15 @@ __attribute__((target("sse4.2"))) std::uint32_t extend_sse42(std::uint32_t crc,
     while (size >= 3 * stream_size_bytes) {
         std::uint64_t c1 = 0;
         std::uint64_t c2 = 0;
+        // Memory, not the crc instruction, bounds a block just read from disk: while this block
+        // is summed, ask for the lines of the one prefetch_bytes ahead (when the data has it).
+        const bool prefetch = size >= prefetch_bytes + 3 * stream_size_bytes;
         for (std::size_t i = 0; i < stream_size_bytes; i += 8) {
+            if (prefetch && i % 64 == 0) {
+                __builtin_prefetch(p + prefetch_bytes + i);
+                __builtin_prefetch(p + prefetch_bytes + stream_size_bytes + i);
+                __builtin_prefetch(p + prefetch_bytes + 2 * stream_size_bytes + i);
+            }
             std::uint64_t a;
             std::uint64_t b;
             std::uint64_t d;

@@ -40,7 +40,7 @@ BOOST_AUTO_TEST_CASE(matches_boost_crc_on_random_buffers)
     for (auto& c : buffer) {
         c = static_cast<char>(rng());
     }
-    for (std::size_t size : {1u, 7u, 8u, 9u, 255u, 767u, 768u, 769u, 1536u, 2304u, 4096u, 8192u}) {
+    for (std::size_t size : {1u, 7u, 8u, 9u, 255u, 767u, 768u, 769u, 1536u, 2304u, 3839u, 3840u, 3841u, 4096u, 8192u}) {
         for (std::size_t shift : {0u, 1u, 3u}) {
             const char* p = buffer.data() + shift;
             std::uint32_t expected = boost_crc32c(p, size);

@@ -758,8 +758,8 @@ namespace {
 
 // A score as a JSON number. JSON has no infinities: a squared distance or a dot product of
 // finite float32 values can still overflow float32 (values near 1e38), and such a score is
-// written as the largest float32 of its sign, where it still ranks. Top-k never keeps a NaN
-// distance, so a NaN cannot get here; it would be written as null rather than as invalid JSON.
+// written as the largest float32 of its sign, where it still ranks. Top-k turns a NaN distance
+// into +inf, so a NaN cannot get here; it would be written as null rather than as invalid JSON.
 json::value score_value(float score)
 {
     if (std::isnan(score)) {

@@ -1,11 +1,14 @@
 #pragma once
 // Bounded top-k selection: keeps the k entries with the lowest distance. Ties are broken by key
 // (the lower key wins), so the result never depends on the order entries were offered in.
+// A NaN distance (an inner product of finite values near 1e38 can be +inf + -inf) is kept as
+// +inf: it ranks after every number, and k entries come back whenever k were offered.
 // Not thread-safe; one per query.
 
 #include "engine/core/assert.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -39,6 +42,7 @@ public:
     bool full() const { return heap_.size() == k_; }
 
     // Entries with a distance above this cannot enter; an entry exactly at it may (key decides).
+    // Callers filter with !(d > threshold()), which lets a NaN through to push.
     float threshold() const
     {
         return full() && k_ > 0 ? heap_.front().distance : std::numeric_limits<float>::infinity();
@@ -48,6 +52,9 @@ public:
     {
         if (k_ == 0) {
             return;
+        }
+        if (std::isnan(distance)) {
+            distance = std::numeric_limits<float>::infinity();
         }
         scored<Key> entry{distance, key};
         if (heap_.size() < k_) {
@@ -67,7 +74,7 @@ public:
     void push_block(const float* distances, std::size_t n, Key first_key)
     {
         for (std::size_t i = 0; i < n; ++i) {
-            if (distances[i] <= threshold()) {
+            if (!(distances[i] > threshold())) {
                 push(distances[i], first_key + static_cast<Key>(i));
             }
         }

@@ -106,7 +106,7 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
         }
         for (std::size_t i = 0; i < count; ++i) {
             std::uint64_t bit = skip_first + begin + i;
-            if (distances[i] <= heap.threshold() && ((skip[bit / 64] >> (bit % 64)) & 1u) == 0) {
+            if (!(distances[i] > heap.threshold()) && ((skip[bit / 64] >> (bit % 64)) & 1u) == 0) {
                 heap.push(distances[i], key + i);
             }
         }

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 using namespace puffer;
@@ -44,6 +45,36 @@ BOOST_AUTO_TEST_CASE(ties_are_broken_by_key_in_any_arrival_order)
             BOOST_TEST(out[i].key == i);
         }
     }
+}
+
+// An inner product of finite values near 1e38 can be NaN (+inf + -inf). Such a candidate ranks
+// after every number (as +inf) instead of being dropped, so a query still gets k results.
+BOOST_AUTO_TEST_CASE(nan_distances_rank_last_and_still_fill_k)
+{
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    std::vector<float> block{nan, 2.0f, nan, inf, 1.0f};
+    topk<> heap(4);
+    heap.push_block(block.data(), block.size(), 10);
+    auto out = heap.take_sorted();
+    BOOST_TEST_REQUIRE(out.size() == 4u);
+    BOOST_TEST(out[0].key == 14u);
+    BOOST_TEST(out[1].key == 11u);
+    // The +inf and the two NaNs tie at +inf; the lowest keys win.
+    BOOST_TEST(out[2].key == 10u);
+    BOOST_TEST(out[2].distance == inf);
+    BOOST_TEST(out[3].key == 12u);
+    BOOST_TEST(out[3].distance == inf);
+
+    // A full heap of numbers takes no NaN.
+    topk<> full(2);
+    full.push(1.0f, 1);
+    full.push(2.0f, 2);
+    full.push(nan, 0);
+    auto kept = full.take_sorted();
+    BOOST_TEST_REQUIRE(kept.size() == 2u);
+    BOOST_TEST(kept[0].key == 1u);
+    BOOST_TEST(kept[1].key == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(matches_full_sort_on_random_input)

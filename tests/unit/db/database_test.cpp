@@ -405,6 +405,30 @@ BOOST_AUTO_TEST_CASE(cosine_and_inner_product_rank_by_direction_and_dot)
     BOOST_TEST(c->hits[0].id == "east");
 }
 
+// Dot products of finite values near 1e38 overflow float32: +inf, or NaN where +inf meets -inf.
+// Every point still comes back, in staging and from a segment: numbers first, the overflowed last.
+BOOST_AUTO_TEST_CASE(inner_product_overflow_still_returns_every_point)
+{
+    test::temp_dir dir;
+    auto d = open_db(small_options(dir.path()));
+    BOOST_TEST_REQUIRE(test::create(*d, "dot", 2, metric::inner_product).has_value());
+    point_batch b;
+    b.dimension = 2;
+    b.ids = {"nan", "huge", "zero", "small"};
+    b.vectors = {1e38f, 1e38f, 1e38f, -1e38f, 1, 1, 2, 0};
+    BOOST_TEST_REQUIRE(test::upsert(*d, "dot", b).has_value());
+    for (int pass = 0; pass < 2; ++pass) {
+        auto r = test::search(*d, "dot", {1e38f, -1e38f}, 10);
+        BOOST_TEST_REQUIRE(r.has_value());
+        BOOST_TEST_REQUIRE(r->hits.size() == 4u, "pass " << pass);
+        BOOST_TEST(r->hits[0].id == "huge");  // +inf + +inf
+        BOOST_TEST(r->hits[1].id == "small");  // 2e38
+        BOOST_TEST(r->hits[2].id == "zero");   // 1e38 - 1e38
+        BOOST_TEST(r->hits[3].id == "nan");    // +inf + -inf ranks last
+        BOOST_TEST_REQUIRE(test::flush(*d, "dot").has_value());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(automatic_flush_past_the_threshold)
 {
     test::temp_dir dir;

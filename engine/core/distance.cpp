@@ -50,9 +50,10 @@ bool normalize(float* x, std::size_t d)
     if (!(sum > 0) || !std::isfinite(sum)) {
         return false;
     }
-    auto inverse = static_cast<float>(1.0 / std::sqrt(sum));
+    // Scaled in double: for a vector of subnormal values 1 / norm is past the float32 range.
+    double inverse = 1.0 / std::sqrt(sum);
     for (std::size_t j = 0; j < d; ++j) {
-        x[j] *= inverse;
+        x[j] = static_cast<float>(x[j] * inverse);
     }
     return true;
 }

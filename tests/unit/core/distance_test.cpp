@@ -194,6 +194,15 @@ BOOST_AUTO_TEST_CASE(metric_conventions)
     BOOST_TEST(y[0] == 0.6f, boost::test_tools::tolerance(1e-6f));
     float zero[2] = {0, 0};
     BOOST_TEST(!normalize(zero, 2));
+    // Subnormal and huge values: the norm's inverse (1e40 here) is past the float32 range.
+    float tiny[2] = {3e-40f, 4e-40f};
+    BOOST_TEST(normalize(tiny, 2));
+    BOOST_TEST(tiny[0] == 0.6f, boost::test_tools::tolerance(1e-5f));
+    BOOST_TEST(tiny[1] == 0.8f, boost::test_tools::tolerance(1e-5f));
+    float huge[2] = {3e38f, -3e38f};
+    BOOST_TEST(normalize(huge, 2));
+    BOOST_TEST(huge[0] == 0.70710678f, boost::test_tools::tolerance(1e-6f));
+    BOOST_TEST(huge[1] == -0.70710678f, boost::test_tools::tolerance(1e-6f));
     BOOST_TEST((parse_metric("cosine").value() == metric::cosine));
     BOOST_TEST((parse_metric("l2").value() == metric::l2));
     BOOST_TEST(!parse_metric("hamming").has_value());

@@ -20,6 +20,12 @@ namespace {
 // 2^128 - 2^103. Below it they round to at most FLT_MAX (3.4028235e38 is accepted).
 constexpr double float_overflow_threshold = 340282356779733661637539395458142568448.0;
 
+// Nesting limits. A points body is object > "points" array > point object > payload, so a
+// payload has three levels fewer than the body. The scanner checks a payload alone with the
+// payload's limit, and search answers re-read stored payloads with it, so all three agree.
+constexpr int body_depth_max = 64;
+constexpr int payload_depth_max = body_depth_max - 3;
+
 error invalid(std::string message)
 {
     return make_error(errc::invalid_argument, std::move(message));
@@ -30,7 +36,7 @@ result<json::object*> parse_object(std::string_view body, json::value& storage, 
 {
     boost::system::error_code ec;
     json::parse_options opts;
-    opts.max_depth = 64;
+    opts.max_depth = body_depth_max;
     storage = json::parse(body, ec, &mr, opts);
     if (ec) {
         return make_error(errc::invalid_argument, "request body is not valid JSON: " + ec.message());
@@ -223,11 +229,13 @@ result<point_batch> parse_points_dom(std::string_view body)
                 return invalid(strprintf("%s: 'vector' must have 1 to %zu values", where.c_str(), dimension_max));
             }
             batch.dimension = va->size();
-            batch.vectors.resize(a.size() * batch.dimension);
         } else if (va->size() != batch.dimension) {
             return invalid(strprintf("%s: 'vector' has %zu values but points[0] has %zu", where.c_str(), va->size(),
                                      batch.dimension));
         }
+        // Grown point by point, like the body: sized from points[0] alone, a short body claiming a
+        // large dimension and many points would ask for gigabytes before its second point is read.
+        batch.vectors.resize((i + 1) * batch.dimension);
         float* out = batch.vector(i);
         for (std::size_t j = 0; j < va->size(); ++j) {
             if (!to_float((*va)[j], out[j])) {
@@ -615,7 +623,7 @@ private:
         }
         boost::system::error_code ec;
         json::parse_options opts;
-        opts.max_depth = 62;
+        opts.max_depth = payload_depth_max;
         json::value v = json::parse(std::string_view(start, static_cast<std::size_t>(p_ - start)), ec, {}, opts);
         if (ec || !v.is_object()) {
             return false;
@@ -786,7 +794,9 @@ std::string search_json(const collection::search_response& response, bool includ
                 r["payload"] = nullptr;
             } else {
                 boost::system::error_code ec;
-                json::value v = json::parse(h.payload, ec);
+                json::parse_options opts;
+                opts.max_depth = payload_depth_max;
+                json::value v = json::parse(h.payload, ec, {}, opts);
                 r["payload"] = ec ? json::value(nullptr) : std::move(v);
             }
         }

@@ -29,11 +29,16 @@ std::string segments_dir_of(const std::string& dir)
 result<std::unique_ptr<io::file>> create_wal_file(io::env& e, const std::string& path)
 {
     PUFFER_TRY_ASSIGN(auto f, e.open(path, io::open_mode::read_write));
-    PUFFER_TRY(f->truncate(0));
     std::string header = wal::encode_file_header();
-    PUFFER_TRY(f->write_at(0, std::as_bytes(std::span(header.data(), header.size()))));
-    PUFFER_TRY(f->sync());
-    PUFFER_TRY(e.sync_dir(io::parent_dir(path)));
+    status s = f->truncate(0);
+    s = s ? f->write_at(0, std::as_bytes(std::span(header.data(), header.size()))) : s;
+    s = s ? f->sync() : s;
+    s = s ? e.sync_dir(io::parent_dir(path)) : s;
+    if (!s) {
+        f.reset();
+        (void)e.remove(path);  // best effort: start-up also skips an empty or headerless file
+        return s.error();
+    }
     return f;
 }
 
@@ -393,6 +398,25 @@ status collection::validate(point_batch& batch) const
     return ok();
 }
 
+namespace {
+
+// Replay takes a record over wal::record_body_size_bytes_max for a torn tail, so a batch whose
+// record would be larger is refused before it is written (only a --max-body-mb far above the
+// default lets one through the server).
+status check_record_size(const std::string& record)
+{
+    std::size_t body = record.size() - wal::record_header_size_bytes;
+    if (body > wal::record_body_size_bytes_max) {
+        return make_error(errc::too_large,
+                          strprintf("the batch takes %zu bytes in the write-ahead log; at most %zu per request: "
+                                    "split it",
+                                    body, wal::record_body_size_bytes_max));
+    }
+    return ok();
+}
+
+}  // namespace
+
 void collection::upsert(point_batch batch, unique_function<void(status)> done)
 {
     if (failure_) {
@@ -403,9 +427,11 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
         done(s.error());
         return;
     }
-    std::size_t staged = active_->live;
+    // Every staged row takes memory and is scanned by searches, replaced and deleted ones too,
+    // until a flush drops them: the bound counts rows, not live points.
+    std::size_t staged = active_->rows();
     for (const auto& f : frozen_) {
-        staged += f->live;
+        staged += f->rows();
     }
     if (staged + batch.size() > options_.staging_vectors_max) {
         done(make_error(errc::busy, strprintf("collection '%s' has %zu vectors waiting to be indexed; "
@@ -415,6 +441,10 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
     }
     std::string record;
     wal::append_upsert_record(record, batch);
+    if (auto s = check_record_size(record); !s) {
+        done(s.error());
+        return;
+    }
     auto self = shared_from_this();
     wal_.append(record, [self, batch = std::move(batch), done = std::move(done)](status s) mutable {
         if (s && !self->dropped_) {
@@ -443,13 +473,23 @@ void collection::remove(std::vector<std::string> ids, unique_function<void(resul
     }
     std::string record;
     wal::append_remove_record(record, ids);
+    if (auto s = check_record_size(record); !s) {
+        done(s.error());
+        return;
+    }
     auto self = shared_from_this();
     wal_.append(record, [self, ids = std::move(ids), done = std::move(done)](status s) mutable {
         if (!s) {
             done(s.error());
             return;
         }
-        done(self->dropped_ ? 0 : self->apply_remove(ids));
+        if (self->dropped_) {
+            done(0);
+            return;
+        }
+        std::size_t removed = self->apply_remove(ids);
+        self->maybe_auto_flush();
+        done(removed);
     });
 }
 
@@ -582,7 +622,11 @@ void collection::compact(unique_function<void(status)> done)
 
 void collection::maybe_auto_flush()
 {
-    if (ctx_ == nullptr || failure_ || dropped_ || active_->live < options_.flush_threshold_vectors) {
+    // Rows rather than live points, so that overwriting the same ids cannot grow staging without
+    // end; and the log's size, so that deletes of indexed points (which add no rows) cannot grow
+    // the WAL without end.
+    if (ctx_ == nullptr || failure_ || dropped_ ||
+        (active_->rows() < options_.flush_threshold_vectors && wal_.size_bytes() < options_.wal_flush_bytes)) {
         return;
     }
     bool flush_coming = false;
@@ -654,7 +698,11 @@ void collection::finish_job(status s)
             jobs_.push_back(job{job_kind::compact, {}});
         }
     }
-    maybe_auto_flush();
+    // A failed flush is not retried from here (that would spin while the disk is full): the
+    // next write that reaches the threshold asks again.
+    if (s || finished.kind != job_kind::flush) {
+        maybe_auto_flush();
+    }
     if (!job_running_) {
         run_next_job();
     }
@@ -757,8 +805,8 @@ void collection::start_flush()
         finish_job(failed_error());
         return;
     }
-    if (active_->rows() == 0 && frozen_.empty()) {
-        finish_job(ok());
+    if (active_->rows() == 0 && frozen_.empty() && wal_.size_bytes() <= wal::file_header_size_bytes) {
+        finish_job(ok());  // nothing to index and no log to retire
         return;
     }
     std::uint64_t number = next_wal_number_++;

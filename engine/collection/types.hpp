@@ -14,8 +14,12 @@ namespace puffer::collection {
 enum class io_mode { direct, mmap };
 
 struct options {
-    // Staging holding this many live vectors is flushed to a segment automatically.
+    // Staging holding this many rows (live, replaced or deleted: all take memory until a flush)
+    // is flushed to a segment automatically.
     std::size_t flush_threshold_vectors = 20000;
+    // So is a collection whose current WAL file reaches this size, though staging be small:
+    // deletes of indexed points add only log.
+    std::uint64_t wal_flush_bytes = std::uint64_t{256} << 20;
     // Writes are refused (errc::busy) while staging holds this many vectors: a bound on memory
     // when inserts outrun segment builds.
     std::size_t staging_vectors_max = 200000;

@@ -246,6 +246,14 @@ void database::create_collection(std::string name, std::size_t dimension, metric
             d(make_error(errc::busy, "collection '" + name + "' is being deleted; retry"));
             return;
         }
+        if (auto r = s.names_retiring().find(name); r != s.names_retiring().end()) {
+            if (!r->second.expired()) {
+                d(make_error(errc::busy, "collection '" + name + "' was deleted and its background work "
+                                         "is still stopping; retry"));
+                return;
+            }
+            s.names_retiring().erase(r);
+        }
         s.names_creating().insert(name);
         auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
         shard::shard* sp = &s;
@@ -330,6 +338,8 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
                     if (renamed) {
                         sp->collections().erase(found);
                         c->drop();
+                        std::erase_if(sp->names_retiring(), [](const auto& r) { return r.second.expired(); });
+                        sp->names_retiring()[name] = c;
                     }
                 }
                 (*holder)(std::move(st));

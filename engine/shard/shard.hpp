@@ -54,6 +54,10 @@ public:
     // Names with a create or a delete in progress (their directories are changing).
     std::unordered_set<std::string>& names_creating() { return names_creating_; }
     std::unordered_set<std::string>& names_dropping() { return names_dropping_; }
+    // Deleted collections whose background work (a segment build, a MANIFEST or file removal)
+    // may still be running. That work writes by path into the collection's directory, so the
+    // name is not created again until the old collection object is gone (its work holds it).
+    std::unordered_map<std::string, std::weak_ptr<collection::collection>>& names_retiring() { return names_retiring_; }
 
     std::size_t index() const { return options_.index; }
     bool on_shard_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
@@ -70,6 +74,7 @@ private:
     std::unordered_map<std::string, std::shared_ptr<collection::collection>> collections_;
     std::unordered_set<std::string> names_creating_;
     std::unordered_set<std::string> names_dropping_;
+    std::unordered_map<std::string, std::weak_ptr<collection::collection>> names_retiring_;
 
     std::mutex inbox_mutex_;
     std::vector<unique_function<void()>> inbox_;

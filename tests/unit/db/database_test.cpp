@@ -5,6 +5,7 @@
 // tail is cut without losing whole records.
 #include "engine/db/database.hpp"
 #include "engine/format/segment_format.hpp"
+#include "engine/io/env.hpp"
 #include "engine/wal/wal_format.hpp"
 #include "tests/support/sync_db.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -12,6 +13,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <future>
 #include <thread>
@@ -76,9 +80,98 @@ void expect_self_hits(db::database& d, const std::string& name, std::size_t dim,
     }
 }
 
+// Holds every open of a segment file for writing until released: a segment build caught in
+// the middle, for as long as a test needs.
+class gate_env final : public io::env {
+public:
+    explicit gate_env(io::env& base) : base_(base) {}
+
+    void release()
+    {
+        std::lock_guard lock(mutex_);
+        open_ = true;
+        changed_.notify_all();
+    }
+    bool wait_until_held(std::chrono::seconds limit)
+    {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, limit, [this] { return held_ > 0; });
+    }
+
+    result<std::unique_ptr<io::file>> open(const std::string& path, io::open_mode mode) override
+    {
+        if (mode != io::open_mode::read && mode != io::open_mode::read_direct && path.ends_with(".seg")) {
+            std::unique_lock lock(mutex_);
+            ++held_;
+            changed_.notify_all();
+            changed_.wait(lock, [this] { return open_; });
+        }
+        return base_.open(path, mode);
+    }
+    status rename(const std::string& from, const std::string& to) override { return base_.rename(from, to); }
+    status remove(const std::string& path) override { return base_.remove(path); }
+    status remove_all(const std::string& path) override { return base_.remove_all(path); }
+    status make_dirs(const std::string& path) override { return base_.make_dirs(path); }
+    status sync_dir(const std::string& path) override { return base_.sync_dir(path); }
+    result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
+    result<bool> exists(const std::string& path) override { return base_.exists(path); }
+    result<std::unique_ptr<io::file_lock>> lock(const std::string& path) override { return base_.lock(path); }
+
+private:
+    io::env& base_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool open_ = false;
+    int held_ = 0;
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(database_suite)
+
+// A segment build keeps running after its collection is deleted, and writes by path into the
+// collection's directory. A collection of the same name created meanwhile would get the old
+// build's file written over its own, so the name stays busy until that work has ended.
+BOOST_AUTO_TEST_CASE(a_deleted_collections_build_cannot_write_into_its_successor)
+{
+    test::temp_dir dir;
+    gate_env gate(io::posix_env());
+    auto o = small_options(dir.path());
+    o.env = &gate;
+    auto d = open_db(o);
+    BOOST_TEST_REQUIRE(test::create(*d, "c", 8).has_value());
+    BOOST_TEST_REQUIRE(test::upsert(*d, "c", make_batch("old", 0, 200, 8, grid)).has_value());
+    auto flushed = std::make_shared<std::promise<status>>();
+    auto flush_result = flushed->get_future();
+    d->flush("c", [flushed](status s) { flushed->set_value(std::move(s)); });
+    BOOST_TEST_REQUIRE(gate.wait_until_held(std::chrono::seconds(20)));  // the build is at its file
+
+    BOOST_TEST_REQUIRE(test::drop(*d, "c").has_value());
+    auto again = test::create(*d, "c", 8);
+    BOOST_TEST_REQUIRE(!again.has_value());
+    BOOST_TEST(is(again.error(), errc::busy), again.error().message());
+
+    gate.release();
+    BOOST_TEST_REQUIRE((flush_result.wait_for(std::chrono::seconds(20)) == std::future_status::ready));
+    status created = make_error(errc::busy, "not tried");
+    for (int attempt = 0; attempt < 2000 && !created; ++attempt) {
+        created = test::create(*d, "c", 8);
+        if (!created) {
+            BOOST_TEST_REQUIRE(is(created.error(), errc::busy), created.error().message());
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    BOOST_TEST_REQUIRE(created.has_value(), "the name never came free");
+    BOOST_TEST_REQUIRE(test::upsert(*d, "c", make_batch("p", 0, 50, 8, grid)).has_value());
+    BOOST_TEST_REQUIRE(test::flush(*d, "c").has_value());
+    d.reset();
+    d = open_db(o);
+    std::vector<std::size_t> live(50);
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        live[i] = i;
+    }
+    expect_self_hits(*d, "c", 8, live);
+}
 
 BOOST_AUTO_TEST_CASE(create_list_drop_and_errors)
 {
@@ -450,6 +543,55 @@ BOOST_AUTO_TEST_CASE(automatic_flush_past_the_threshold)
     BOOST_TEST(st->flushes >= 1u);
     BOOST_TEST(st->info.points == 1200u);
     BOOST_TEST(st->staging_vectors < 500u);
+}
+
+// Overwriting the same ids keeps the live count flat while every write adds a staged row, and
+// deleting indexed points adds only log: both still reach an automatic flush, which drops the
+// dead rows and retires the log.
+BOOST_AUTO_TEST_CASE(overwrites_and_deletes_cannot_grow_staging_or_the_log_without_end)
+{
+    test::temp_dir dir;
+    auto o = small_options(dir.path());
+    o.collection.flush_threshold_vectors = 500;
+    o.collection.wal_flush_bytes = 64 << 10;
+    auto d = open_db(o);
+    BOOST_TEST_REQUIRE(test::create(*d, "hot", 8).has_value());
+    for (std::size_t round = 0; round < 30; ++round) {
+        BOOST_TEST_REQUIRE(test::upsert(*d, "hot", make_batch("p", 0, 50, 8, grid)).has_value());
+    }
+    for (int wait = 0; wait < 500 && test::stats(*d, "hot")->flushes == 0; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    auto st = test::stats(*d, "hot");
+    BOOST_TEST(st->flushes >= 1u);
+    BOOST_TEST(st->info.points == 50u);
+
+    // Deletes that touch no staged row (here of ids not stored at all) add only WAL records.
+    std::uint64_t flushes = st->flushes;
+    for (std::size_t round = 0; round < 400 && test::stats(*d, "hot")->flushes == flushes; ++round) {
+        std::vector<std::string> ids;
+        for (std::size_t i = 0; i < 40; ++i) {
+            ids.push_back("p" + std::to_string(i) + "-but-not-stored-" + std::to_string(round));
+        }
+        BOOST_TEST_REQUIRE(test::remove(*d, "hot", ids).has_value());
+    }
+    for (int wait = 0; wait < 500 && test::stats(*d, "hot")->flushes == flushes; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    BOOST_TEST(test::stats(*d, "hot")->flushes > flushes, "a log of deletes alone never flushed");
+    // The retired files are removed in the background, just after the flush is answered.
+    std::size_t wal_files = 0;
+    for (int wait = 0; wait < 500; ++wait) {
+        wal_files = 0;
+        for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/collections/hot/wal")) {
+            wal_files += e.path().extension() == ".log" ? 1 : 0;
+        }
+        if (wal_files <= 2) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    BOOST_TEST(wal_files <= 2u);
 }
 
 BOOST_AUTO_TEST_CASE(mmap_mode_answers_like_direct_mode)

@@ -228,6 +228,61 @@ BOOST_AUTO_TEST_CASE(error_bodies_are_valid_json_for_any_request_bytes)
 
 // Found by fuzz_http_request: a search whose squared distances overflow float32 (finite values
 // near 1e38) answered "score":Infinity, which is not JSON.
+// A body nests at most 64 levels, so a payload (three levels down) at most 61. Both parsers
+// draw the line at the same place, and a stored payload at the limit comes back in a search.
+BOOST_AUTO_TEST_CASE(payload_nesting_limit_is_the_same_everywhere)
+{
+    auto nested = [](int levels) {
+        std::string p;
+        for (int i = 0; i < levels; ++i) {
+            p += i == 0 ? "{\"a\":" : "[";
+        }
+        p += "1";
+        for (int i = levels - 1; i >= 0; --i) {
+            p += i == 0 ? "}" : "]";
+        }
+        return p;
+    };
+    for (int levels : {60, 61, 62, 63}) {
+        std::string payload = nested(levels);
+        std::string body = R"({"points":[{"id":"a","vector":[1,2],"payload":)" + payload + "}]}";
+        expect_same(body);
+        // An escape in the id hands the body to the DOM parser: the same verdict.
+        std::string dom_body = R"({"points":[{"id":"a\u0041","vector":[1,2],"payload":)" + payload + "}]}";
+        auto fast = net::parse_points(body);
+        auto dom = net::parse_points(dom_body);
+        BOOST_TEST(fast.has_value() == (levels <= 61), "levels " << levels);
+        BOOST_TEST(dom.has_value() == (levels <= 61), "levels " << levels);
+        if (fast) {
+            collection::search_response response;
+            response.hits.push_back({"a", 1.0f, fast->payloads.at(0)});
+            boost::json::parse_options opts;
+            opts.max_depth = 70;
+            boost::json::value v = boost::json::parse(net::search_json(response, true), {}, opts);
+            BOOST_TEST(boost::json::serialize(v.at("results").at(0).at("payload")) == payload);
+        }
+    }
+}
+
+// points[0] alone must not size the batch: a short body claiming 65,536 values per point and
+// 100,000 points (the most a request may hold) is refused at its second point without asking
+// for 26 GB.
+BOOST_AUTO_TEST_CASE(first_point_does_not_size_the_whole_batch)
+{
+    std::string body = R"({"points":[{"id":"a\u0041","vector":[)";
+    for (int i = 0; i < 65536; ++i) {
+        body += i == 0 ? "0" : ",0";
+    }
+    body += "]}";
+    for (int i = 1; i < 100000; ++i) {
+        body += ",1";
+    }
+    body += "]}";
+    auto r = net::detail::parse_points_dom(body);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().context.find("points[1]") != std::string::npos, r.error().context);
+}
+
 BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
 {
     collection::search_response response;

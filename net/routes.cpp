@@ -187,8 +187,10 @@ void router::handle(http_request request, deliver_fn deliver)
     switch (which) {
     case route::collections:
         if (method == "GET") {
-            db_.list_collections([d](std::vector<collection::collection_info> infos) {
-                (*d)([infos = std::move(infos)] { return json_response(200, list_json(infos)); });
+            db_.list_collections([d](result<std::vector<collection::collection_info>> infos) {
+                (*d)([infos = std::move(infos)] {
+                    return infos ? json_response(200, list_json(*infos)) : error_response(infos.error());
+                });
             });
             return;
         } else {

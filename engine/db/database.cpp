@@ -351,39 +351,55 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
     });
 }
 
-void database::list_collections(unique_function<void(std::vector<collection::collection_info>)> done)
+void database::list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done)
 {
     struct gather {
         std::mutex mutex;
         std::vector<collection::collection_info> infos;
+        std::optional<error> failure;
         std::size_t remaining;
-        unique_function<void(std::vector<collection::collection_info>)> done;
+        unique_function<void(result<std::vector<collection::collection_info>>)> done;
     };
+    if (shutting_down_.load() || shards_.empty()) {
+        done(shutting_down_error());
+        return;
+    }
     auto g = std::make_shared<gather>();
     g->remaining = shards_.size();
     g->done = std::move(done);
-    auto arrive = [g](std::vector<collection::collection_info> part) {
+    auto arrive = [g](result<std::vector<collection::collection_info>> part) {
         bool last = false;
         {
             std::lock_guard lock(g->mutex);
-            g->infos.insert(g->infos.end(), part.begin(), part.end());
+            if (part) {
+                g->infos.insert(g->infos.end(), part->begin(), part->end());
+            } else if (!g->failure) {
+                g->failure = part.error();
+            }
             last = --g->remaining == 0;
         }
-        if (last) {
-            std::sort(g->infos.begin(), g->infos.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-            g->done(std::move(g->infos));
+        if (!last) {
+            return;
         }
+        if (g->failure) {
+            g->done(*g->failure);
+            return;
+        }
+        std::sort(g->infos.begin(), g->infos.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+        g->done(std::move(g->infos));
     };
     for (auto& sp : shards_) {
         shard::shard* s = sp.get();
-        if (shutting_down_.load() || !s->post([s, arrive] {
-                std::vector<collection::collection_info> part;
-                for (const auto& [name, c] : s->collections()) {
-                    part.push_back(c->info());
-                }
-                arrive(std::move(part));
-            })) {
-            arrive({});
+        if (shutting_down_.load()) {
+            arrive(shutting_down_error());
+        } else if (!s->post([s, arrive] {
+                       std::vector<collection::collection_info> part;
+                       for (const auto& [name, c] : s->collections()) {
+                           part.push_back(c->info());
+                       }
+                       arrive(std::move(part));
+                   })) {
+            arrive(shutting_down_.load() ? shutting_down_error() : make_error(errc::busy, "the server is overloaded; retry"));
         }
     }
 }
@@ -442,6 +458,10 @@ void database::clear_caches(unique_function<void()> done)
         std::atomic<std::size_t> remaining;
         unique_function<void()> done;
     };
+    if (shards_.empty()) {
+        done();  // shut down: there is no cache left
+        return;
+    }
     auto g = std::make_shared<gather>();
     g->remaining = shards_.size();
     g->done = std::move(done);

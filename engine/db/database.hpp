@@ -53,7 +53,9 @@ public:
 
     void create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done);
     void drop_collection(std::string name, unique_function<void(status)> done);
-    void list_collections(unique_function<void(std::vector<collection::collection_info>)> done);
+    // Every collection, by name; an error (busy, shutting_down) when a shard could not be asked,
+    // rather than a list that leaves its collections out.
+    void list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done);
     void upsert(std::string name, point_batch batch, unique_function<void(status)> done);
     void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
     void search(std::string name, collection::search_request request,

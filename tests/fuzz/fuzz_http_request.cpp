@@ -51,7 +51,7 @@ float fixture_value(std::size_t i, std::size_t j)
 }
 
 using done_fn = unique_function<void(status)>;
-using list_fn = unique_function<void(std::vector<collection::collection_info>)>;
+using list_fn = unique_function<void(result<std::vector<collection::collection_info>>)>;
 
 void must(const status& s, const char* what)
 {
@@ -113,10 +113,11 @@ constexpr fixture_collection fixtures[] = {
 void reset(const std::vector<std::string_view>& touched)
 {
     auto d = database;
-    auto infos = await<std::vector<collection::collection_info>>(
+    auto infos = await<result<std::vector<collection::collection_info>>>(
         [d](list_fn done) { d->list_collections(std::move(done)); });
+    must(infos.has_value() ? ok() : status(infos.error()), "list collections");
     std::vector<std::string> kept;
-    for (const auto& info : infos) {
+    for (const auto& info : *infos) {
         bool fixture = false;
         for (const auto& f : fixtures) {
             fixture = fixture || info.name == f.name;

@@ -117,9 +117,9 @@ inline result<collection::collection_stats> stats(db::database& d, const std::st
     return w.get();
 }
 
-inline std::vector<collection::collection_info> list(db::database& d)
+inline result<std::vector<collection::collection_info>> list(db::database& d)
 {
-    waiter<std::vector<collection::collection_info>> w;
+    waiter<result<std::vector<collection::collection_info>>> w;
     d.list_collections(w.callback());
     return w.get();
 }

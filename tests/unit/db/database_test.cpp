@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(create_list_drop_and_errors)
     BOOST_TEST(is(bad.error(), errc::invalid_argument));
     BOOST_TEST(!test::create(*d, std::string(65, 'a'), 4).has_value());
     BOOST_TEST(!test::create(*d, "zero", 0).has_value());
-    auto list = test::list(*d);
+    auto list = *test::list(*d);
     BOOST_TEST_REQUIRE(list.size() == 2u);
     BOOST_TEST(list[0].name == "alpha");
     BOOST_TEST(list[1].name == "beta");
@@ -201,10 +201,23 @@ BOOST_AUTO_TEST_CASE(create_list_drop_and_errors)
     BOOST_TEST(test::upsert(*d, "alpha", make_batch("p", 0, 10, 4, grid)).has_value());
     BOOST_TEST(test::drop(*d, "alpha").has_value());
     BOOST_TEST(is(test::drop(*d, "alpha").error(), errc::not_found));
-    BOOST_TEST(test::list(*d).size() == 1u);
+    BOOST_TEST(test::list(*d)->size() == 1u);
     // The name can be used again, and starts empty.
     BOOST_TEST(test::create(*d, "alpha", 4).has_value());
     BOOST_TEST(test::stats(*d, "alpha")->info.points == 0u);
+}
+
+// A list that could not ask every shard is an error, never a list with collections left out.
+BOOST_AUTO_TEST_CASE(listing_without_every_shard_is_an_error)
+{
+    test::temp_dir dir;
+    auto d = open_db(small_options(dir.path()));
+    BOOST_TEST_REQUIRE(test::create(*d, "kept", 4).has_value());
+    BOOST_TEST_REQUIRE(test::list(*d)->size() == 1u);
+    d->shutdown();
+    auto listed = test::list(*d);
+    BOOST_TEST_REQUIRE(!listed.has_value());
+    BOOST_TEST(is(listed.error(), errc::shutting_down), listed.error().message());
 }
 
 BOOST_AUTO_TEST_CASE(dropping_a_collection_answers_its_flush_in_progress)

@@ -250,8 +250,9 @@ struct session {
     void check_all(bool resolve, const std::string& label)
     {
         auto listed = test::list(*d);
+        BOOST_TEST_REQUIRE(listed.has_value(), label << ": " << listed.error().message());
         std::map<std::string, bool> found;  // name -> failed
-        for (const auto& info : listed) {
+        for (const auto& info : *listed) {
             found[info.name] = info.failed;
         }
         for (auto& [name, p] : collections) {

@@ -244,7 +244,9 @@ BOOST_AUTO_TEST_CASE(recovery_under_bit_flips_destroys_nothing)
             auto d = db::database::open(options_for(dir.path(), fe));
             BOOST_TEST_REQUIRE(d.has_value(), label << ": " << d.error().message());
             fe.flip_reads(seed, 0);
-            for (const auto& info : test::list(**d)) {
+            auto listed = test::list(**d);
+            BOOST_TEST_REQUIRE(listed.has_value());
+            for (const auto& info : *listed) {
                 if (info.failed) {
                     auto st = test::stats(**d, info.name);
                     BOOST_TEST_REQUIRE(st.has_value());
@@ -266,7 +268,7 @@ BOOST_AUTO_TEST_CASE(recovery_under_bit_flips_destroys_nothing)
         io::fault_env fe(io::posix_env());
         auto d = db::database::open(options_for(dir.path(), fe));
         BOOST_TEST_REQUIRE(d.has_value());
-        auto listed = test::list(**d);
+        auto listed = *test::list(**d);
         BOOST_TEST_REQUIRE(listed.size() == 2u);
         for (const auto& info : listed) {
             BOOST_TEST_REQUIRE(!info.failed, label << ": " << info.name << " failed after a clean start");

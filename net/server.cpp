@@ -87,12 +87,26 @@ private:
         // The body must be read within the request deadline; the handler may take longer.
         stream_.expires_never();
         http_request r{method_, target_, std::move(req.body())};
-        server_.routes.handle(std::move(r), [self = shared_from_this()](make_response_fn make) mutable {
-            auto* s = self.get();
-            asio::post(s->stream_.get_executor(), [self = std::move(self), make = std::move(make)]() mutable {
-                self->write(make());
+        // One answer per request: if handling throws (out of memory for a huge body, say), the
+        // client gets a JSON 500 rather than the process ending, and any later answer is dropped.
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        try {
+            server_.routes.handle(std::move(r), [self = shared_from_this(), answered](make_response_fn make) mutable {
+                if (answered->exchange(true)) {
+                    return;
+                }
+                auto* s = self.get();
+                asio::post(s->stream_.get_executor(), [self = std::move(self), make = std::move(make)]() mutable {
+                    self->write(make());
+                });
             });
-        });
+        } catch (const std::exception& e) {
+            PUFFER_LOG(error, "%s %s: %s", method_.c_str(), target_.c_str(), e.what());
+            if (!answered->exchange(true)) {
+                keep_alive_ = false;
+                write(error_response(500, "internal", std::string("the request could not be handled: ") + e.what()));
+            }
+        }
     }
 
     void respond_error(unsigned status, std::string_view code, std::string message, bool keep_alive)

@@ -578,6 +578,7 @@ void collection::repair_wal(io::file& f, std::uint64_t durable_size)
 void collection::drop()
 {
     dropped_ = true;
+    stop_builds_.store(true);  // a build in progress stops at its next check
     if (ctx_ != nullptr) {
         for (const auto& seg : segments_) {
             ctx_->cache().erase_segment(seg->uid);
@@ -915,7 +916,7 @@ void collection::flush_after_rotation()
             }
         }
         auto built = build_segment(self->env_, segments_dir_of(self->dir_), id, self->metric_, *rows,
-                                   self->options_, self->ctx_->pool());
+                                   self->options_, self->ctx_->pool(), &self->stop_builds_);
         self->ctx_->post([self, id, built = std::move(built), install = std::move(install)]() mutable {
             if (self->dropped_) {
                 return;
@@ -1076,7 +1077,8 @@ void collection::start_compaction()
             rows->payloads.emplace_back(rows->owned[2 * i + 1]);
         }
         result<built_segment> built = read_status ? build_segment(self->env_, segments_dir_of(self->dir_), id,
-                                                                  self->metric_, *rows, self->options_, self->ctx_->pool())
+                                                                  self->metric_, *rows, self->options_, self->ctx_->pool(),
+                                                                  &self->stop_builds_)
                                                   : result<built_segment>(read_status.error());
         self->ctx_->post([self, id, rows, built = std::move(built), finish = std::move(finish)]() mutable {
             if (self->dropped_) {

@@ -18,6 +18,7 @@
 #include "engine/format/manifest_codec.hpp"
 #include "engine/wal/wal_writer.hpp"
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -146,6 +147,8 @@ private:
     metric metric_ = metric::l2;
     std::optional<error> failure_;
     bool dropped_ = false;
+    // Set with dropped_, read by segment builds on the background pool.
+    std::atomic<bool> stop_builds_{false};
     bool dropping_ = false;
 
     std::uint64_t next_segment_id_ = 1;

@@ -9,6 +9,7 @@
 #include "engine/format/segment_reader.hpp"
 #include "engine/io/env.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -127,9 +128,11 @@ struct built_segment {
 };
 
 // Trains, orders and writes segment `id` from rows, syncs it and its directory, and opens it.
-// Blocking; runs on the background pool (pool may be used for k-means).
+// Blocking; runs on the background pool (pool may be used for k-means). Training stops early,
+// and the build fails, once o.cancel or stop is set.
 [[nodiscard]] result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
                                                   std::uint64_t id, metric m, const build_rows& rows,
-                                                  const options& o, thread_pool* pool);
+                                                  const options& o, thread_pool* pool,
+                                                  const std::atomic<bool>* stop);
 
 }  // namespace puffer::collection

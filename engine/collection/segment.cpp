@@ -70,7 +70,8 @@ std::vector<std::uint32_t> segment::tombstone_list() const
 }
 
 result<built_segment> build_segment(io::env& e, const std::string& segments_dir, std::uint64_t id,
-                                    metric m, const build_rows& rows, const options& o, thread_pool* pool)
+                                    metric m, const build_rows& rows, const options& o, thread_pool* pool,
+                                    const std::atomic<bool>* stop)
 {
     const std::size_t n = rows.ids.size();
     PUFFER_ASSERT(n >= 1);
@@ -78,8 +79,12 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     io.cluster_count = o.cluster_count;
     io.kmeans.seed = o.kmeans_seed + id;
     io.kmeans.cancel = o.cancel;
+    io.kmeans.cancel_also = stop;
     index::ivf_layout layout = index::build_ivf_layout(rows.vectors.data(), n, rows.dimension, io, pool);
     if (layout.cancelled) {
+        if (stop != nullptr && stop->load()) {
+            return make_error(errc::not_found, "segment build cancelled: the collection was deleted");
+        }
         return make_error(errc::shutting_down, "segment build cancelled: the server is shutting down");
     }
 

@@ -58,13 +58,14 @@ double uniform01(std::mt19937_64& rng)
 
 // k-means++: each next centroid is a point drawn with probability proportional to its squared
 // distance to the nearest centroid chosen so far.
-bool cancelled(const std::atomic<bool>* cancel)
+bool cancelled(const kmeans_options& o)
 {
-    return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+    return (o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed)) ||
+           (o.cancel_also != nullptr && o.cancel_also->load(std::memory_order_relaxed));
 }
 
 std::vector<float> seed_plus_plus(const float* x, std::size_t n, std::size_t d, std::size_t k,
-                                  std::mt19937_64& rng, thread_pool* pool, const std::atomic<bool>* cancel)
+                                  std::mt19937_64& rng, thread_pool* pool, const kmeans_options& options)
 {
     const auto& kernels = simd::active();
     std::vector<float> centroids(k * d);
@@ -75,7 +76,7 @@ std::vector<float> seed_plus_plus(const float* x, std::size_t n, std::size_t d, 
     std::size_t first = std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
     std::copy_n(x + first * d, d, centroids.data());
     for (std::size_t c = 1; c < k; ++c) {
-        if (c % 64 == 0 && cancelled(cancel)) {
+        if (c % 64 == 0 && cancelled(options)) {
             break;
         }
         const float* newest = centroids.data() + (c - 1) * d;
@@ -288,12 +289,12 @@ kmeans_result train_kmeans(const float* x, std::size_t n, std::size_t d,
         seed_storage = gather_rows(train, d, sample_rows(train_n, seed_n, rng));
         seed_points = seed_storage.data();
     }
-    out.centroids = seed_plus_plus(seed_points, seed_n, d, k, rng, pool, options.cancel);
+    out.centroids = seed_plus_plus(seed_points, seed_n, d, k, rng, pool, options);
 
     std::vector<std::uint32_t> assignment(train_n);
     std::vector<std::size_t> sizes(k);
     for (std::size_t it = 0; it < options.iterations; ++it) {
-        if (cancelled(options.cancel)) {
+        if (cancelled(options)) {
             out.cancelled = true;
             return out;
         }

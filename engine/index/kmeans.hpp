@@ -28,9 +28,11 @@ struct kmeans_options {
     double split_factor = 3.0;
     std::size_t balance_iterations = 2;
     std::uint64_t seed = 0x5EED;
-    // When set and it becomes true, training stops early (the result is then unusable and says
-    // so in kmeans_result::cancelled): a server shutting down does not wait for a build.
+    // When either is set and becomes true, training stops early (the result is then unusable
+    // and says so in kmeans_result::cancelled): neither a server shutting down nor a deleted
+    // collection waits for a build.
     const std::atomic<bool>* cancel = nullptr;
+    const std::atomic<bool>* cancel_also = nullptr;
 };
 
 struct kmeans_result {

@@ -7,6 +7,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+
 #include <map>
 #include <random>
 #include <set>
@@ -97,6 +99,26 @@ BOOST_AUTO_TEST_CASE(same_seed_same_centroids_whatever_the_thread_count)
     options.seed = 100;
     auto c = train_kmeans(p.points.data(), n, p.d, options, &pool);
     BOOST_TEST(a.centroids != c.centroids);
+}
+
+// Either flag stops training (a server shutting down, a collection deleted); with neither set,
+// or both present and clear, training runs to the end.
+BOOST_AUTO_TEST_CASE(either_cancel_flag_stops_training)
+{
+    auto p = make_planted(10, 50, 8, 6);
+    std::size_t n = p.truth.size();
+    std::atomic<bool> shutting_down{false};
+    std::atomic<bool> deleted{false};
+    kmeans_options options;
+    options.cluster_count = 10;
+    options.cancel = &shutting_down;
+    options.cancel_also = &deleted;
+    BOOST_TEST(!train_kmeans(p.points.data(), n, p.d, options, nullptr).cancelled);
+    deleted = true;
+    BOOST_TEST(train_kmeans(p.points.data(), n, p.d, options, nullptr).cancelled);
+    deleted = false;
+    shutting_down = true;
+    BOOST_TEST(train_kmeans(p.points.data(), n, p.d, options, nullptr).cancelled);
 }
 
 BOOST_AUTO_TEST_CASE(fewer_points_than_clusters_gives_one_cluster_per_point)

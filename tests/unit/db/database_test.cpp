@@ -12,12 +12,14 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <cerrno>
 #include <cmath>
-#include <filesystem>
 #include <condition_variable>
+#include <filesystem>
+#include <future>
 #include <mutex>
 #include <set>
-#include <future>
 #include <thread>
 
 using namespace puffer;
@@ -125,9 +127,69 @@ private:
     int held_ = 0;
 };
 
+// Refuses (ENOSPC) every open of a WAL file while failing is set, and counts the attempts.
+class wal_open_fail_env final : public io::env {
+public:
+    explicit wal_open_fail_env(io::env& base) : base_(base) {}
+
+    std::atomic<bool> failing{false};
+    std::atomic<int> refused{0};
+
+    result<std::unique_ptr<io::file>> open(const std::string& path, io::open_mode mode) override
+    {
+        if (failing.load() && path.ends_with(".log")) {
+            ++refused;
+            return make_system_error(ENOSPC, path);
+        }
+        return base_.open(path, mode);
+    }
+    status rename(const std::string& from, const std::string& to) override { return base_.rename(from, to); }
+    status remove(const std::string& path) override { return base_.remove(path); }
+    status remove_all(const std::string& path) override { return base_.remove_all(path); }
+    status make_dirs(const std::string& path) override { return base_.make_dirs(path); }
+    status sync_dir(const std::string& path) override { return base_.sync_dir(path); }
+    result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
+    result<bool> exists(const std::string& path) override { return base_.exists(path); }
+    result<std::unique_ptr<io::file_lock>> lock(const std::string& path) override { return base_.lock(path); }
+
+private:
+    io::env& base_;
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(database_suite)
+
+// An automatic flush that cannot start (no space for the next WAL file) is not retried in a
+// loop: the next write past the threshold asks again, and then it succeeds.
+BOOST_AUTO_TEST_CASE(a_failed_automatic_flush_waits_for_the_next_write)
+{
+    test::temp_dir dir;
+    wal_open_fail_env fe(io::posix_env());
+    auto o = small_options(dir.path());
+    o.env = &fe;
+    o.collection.flush_threshold_vectors = 100;
+    auto d = open_db(o);
+    BOOST_TEST_REQUIRE(test::create(*d, "c", 8).has_value());
+    fe.failing = true;
+    BOOST_TEST_REQUIRE(test::upsert(*d, "c", make_batch("p", 0, 150, 8, grid)).has_value());
+    for (int wait = 0; wait < 500 && fe.refused.load() == 0; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    BOOST_TEST(fe.refused.load() == 1);  // tried once, not again and again
+    BOOST_TEST(test::stats(*d, "c")->flushes == 0u);
+
+    fe.failing = false;
+    BOOST_TEST_REQUIRE(test::upsert(*d, "c", make_batch("p", 150, 1, 8, grid)).has_value());
+    for (int wait = 0; wait < 500 && test::stats(*d, "c")->flushes == 0; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto st = test::stats(*d, "c");
+    BOOST_TEST(st->flushes == 1u);
+    BOOST_TEST(st->info.points == 151u);
+    BOOST_TEST(fe.refused.load() == 1);
+}
 
 // A segment build keeps running after its collection is deleted, and writes by path into the
 // collection's directory. A collection of the same name created meanwhile would get the old

@@ -7,6 +7,7 @@
 #include "engine/format/segment_format.hpp"
 #include "engine/io/env.hpp"
 #include "engine/wal/wal_format.hpp"
+#include "tests/support/forwarding_env.hpp"
 #include "tests/support/sync_db.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -84,9 +85,9 @@ void expect_self_hits(db::database& d, const std::string& name, std::size_t dim,
 
 // Holds every open of a segment file for writing until released: a segment build caught in
 // the middle, for as long as a test needs.
-class gate_env final : public io::env {
+class gate_env final : public test::forwarding_env {
 public:
-    explicit gate_env(io::env& base) : base_(base) {}
+    using forwarding_env::forwarding_env;
 
     void release()
     {
@@ -110,17 +111,8 @@ public:
         }
         return base_.open(path, mode);
     }
-    status rename(const std::string& from, const std::string& to) override { return base_.rename(from, to); }
-    status remove(const std::string& path) override { return base_.remove(path); }
-    status remove_all(const std::string& path) override { return base_.remove_all(path); }
-    status make_dirs(const std::string& path) override { return base_.make_dirs(path); }
-    status sync_dir(const std::string& path) override { return base_.sync_dir(path); }
-    result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
-    result<bool> exists(const std::string& path) override { return base_.exists(path); }
-    result<std::unique_ptr<io::file_lock>> lock(const std::string& path) override { return base_.lock(path); }
 
 private:
-    io::env& base_;
     std::mutex mutex_;
     std::condition_variable changed_;
     bool open_ = false;
@@ -128,9 +120,9 @@ private:
 };
 
 // Refuses (ENOSPC) every open of a WAL file while failing is set, and counts the attempts.
-class wal_open_fail_env final : public io::env {
+class wal_open_fail_env final : public test::forwarding_env {
 public:
-    explicit wal_open_fail_env(io::env& base) : base_(base) {}
+    using forwarding_env::forwarding_env;
 
     std::atomic<bool> failing{false};
     std::atomic<int> refused{0};
@@ -143,17 +135,6 @@ public:
         }
         return base_.open(path, mode);
     }
-    status rename(const std::string& from, const std::string& to) override { return base_.rename(from, to); }
-    status remove(const std::string& path) override { return base_.remove(path); }
-    status remove_all(const std::string& path) override { return base_.remove_all(path); }
-    status make_dirs(const std::string& path) override { return base_.make_dirs(path); }
-    status sync_dir(const std::string& path) override { return base_.sync_dir(path); }
-    result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
-    result<bool> exists(const std::string& path) override { return base_.exists(path); }
-    result<std::unique_ptr<io::file_lock>> lock(const std::string& path) override { return base_.lock(path); }
-
-private:
-    io::env& base_;
 };
 
 }  // namespace

@@ -242,17 +242,9 @@ void database::create_collection(std::string name, std::size_t dimension, metric
             d(make_error(errc::already_exists, "collection '" + name + "' already exists"));
             return;
         }
-        if (s.names_dropping().count(name) != 0) {
+        if (s.is_leaving(name)) {
             d(make_error(errc::busy, "collection '" + name + "' is being deleted; retry"));
             return;
-        }
-        if (auto r = s.names_retiring().find(name); r != s.names_retiring().end()) {
-            if (!r->second.expired()) {
-                d(make_error(errc::busy, "collection '" + name + "' was deleted and its background work "
-                                         "is still stopping; retry"));
-                return;
-            }
-            s.names_retiring().erase(r);
         }
         s.names_creating().insert(name);
         auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
@@ -300,14 +292,15 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
             d(not_found_error(name));
             return;
         }
-        if (s.names_dropping().count(name) != 0) {
+        if (s.is_leaving(name)) {
             d(make_error(errc::busy, "collection '" + name + "' is being deleted"));
             return;
         }
         // The collection is served until its directory has been renamed away: if the rename fails
         // (or its directory sync does, and the rename can be taken back), the answer is an error
         // and the collection is still there, as the answer says.
-        s.names_dropping().insert(name);
+        std::erase_if(s.names_leaving(), [](const auto& entry) { return entry.second.expired(); });
+        s.names_leaving()[name] = it->second;
         it->second->set_dropping(true);
         auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
         shard::shard* sp = &s;
@@ -330,16 +323,15 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
                 }
             }
             bool posted_back = sp->post([sp, name, holder, renamed, st = std::move(st)]() mutable {
-                sp->names_dropping().erase(name);
                 auto found = sp->collections().find(name);
                 if (found != sp->collections().end()) {
                     auto c = found->second;
                     c->set_dropping(false);
                     if (renamed) {
                         sp->collections().erase(found);
-                        c->drop();
-                        std::erase_if(sp->names_retiring(), [](const auto& r) { return r.second.expired(); });
-                        sp->names_retiring()[name] = c;
+                        c->drop();  // names_leaving keeps the name until c's work has ended
+                    } else {
+                        sp->names_leaving().erase(name);
                     }
                 }
                 (*holder)(std::move(st));

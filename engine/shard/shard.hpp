@@ -51,13 +51,19 @@ public:
     io::ring& ring() override { return *ring_; }
     collection::cluster_cache& cache() override { return cache_; }
     std::unordered_map<std::string, std::shared_ptr<collection::collection>>& collections() { return collections_; }
-    // Names with a create or a delete in progress (their directories are changing).
+    // Names with a create in progress (their directories are being made).
     std::unordered_set<std::string>& names_creating() { return names_creating_; }
-    std::unordered_set<std::string>& names_dropping() { return names_dropping_; }
-    // Deleted collections whose background work (a segment build, a MANIFEST or file removal)
-    // may still be running. That work writes by path into the collection's directory, so the
-    // name is not created again until the old collection object is gone (its work holds it).
-    std::unordered_map<std::string, std::weak_ptr<collection::collection>>& names_retiring() { return names_retiring_; }
+    // Collections being deleted, from the start of the delete until the collection object is
+    // gone: its directory is being renamed away, and then its background work (a segment
+    // build, a MANIFEST, a file removal) may still be running and writes by path into that
+    // directory. The work holds the object, so an entry that has not expired blocks a second
+    // delete and a create of the name. Expired entries are dropped lazily.
+    std::unordered_map<std::string, std::weak_ptr<collection::collection>>& names_leaving() { return names_leaving_; }
+    bool is_leaving(const std::string& name) const
+    {
+        auto it = names_leaving_.find(name);
+        return it != names_leaving_.end() && !it->second.expired();
+    }
 
     std::size_t index() const { return options_.index; }
     bool on_shard_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
@@ -73,8 +79,7 @@ private:
     collection::cluster_cache cache_;
     std::unordered_map<std::string, std::shared_ptr<collection::collection>> collections_;
     std::unordered_set<std::string> names_creating_;
-    std::unordered_set<std::string> names_dropping_;
-    std::unordered_map<std::string, std::weak_ptr<collection::collection>> names_retiring_;
+    std::unordered_map<std::string, std::weak_ptr<collection::collection>> names_leaving_;
 
     std::mutex inbox_mutex_;
     std::vector<unique_function<void()>> inbox_;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <future>
 #include <limits>
+#include <memory>
 #include <random>
 
 using namespace puffer;
@@ -50,6 +51,40 @@ std::string random_number(std::mt19937_64& rng)
     default: return std::to_string(static_cast<double>(rng() % 1000000) / 977.0);
     }
 }
+
+// A one-shard database in a temporary directory with the router in front: call() answers one
+// request as the server would, waiting for the engine when the route goes there.
+class routed_database {
+public:
+    routed_database()
+    {
+        db::database_options o;
+        o.data_dir = dir_.path();
+        o.shards = 1;
+        o.background_threads = 1;
+        o.pin_shards = false;
+        auto d = db::database::open(o);
+        BOOST_TEST_REQUIRE(d.has_value());
+        db_ = std::move(*d);
+        routes_ = std::make_unique<net::router>(*db_);
+    }
+
+    net::router& routes() { return *routes_; }
+
+    net::http_response call(std::string_view method, std::string_view target, std::string body = "{}")
+    {
+        std::promise<net::make_response_fn> made;
+        auto f = made.get_future();
+        routes_->handle(net::http_request{method, target, std::move(body)},
+                        [&made](net::make_response_fn make) { made.set_value(std::move(make)); });
+        return f.get()();
+    }
+
+private:
+    test::temp_dir dir_;
+    std::unique_ptr<db::database> db_;
+    std::unique_ptr<net::router> routes_;
+};
 
 }  // namespace
 
@@ -148,22 +183,10 @@ BOOST_AUTO_TEST_CASE(validation_messages_name_the_field)
 
 BOOST_AUTO_TEST_CASE(router_answers_503_while_shutting_down)
 {
-    test::temp_dir dir;
-    db::database_options o;
-    o.data_dir = dir.path();
-    o.shards = 1;
-    o.background_threads = 1;
-    o.pin_shards = false;
-    auto d = db::database::open(o);
-    BOOST_TEST_REQUIRE(d.has_value());
-    net::router routes(**d);
-    auto call = [&](std::string_view method, std::string_view target) {
-        net::http_response out;
-        routes.handle(net::http_request{method, target, "{}"}, [&out](net::make_response_fn make) { out = make(); });
-        return out;
-    };
+    routed_database rd;
+    auto call = [&](std::string_view method, std::string_view target) { return rd.call(method, target); };
     BOOST_TEST(call("GET", "/healthz").status == 200u);
-    routes.set_shutting_down();
+    rd.routes().set_shutting_down();
     auto h = call("GET", "/healthz");
     BOOST_TEST(h.status == 503u);
     BOOST_TEST(h.retry_after);
@@ -195,21 +218,9 @@ BOOST_AUTO_TEST_CASE(utf8_text_replaces_what_is_not_utf8)
 // bytes in the middle of a character.
 BOOST_AUTO_TEST_CASE(error_bodies_are_valid_json_for_any_request_bytes)
 {
-    test::temp_dir dir;
-    db::database_options o;
-    o.data_dir = dir.path();
-    o.shards = 1;
-    o.background_threads = 1;
-    o.pin_shards = false;
-    auto d = db::database::open(o);
-    BOOST_TEST_REQUIRE(d.has_value());
-    net::router routes(**d);
+    routed_database rd;
     auto call = [&](std::string_view method, std::string_view target, std::string body) {
-        std::promise<net::make_response_fn> made;
-        auto f = made.get_future();
-        routes.handle(net::http_request{method, target, std::move(body)},
-                      [&made](net::make_response_fn make) { made.set_value(std::move(make)); });
-        return f.get()();
+        return rd.call(method, target, std::move(body));
     };
     auto expect_json = [](const net::http_response& r, unsigned status) {
         BOOST_TEST(r.status == status);
@@ -299,21 +310,9 @@ BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
     BOOST_TEST(results.at(2).at("score").to_number<float>() == 0.5f);
 
     // End to end: stored and query values are finite, their squared distance is not.
-    test::temp_dir dir;
-    db::database_options o;
-    o.data_dir = dir.path();
-    o.shards = 1;
-    o.background_threads = 1;
-    o.pin_shards = false;
-    auto d = db::database::open(o);
-    BOOST_TEST_REQUIRE(d.has_value());
-    net::router routes(**d);
+    routed_database rd;
     auto call = [&](std::string_view method, std::string_view target, std::string request_body) {
-        std::promise<net::make_response_fn> made;
-        auto f = made.get_future();
-        routes.handle(net::http_request{method, target, std::move(request_body)},
-                      [&made](net::make_response_fn make) { made.set_value(std::move(make)); });
-        return f.get()();
+        return rd.call(method, target, std::move(request_body));
     };
     BOOST_TEST(call("POST", "/v1/collections", R"({"name":"big","dimension":2})").status == 201u);
     BOOST_TEST(call("POST", "/v1/collections/big/points",

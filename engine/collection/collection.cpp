@@ -398,25 +398,6 @@ status collection::validate(point_batch& batch) const
     return ok();
 }
 
-namespace {
-
-// Replay takes a record over wal::record_body_size_bytes_max for a torn tail, so a batch whose
-// record would be larger is refused before it is written (only a --max-body-mb far above the
-// default lets one through the server).
-status check_record_size(const std::string& record)
-{
-    std::size_t body = record.size() - wal::record_header_size_bytes;
-    if (body > wal::record_body_size_bytes_max) {
-        return make_error(errc::too_large,
-                          strprintf("the batch takes %zu bytes in the write-ahead log; at most %zu per request: "
-                                    "split it",
-                                    body, wal::record_body_size_bytes_max));
-    }
-    return ok();
-}
-
-}  // namespace
-
 void collection::upsert(point_batch batch, unique_function<void(status)> done)
 {
     if (failure_) {
@@ -441,10 +422,6 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
     }
     std::string record;
     wal::append_upsert_record(record, batch);
-    if (auto s = check_record_size(record); !s) {
-        done(s.error());
-        return;
-    }
     auto self = shared_from_this();
     wal_.append(record, [self, batch = std::move(batch), done = std::move(done)](status s) mutable {
         if (s && !self->dropped_) {
@@ -473,10 +450,6 @@ void collection::remove(std::vector<std::string> ids, unique_function<void(resul
     }
     std::string record;
     wal::append_remove_record(record, ids);
-    if (auto s = check_record_size(record); !s) {
-        done(s.error());
-        return;
-    }
     auto self = shared_from_this();
     wal_.append(record, [self, ids = std::move(ids), done = std::move(done)](status s) mutable {
         if (!s) {

@@ -2,6 +2,7 @@
 
 #include "engine/core/assert.hpp"
 #include "engine/core/log.hpp"
+#include "engine/wal/wal_format.hpp"
 
 #include <cstring>
 
@@ -18,6 +19,15 @@ void wal_writer::append(std::string_view record, done_fn done)
 {
     if (state_ == state::failed) {
         done(*failure_);
+        return;
+    }
+    // Replay takes a record body over record_body_size_bytes_max for a torn tail, so such a
+    // record is refused here, before it is written (only a --max-body-mb far above the default
+    // lets a batch that large through the server).
+    if (record.size() > record_header_size_bytes + record_body_size_bytes_max) {
+        done(make_error(errc::too_large,
+                        strprintf("the batch takes %zu bytes in the write-ahead log; at most %zu per request: split it",
+                                  record.size() - record_header_size_bytes, record_body_size_bytes_max)));
         return;
     }
     pending_.append(record);

@@ -41,7 +41,8 @@ public:
     // Starts appending to f (WAL number `number`) at size_bytes, its current valid end.
     void open(std::unique_ptr<io::file> f, std::uint64_t number, std::uint64_t size_bytes);
 
-    // Queues a framed record (copied) and starts a group if none is in flight.
+    // Queues a framed record (copied) and starts a group if none is in flight. A record whose
+    // body is over record_body_size_bytes_max is refused at once (errc::too_large).
     void append(std::string_view record, done_fn done);
 
     // Once the group in flight (if any) is durable and its callbacks have run, switches to the

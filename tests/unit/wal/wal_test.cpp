@@ -11,6 +11,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <sys/mman.h>
+
 #include <cerrno>
 
 using namespace puffer;
@@ -183,6 +185,41 @@ BOOST_AUTO_TEST_CASE(writer_groups_concurrent_appends_and_repairs_after_a_failur
     BOOST_TEST_REQUIRE(after.has_value());
     BOOST_TEST(after->has_value());
     BOOST_TEST(replayed_records(test::slurp(dir.file("000001.log"))) == 11u);
+}
+
+// Replay would take a record over the body limit for a torn tail, so the writer refuses one
+// before writing anything. The oversized record is address space only: its pages are never read.
+BOOST_AUTO_TEST_CASE(writer_refuses_a_record_replay_would_cut)
+{
+    test::temp_dir dir;
+    auto ring = io::make_sync_ring();
+    auto f = io::posix_env().open(dir.file("000001.log"), io::open_mode::read_write);
+    BOOST_TEST_REQUIRE(f.has_value());
+    std::string header = wal::encode_file_header();
+    BOOST_TEST_REQUIRE((*f)->write_at(0, std::as_bytes(std::span(header))).has_value());
+    wal::wal_writer writer;
+    writer.attach(ring.get(), [&](io::file&, std::uint64_t) { writer.repaired(ok()); });
+    writer.open(std::move(*f), 1, header.size());
+
+    std::size_t size = wal::record_header_size_bytes + wal::record_body_size_bytes_max + 1;
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    BOOST_TEST_REQUIRE(p != MAP_FAILED);
+    std::optional<status> refused;
+    writer.append(std::string_view(static_cast<const char*>(p), size), [&](status s) { refused = s; });
+    ::munmap(p, size);
+    BOOST_TEST_REQUIRE(refused.has_value());  // answered at once, nothing in flight
+    BOOST_TEST_REQUIRE(!refused->has_value());
+    BOOST_TEST(is(refused->error(), errc::too_large));
+
+    // The writer goes on: the next record is written.
+    std::string rec;
+    wal::append_remove_record(rec, {"id1"});
+    std::optional<status> after;
+    writer.append(rec, [&](status s) { after = s; });
+    drain(*ring);
+    BOOST_TEST_REQUIRE(after.has_value());
+    BOOST_TEST(after->has_value());
+    BOOST_TEST(replayed_records(test::slurp(dir.file("000001.log"))) == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

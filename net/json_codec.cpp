@@ -2,6 +2,7 @@
 
 #include "engine/core/log.hpp"
 #include "net/error_envelope.hpp"
+#include "net/json_parse.hpp"
 
 #include <boost/json.hpp>
 
@@ -31,21 +32,36 @@ error invalid(std::string message)
     return make_error(errc::invalid_argument, std::move(message));
 }
 
-// Parses body into an object (arena-allocated in mr).
+// Parses body into an object (arena-allocated in mr), numbers exact: request vectors as float32.
 result<json::object*> parse_object(std::string_view body, json::value& storage, json::monotonic_resource& mr)
 {
-    boost::system::error_code ec;
-    json::parse_options opts;
-    opts.max_depth = body_depth_max;
-    storage = json::parse(body, ec, &mr, opts);
-    if (ec) {
-        return make_error(errc::invalid_argument, "request body is not valid JSON: " + ec.message());
+    auto parsed = parse_json(body, body_depth_max, number_mode::float_vectors, &mr);
+    if (!parsed) {
+        return make_error(errc::invalid_argument, "request body is " + parsed.error().context);
     }
+    storage = std::move(*parsed);
     json::object* o = storage.if_object();
     if (o == nullptr) {
         return invalid("request body must be a JSON object");
     }
     return o;
+}
+
+// A payload object, read on its own (the scanner) or re-read from storage: numbers are doubles.
+result<json::value> parse_payload(std::string_view text)
+{
+    return parse_json(text, payload_depth_max, number_mode::doubles);
+}
+
+// Refuses a payload holding a number beyond double range (parsed as infinity): JSON cannot
+// carry it back, so storing it would lose the payload.
+status check_payload_numbers(const json::value& payload, const std::string& where)
+{
+    if (auto path = find_non_finite(payload)) {
+        return invalid(strprintf("%s: 'payload' field '%s' is a number beyond the range of a double "
+                                 "(+-1.8e308)", where.c_str(), path->c_str()));
+    }
+    return ok();
 }
 
 status reject_unknown_fields(const json::object& o, std::initializer_list<std::string_view> known, const char* where)
@@ -248,6 +264,7 @@ result<point_batch> parse_points_dom(std::string_view body)
             if (!pl->is_object()) {
                 return invalid(where + ": 'payload' must be a JSON object");
             }
+            PUFFER_TRY(check_payload_numbers(*pl, where));
             payload = json::serialize(*pl);
             if (payload.size() > payload_size_bytes_max) {
                 return invalid(strprintf("%s: 'payload' is %zu bytes; at most %zu", where.c_str(), payload.size(),
@@ -434,47 +451,6 @@ private:
         return true;
     }
 
-    // Clinger's fast path: a decimal with at most 15 significant digits and a power of ten
-    // within 10^22 is an exact double mantissa times (or over) an exact power of ten, so one
-    // multiplication or division gives the correctly rounded double, as a full parse would.
-    static bool fast_decimal(const char* s, const char* e, double& out)
-    {
-        static constexpr double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                            1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-        bool negative = *s == '-';
-        s += negative ? 1 : 0;
-        std::uint64_t mantissa = 0;
-        int digits = 0;
-        int exponent = 0;
-        for (; s < e && *s >= '0' && *s <= '9'; ++s) {
-            if (digits > 0 || *s != '0') {
-                ++digits;
-            }
-            mantissa = mantissa * 10 + static_cast<std::uint64_t>(*s - '0');
-        }
-        if (s < e && *s == '.') {
-            for (++s; s < e && *s >= '0' && *s <= '9'; ++s) {
-                if (digits > 0 || *s != '0') {
-                    ++digits;
-                }
-                mantissa = mantissa * 10 + static_cast<std::uint64_t>(*s - '0');
-                --exponent;
-            }
-        }
-        if (s != e || digits > 15) {
-            return false;  // exponent part or too many digits: the full parser
-        }
-        if (exponent < -22) {
-            return false;
-        }
-        double m = static_cast<double>(mantissa);
-        out = exponent == 0 ? m : m / powers[-exponent];
-        if (negative) {
-            out = -out;
-        }
-        return true;
-    }
-
     // One JSON number (by the JSON grammar) as a finite float32.
     bool read_number(float& out)
     {
@@ -515,19 +491,11 @@ private:
                 ++q;
             }
         }
-        double d = 0;
-        if (q - start == 2 && start[0] == '-' && start[1] == '0') {
-            d = 0.0;  // "-0" is the integer 0, as in the DOM path (only "-0.0" is negative zero)
-        } else if (!fast_decimal(start, q, d)) {
-            auto [ptr, ec] = std::from_chars(start, q, d);
-            if (ec != std::errc() || ptr != q) {
-                return false;
-            }
-        }
-        if (!std::isfinite(d) || std::fabs(d) >= float_overflow_threshold) {
+        // Straight from the text to the nearest float32, as the DOM path converts it.
+        out = float_from_text(std::string_view(start, static_cast<std::size_t>(q - start)));
+        if (!std::isfinite(out)) {
             return false;
         }
-        out = static_cast<float>(d);
         p_ = q;
         return true;
     }
@@ -621,14 +589,11 @@ private:
         if (depth != 0) {
             return false;
         }
-        boost::system::error_code ec;
-        json::parse_options opts;
-        opts.max_depth = payload_depth_max;
-        json::value v = json::parse(std::string_view(start, static_cast<std::size_t>(p_ - start)), ec, {}, opts);
-        if (ec || !v.is_object()) {
+        auto v = parse_payload(std::string_view(start, static_cast<std::size_t>(p_ - start)));
+        if (!v || !v->is_object() || find_non_finite(*v)) {
             return false;
         }
-        out = json::serialize(v);
+        out = json::serialize(*v);
         return out.size() <= payload_size_bytes_max;
     }
 
@@ -781,7 +746,7 @@ json::value score_value(float score)
 
 }  // namespace
 
-std::string search_json(const collection::search_response& response, bool include_payload)
+result<std::string> search_json(const collection::search_response& response, bool include_payload)
 {
     json::array results;
     results.reserve(response.hits.size());
@@ -793,11 +758,19 @@ std::string search_json(const collection::search_response& response, bool includ
             if (h.payload.empty()) {
                 r["payload"] = nullptr;
             } else {
-                boost::system::error_code ec;
-                json::parse_options opts;
-                opts.max_depth = payload_depth_max;
-                json::value v = json::parse(h.payload, ec, {}, opts);
-                r["payload"] = ec ? json::value(nullptr) : std::move(v);
+                // Stored payloads were checked when written; one that no longer parses (or holds
+                // a number JSON cannot carry, as an earlier version let through) is damaged data,
+                // reported as such rather than answered as null.
+                auto v = parse_payload(h.payload);
+                std::optional<std::string> bad_number = v ? find_non_finite(*v) : std::nullopt;
+                if (!v || !v->is_object() || bad_number) {
+                    return make_error(errc::corruption,
+                                      strprintf("the stored payload of point '%s' is damaged: %s", h.id.c_str(),
+                                                !v ? v.error().context.c_str()
+                                                   : bad_number ? ("field '" + *bad_number + "' is out of range").c_str()
+                                                                : "not an object"));
+                }
+                r["payload"] = std::move(*v);
             }
         }
         results.push_back(std::move(r));

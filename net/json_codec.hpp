@@ -38,6 +38,7 @@ namespace detail {
 std::string info_json(const collection::collection_info& info);
 std::string list_json(const std::vector<collection::collection_info>& infos);
 std::string stats_json(const collection::collection_stats& stats);
-std::string search_json(const collection::search_response& response, bool include_payload);
+// errc::corruption when a stored payload no longer parses: damaged data is an error, not null.
+[[nodiscard]] result<std::string> search_json(const collection::search_response& response, bool include_payload);
 
 }  // namespace puffer::net

@@ -259,7 +259,11 @@ void router::handle(http_request request, deliver_fn deliver)
         bool include_payload = parsed->include_payload;
         db_.search(name, std::move(*parsed), [d, include_payload](result<collection::search_response> r) {
             (*d)([r = std::move(r), include_payload]() mutable {
-                return r ? json_response(200, search_json(*r, include_payload)) : error_response(r.error());
+                if (!r) {
+                    return error_response(r.error());
+                }
+                auto body = search_json(*r, include_payload);
+                return body ? json_response(200, std::move(*body)) : error_response(body.error());
             });
         });
         return;

@@ -11,6 +11,9 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <limits>
@@ -167,6 +170,93 @@ BOOST_AUTO_TEST_CASE(values_are_the_nearest_float32)
     BOOST_TEST(b->vectors[4] == 16777216.0f);
 }
 
+// The same number text is the same float32 on every path: the points scanner, the DOM path (taken
+// when an id has an escape) and a search query. The reference is the correctly rounded
+// conversion of the text (the compiler's literal, or the standard library's from_chars); the
+// texts sit at and around float32 rounding midpoints, where converting to a double first and
+// then to float32 rounds twice and can land on the wrong neighbour.
+BOOST_AUTO_TEST_CASE(number_text_is_one_float32_on_every_path)
+{
+    std::vector<std::pair<std::string, float>> cases = {
+        {"1.9143322110176086", 1.9143322110176086f},
+        {"0.1", 0.1f},
+        {"-0", -0.0f},
+        {"1e-50", 0.0f},
+        {"-1e-50", -0.0f},
+        {"7e-46", 0.0f},
+        {"1.4e-45", 1.4e-45f},
+        {"16777217", 16777216.0f},
+        {"3.4028235e38", 3.4028235e38f},
+        {"123456789012345678901234567890", 123456789012345678901234567890.0f},
+    };
+    std::mt19937_64 rng(20261201);
+    for (int i = 0; i < 2000; ++i) {
+        float a = std::ldexp(static_cast<float>(rng() % (1u << 24)) / 16777216.0f + 1.0f,
+                             static_cast<int>(rng() % 60) - 30);
+        double midpoint = (static_cast<double>(a) + static_cast<double>(std::nextafter(a, 2 * a))) / 2;
+        for (const char* format : {"%.17g", "%.16g", "%.25g", "%.9g"}) {
+            char text[64];
+            std::snprintf(text, sizeof text, format, midpoint);
+            float expected = 0;
+            auto [end, ec] = std::from_chars(text, text + std::strlen(text), expected);
+            BOOST_TEST_REQUIRE((ec == std::errc()), text);
+            cases.emplace_back(text, expected);
+        }
+    }
+    auto same = [](float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+    for (const auto& [text, expected] : cases) {
+        auto fast = net::parse_points(R"({"points":[{"id":"a","vector":[)" + text + "]}]}");
+        auto dom = net::parse_points(R"({"points":[{"id":"a\u0041","vector":[)" + text + "]}]}");
+        auto query = net::parse_search(R"({"vector":[)" + text + "]}");
+        BOOST_TEST_REQUIRE(fast.has_value(), text);
+        BOOST_TEST_REQUIRE(dom.has_value(), text);
+        BOOST_TEST_REQUIRE(query.has_value(), text);
+        BOOST_TEST(same(fast->vectors.at(0), expected), text << ": scanner " << fast->vectors.at(0));
+        BOOST_TEST(same(dom->vectors.at(0), expected), text << ": DOM " << dom->vectors.at(0));
+        BOOST_TEST(same(query->vector.at(0), expected), text << ": search " << query->vector.at(0));
+    }
+}
+
+// Numbers in payloads keep double precision (read exactly from their text) and a number beyond
+// double range is refused at write time on both paths, naming the field; the float32 rule does not
+// reach a payload's own "vector" key.
+BOOST_AUTO_TEST_CASE(payload_numbers_are_exact_and_in_range)
+{
+    for (const char* number : {"1e400", "-1e400", "1.8e308"}) {
+        for (const char* id : {"\"a\"", "\"a\\u0041\""}) {
+            std::string body = std::string(R"({"points":[{"id":)") + id + R"(,"vector":[1],"payload":{"k":{"a":[0,)" +
+                               number + "]}}}]}";
+            auto r = net::parse_points(body);
+            BOOST_TEST_REQUIRE(!r.has_value(), body);
+            BOOST_TEST(r.error().code == make_error_code(errc::invalid_argument));
+            BOOST_TEST(r.error().context.find("points[0]") != std::string::npos, r.error().context);
+            BOOST_TEST(r.error().context.find("k.a[1]") != std::string::npos, r.error().context);
+        }
+    }
+    for (const char* id : {"\"a\"", "\"a\\u0041\""}) {
+        std::string body = std::string(R"({"points":[{"id":)") + id +
+                           R"(,"vector":[1],"payload":{"x":1.9143322110176086,"vector":[0.1],"tiny":1e-400}}]})";
+        auto r = net::parse_points(body);
+        BOOST_TEST_REQUIRE(r.has_value(), body);
+        BOOST_TEST(r->payloads.at(0) == R"({"x":1.9143322110176086E0,"vector":[1E-1],"tiny":0E0})");
+    }
+}
+
+// A stored payload that no longer parses is an error for the search that returns it, not null.
+BOOST_AUTO_TEST_CASE(damaged_stored_payload_fails_the_answer)
+{
+    collection::search_response response;
+    response.hits.push_back({"good", 1.0f, R"({"a":1})"});
+    response.hits.push_back({"bad", 2.0f, R"({"a":1e99999})"});
+    auto body = net::search_json(response, true);
+    BOOST_TEST_REQUIRE(!body.has_value());
+    BOOST_TEST(body.error().code == make_error_code(errc::corruption));
+    BOOST_TEST(body.error().context.find("'bad'") != std::string::npos, body.error().context);
+    response.hits.back().payload = R"({"a":)";
+    BOOST_TEST(!net::search_json(response, true).has_value());
+    BOOST_TEST(net::search_json(response, false).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(validation_messages_name_the_field)
 {
     auto r = net::parse_search(R"({"vector":[1,2],"top_k":0})");
@@ -269,7 +359,7 @@ BOOST_AUTO_TEST_CASE(payload_nesting_limit_is_the_same_everywhere)
             response.hits.push_back({"a", 1.0f, fast->payloads.at(0)});
             boost::json::parse_options opts;
             opts.max_depth = 70;
-            boost::json::value v = boost::json::parse(net::search_json(response, true), {}, opts);
+            boost::json::value v = boost::json::parse(net::search_json(response, true).value(), {}, opts);
             BOOST_TEST(boost::json::serialize(v.at("results").at(0).at("payload")) == payload);
         }
     }
@@ -300,7 +390,7 @@ BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
     response.hits.push_back({"a", std::numeric_limits<float>::infinity(), ""});
     response.hits.push_back({"b", -std::numeric_limits<float>::infinity(), ""});
     response.hits.push_back({"c", 0.5f, ""});
-    std::string body = net::search_json(response, false);
+    std::string body = net::search_json(response, false).value();
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(body, ec);
     BOOST_TEST_REQUIRE(!ec, "not JSON: " << body);

@@ -4,9 +4,20 @@
 
 namespace puffer::net {
 
+bool out_of_file_descriptors(const error& e)
+{
+    return e.code == boost::system::errc::too_many_files_open ||
+           e.code == boost::system::errc::too_many_files_open_in_system;
+}
+
 http_error classify(const error& e)
 {
     if (e.code.category() != puffer_category()) {
+        // Out of file descriptors is an overload (too many connections or collections for the
+        // open-file limit), not a fault of the data: retry later, or raise the limit.
+        if (out_of_file_descriptors(e)) {
+            return {503, "busy"};
+        }
         return {500, "io_error"};
     }
     switch (static_cast<errc>(e.code.value())) {

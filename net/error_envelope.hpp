@@ -15,8 +15,12 @@ struct http_error {
 };
 
 // Status and code for an engine error (errno-style errors map to 500 "io_error", except
-// ENOSPC/EDQUOT, which the engine already reports as errc::no_space -> 507).
+// ENOSPC/EDQUOT, which the engine already reports as errc::no_space -> 507, and EMFILE/ENFILE,
+// which are an overload: 503 "busy").
 http_error classify(const error& e);
+
+// EMFILE or ENFILE: the process or the system is out of file descriptors.
+bool out_of_file_descriptors(const error& e);
 
 // {"error":{"code":code,"message":message}}. The message is made valid UTF-8 first
 // (utf8_text): messages quote client input (a request target, a collection name cut at 80 bytes)

@@ -83,7 +83,12 @@ void reply(deliver_fn& deliver, http_response r)
 http_response error_response(const error& e)
 {
     http_error c = classify(e);
-    http_response r = error_response(c.status, c.code, e.text());
+    std::string message = e.text();
+    if (out_of_file_descriptors(e)) {
+        message = "the server is out of file descriptors (raise its open-file limit, ulimit -n; "
+                  "docs/operations.md says how many it needs); retry: " + message;
+    }
+    http_response r = error_response(c.status, c.code, message);
     r.retry_after = c.status == 503;
     return r;
 }
@@ -257,6 +262,7 @@ void router::handle(http_request request, deliver_fn deliver)
             return;
         }
         bool include_payload = parsed->include_payload;
+        parsed->payload_bytes_max = options_.answer_bytes_max;
         db_.search(name, std::move(*parsed), [d, include_payload](result<collection::search_response> r) {
             (*d)([r = std::move(r), include_payload]() mutable {
                 if (!r) {

@@ -30,9 +30,14 @@ using make_response_fn = unique_function<http_response()>;
 // Called exactly once, from any thread; the server runs make on the connection's thread.
 using deliver_fn = unique_function<void(make_response_fn make)>;
 
+struct router_options {
+    // The payloads of one search answer may total at most this (0: no bound).
+    std::size_t answer_bytes_max = std::size_t{32} << 20;
+};
+
 class router {
 public:
-    explicit router(db::database& db) : db_(db) {}
+    explicit router(db::database& db, router_options options = {}) : db_(db), options_(options) {}
 
     void handle(http_request request, deliver_fn deliver);
 
@@ -42,6 +47,7 @@ public:
 
 private:
     db::database& db_;
+    router_options options_;
     std::atomic<bool> shutting_down_{false};
 };
 

@@ -1,6 +1,7 @@
 // The only translation unit (with the CLI's client) that includes Beast: it is slow to compile.
 #include "net/server.hpp"
 
+#include "engine/core/assert.hpp"
 #include "engine/core/log.hpp"
 #include "net/routes.hpp"
 
@@ -10,6 +11,8 @@
 #include <boost/beast/http.hpp>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <pthread.h>
 #include <thread>
 #include <vector>
@@ -21,8 +24,16 @@ using tcp = asio::ip::tcp;
 
 namespace puffer::net {
 
+namespace {
+class session;
+}  // namespace
+
 struct server::impl {
-    impl(db::database& d, server_options o) : options(std::move(o)), routes(d), ioc(static_cast<int>(options.net_threads)) {}
+    impl(db::database& d, server_options o)
+        : options(std::move(o)), routes(d, router_options{options.answer_bytes_max}),
+          ioc(static_cast<int>(options.net_threads))
+    {
+    }
 
     server_options options;
     router routes;
@@ -31,6 +42,17 @@ struct server::impl {
     std::atomic<std::size_t> inflight{0};
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
+    // Bytes of answers being written, every connection together (answers_inflight_bytes_max).
+    std::atomic<std::size_t> answer_bytes{0};
+
+    // Live sessions, so that a stop reaches the ones still receiving a request. A session adds
+    // itself when it starts and removes itself when it is destroyed.
+    std::mutex sessions_mutex;
+    std::unordered_map<session*, std::weak_ptr<session>> sessions;
+    // Sessions in a lingering close (reading what a client still sends after its answer).
+    std::atomic<std::size_t> lingering{0};
+    // Sessions the stop has been posted to that have not run it yet.
+    std::atomic<std::size_t> stop_notices_pending{0};
 
     void accept();
     void begin_stop();
@@ -39,13 +61,54 @@ struct server::impl {
 
 namespace {
 
+// The header section, and separately the trailer section of a chunked body, may be at most this.
+constexpr std::size_t header_bytes_max = 64 * 1024;
+
 class session : public std::enable_shared_from_this<session> {
 public:
-    session(tcp::socket&& socket, server::impl& s) : stream_(std::move(socket)), server_(s) {}
+    // The read buffer holds at most one header or trailer section: a trailer that does not fit
+    // ends the read with buffer_overflow (400), so it can neither grow without bound nor reach
+    // the field container's own 64 KiB limit on one value (which throws).
+    session(tcp::socket&& socket, server::impl& s) : stream_(std::move(socket)), server_(s), buffer_(header_bytes_max) {}
+
+    ~session()
+    {
+        {
+            std::lock_guard lock(server_.sessions_mutex);
+            server_.sessions.erase(this);
+        }
+        release_answer_bytes();
+        end_linger();
+        if (counted_) {
+            server_.inflight.fetch_sub(1);
+        }
+    }
 
     void start()
     {
+        {
+            std::lock_guard lock(server_.sessions_mutex);
+            server_.sessions.emplace(this, weak_from_this());
+        }
+        // A stop that began before this session was listed did not reach it: read_request
+        // then closes the connection at once.
         asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    }
+
+    auto executor() { return stream_.get_executor(); }
+
+    // On the session's strand, once the server stops: a request still being received gets
+    // 503 shutting_down at once (the client may be sending a long body and should learn why the
+    // connection ends); a request being handled is answered, and keep-alive ends with it. A
+    // connection idle between requests stays open until the drain ends, and a request it sends
+    // meanwhile gets 503 shutting_down from the router, as health checks expect.
+    void on_server_stop()
+    {
+        stop_seen_ = true;
+        if (reading_ && parser_ && parser_->got_some()) {
+            beast::error_code ignored;
+            stream_.socket().cancel(ignored);  // the read ends with operation_aborted
+        }
     }
 
 private:
@@ -53,15 +116,21 @@ private:
     {
         parser_.emplace();
         parser_->body_limit(server_.options.max_body_bytes);
-        parser_->header_limit(64 * 1024);
+        parser_->header_limit(header_bytes_max);
         stream_.expires_after(first_ ? server_.options.request_timeout : server_.options.idle_timeout);
         first_ = false;
+        reading_ = true;
         http::async_read(stream_, buffer_, *parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec)
     {
+        reading_ = false;
+        if (ec == asio::error::operation_aborted && stop_seen_ && parser_ && parser_->got_some()) {
+            respond_error(503, "shutting_down", "the server is shutting down; the request was not read", false);
+            return;
+        }
         if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
             close();
@@ -73,17 +142,41 @@ private:
                           false);
             return;
         }
+        if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+            respond_error(400, "bad_request",
+                          strprintf("malformed HTTP request: the header or trailer section is over %zu bytes",
+                                    header_bytes_max),
+                          false);
+            return;
+        }
         if (ec) {
             respond_error(400, "bad_request", "malformed HTTP request: " + ec.message(), false);
             return;
         }
         auto& req = parser_->get();
+        // RFC 9112 6.3: a Transfer-Encoding that does not end in chunked leaves the body's length
+        // unknown (read as empty, its bytes would be taken for the next request). Only chunked
+        // alone is understood; other codings before it are not implemented.
+        if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
+            if (!parser_->chunked()) {
+                respond_error(400, "bad_request",
+                              "malformed HTTP request: Transfer-Encoding must end in chunked (RFC 9112 section 6.3)",
+                              false);
+                return;
+            }
+            if (!beast::iequals(trim(te->value()), "chunked")) {
+                respond_error(501, "not_implemented",
+                              "transfer coding '" + std::string(te->value().substr(0, 80)) +
+                                  "' is not implemented; send the body with chunked alone or with Content-Length",
+                              false);
+                return;
+            }
+        }
         keep_alive_ = req.keep_alive() && !server_.stopping.load();
         started_ = std::chrono::steady_clock::now();
         method_ = std::string(req.method_string());
         target_ = std::string(req.target());
-        server_.inflight.fetch_add(1);
-        counted_ = true;
+        count_inflight();
         // The body must be read within the request deadline; the handler may take longer.
         stream_.expires_never();
         http_request r{method_, target_, std::move(req.body())};
@@ -109,17 +202,55 @@ private:
         }
     }
 
+    static std::string_view trim(std::string_view v)
+    {
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+            v.remove_prefix(1);
+        }
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+            v.remove_suffix(1);
+        }
+        return v;
+    }
+
+    // A request from its whole arrival (or its refusal) until its answer is written: the drain
+    // at stop waits for these.
+    void count_inflight()
+    {
+        PUFFER_ASSERT(!counted_);
+        server_.inflight.fetch_add(1);
+        counted_ = true;
+    }
+
     void respond_error(unsigned status, std::string_view code, std::string message, bool keep_alive)
     {
+        count_inflight();
         keep_alive_ = keep_alive;
         method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "-";
         target_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().target()) : "-";
         started_ = std::chrono::steady_clock::now();
-        write(error_response(status, code, message));
+        http_response r = error_response(status, code, message);
+        r.retry_after = status == 503;
+        write(std::move(r));
     }
 
     void write(http_response r)
     {
+        // The answer takes its bytes from the budget for answers being sent, or becomes a 503.
+        PUFFER_ASSERT(answer_bytes_ == 0);
+        std::size_t size = r.body.size();
+        if (server_.answer_bytes.fetch_add(size) + size > server_.options.answers_inflight_bytes_max) {
+            server_.answer_bytes.fetch_sub(size);
+            PUFFER_LOG(warn, "%s %s: answer of %zu bytes refused: answers being sent hold over %zu bytes",
+                       method_.c_str(), target_.substr(0, 200).c_str(), size,
+                       server_.options.answers_inflight_bytes_max);
+            r = error_response(503, "busy",
+                               strprintf("the server is sending %zu MiB of answers to slow readers; retry",
+                                         server_.options.answers_inflight_bytes_max >> 20));
+            r.retry_after = true;
+        } else {
+            answer_bytes_ = size;
+        }
         response_ = {};
         response_.version(11);
         response_.result(r.status);
@@ -130,6 +261,9 @@ private:
         }
         if (r.retry_after) {
             response_.set(http::field::retry_after, "1");
+        }
+        if (server_.stopping.load()) {
+            keep_alive_ = false;
         }
         response_.keep_alive(keep_alive_);
         response_.body() = std::move(r.body);
@@ -143,8 +277,19 @@ private:
         });
     }
 
+    void release_answer_bytes()
+    {
+        if (answer_bytes_ > 0) {
+            server_.answer_bytes.fetch_sub(answer_bytes_);
+            answer_bytes_ = 0;
+        }
+    }
+
     void on_write(beast::error_code ec)
     {
+        // The body is sent (or never will be): free it now, not at the next request.
+        response_.body() = std::string();
+        release_answer_bytes();
         if (log::enabled(log::level::info)) {
             double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
             PUFFER_LOG(info, "%s %s %u %.3fms", method_.c_str(), target_.substr(0, 200).c_str(),
@@ -158,7 +303,7 @@ private:
             close();
             return;
         }
-        if (!keep_alive_) {
+        if (!keep_alive_ || server_.stopping.load()) {
             linger();
             return;
         }
@@ -177,6 +322,8 @@ private:
     // instead of meeting a reset.
     void linger()
     {
+        lingering_ = true;
+        server_.lingering.fetch_add(1);
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
         stream_.expires_after(std::chrono::seconds(2));
@@ -189,10 +336,19 @@ private:
         stream_.async_read_some(asio::buffer(drain_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
             if (ec) {
                 self->stream_.close();
+                self->end_linger();
                 return;
             }
             self->discard();
         });
+    }
+
+    void end_linger()
+    {
+        if (lingering_) {
+            lingering_ = false;
+            server_.lingering.fetch_sub(1);
+        }
     }
 
     beast::tcp_stream stream_;
@@ -203,6 +359,11 @@ private:
     bool keep_alive_ = true;
     bool first_ = true;
     bool counted_ = false;
+    // Strand-local: a read is in progress; the close is lingering; the server's stop reached this.
+    bool reading_ = false;
+    bool lingering_ = false;
+    bool stop_seen_ = false;
+    std::size_t answer_bytes_ = 0;  // taken from server_.answer_bytes for the answer being written
     std::string method_;
     std::string target_;
     std::chrono::steady_clock::time_point started_;
@@ -271,6 +432,27 @@ void server::impl::begin_stop()
     asio::post(ioc, [this] {
         beast::error_code ignored;
         acceptor.close(ignored);
+        std::vector<std::weak_ptr<session>> live;
+        {
+            std::lock_guard lock(sessions_mutex);
+            for (auto& [ptr, weak] : sessions) {
+                live.push_back(weak);
+            }
+        }
+        // On each session's strand, like everything else it does; the drain starts counting once
+        // every session has seen the stop (a request it cuts short becomes a request in flight).
+        stop_notices_pending.store(live.size());
+        for (auto& weak : live) {
+            if (auto s = weak.lock()) {
+                auto executor = s->executor();
+                asio::post(executor, [this, s = std::move(s)] {
+                    s->on_server_stop();
+                    stop_notices_pending.fetch_sub(1);
+                });
+            } else {
+                stop_notices_pending.fetch_sub(1);
+            }
+        }
         auto timer = std::make_shared<asio::steady_timer>(ioc);
         wait_drained(timer, std::chrono::steady_clock::now() + options.drain_timeout);
     });
@@ -278,9 +460,13 @@ void server::impl::begin_stop()
 
 void server::impl::wait_drained(std::shared_ptr<asio::steady_timer> timer, std::chrono::steady_clock::time_point deadline)
 {
-    if (inflight.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
-        if (inflight.load() != 0) {
-            PUFFER_LOG(warn, "stopping with %zu requests still in flight after the drain timeout", inflight.load());
+    // Requests being answered (the 503s to requests cut short by the stop among them), and the
+    // lingering closes after them (up to 2 s each), so their clients read the answer.
+    bool drained = stop_notices_pending.load() == 0 && inflight.load() == 0 && lingering.load() == 0;
+    if (drained || std::chrono::steady_clock::now() >= deadline) {
+        if (!drained) {
+            PUFFER_LOG(warn, "stopping with %zu requests in flight and %zu closes lingering after the drain timeout",
+                       inflight.load(), lingering.load());
         }
         ioc.stop();
         return;
@@ -333,14 +519,24 @@ void server::run(bool handle_signals)
     }
     impl_->accept();
     std::vector<std::thread> threads;
+    // An exception out of a handler (Beast's parser throws from inside a read, for example) ends
+    // run() on that thread: log it and run again. The handler that threw is destroyed on the
+    // way out, and with it the connection it served; every other connection goes on.
+    auto run_guarded = [this] {
+        pthread_setname_np(pthread_self(), "net");
+        for (;;) {
+            try {
+                impl_->ioc.run();
+                return;
+            } catch (const std::exception& e) {
+                PUFFER_LOG(error, "a connection failed and was closed: %s", e.what());
+            }
+        }
+    };
     for (std::size_t i = 1; i < impl_->options.net_threads; ++i) {
-        threads.emplace_back([this] {
-            pthread_setname_np(pthread_self(), "net");
-            impl_->ioc.run();
-        });
+        threads.emplace_back(run_guarded);
     }
-    pthread_setname_np(pthread_self(), "net");
-    impl_->ioc.run();
+    run_guarded();
     for (auto& t : threads) {
         t.join();
     }

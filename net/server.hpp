@@ -1,9 +1,11 @@
 #pragma once
 // The HTTP/1.1 server (Boost.Beast over Asio): keep-alive connections served by --net-threads
 // threads, each request parsed and answered through net::router. Bounded: request bodies
-// (--max-body-mb, 413 beyond), a deadline for reading each request (slow or half-open clients
-// are dropped), and a graceful stop that refuses new work, lets requests in flight finish, then
-// returns from run().
+// (--max-body-mb, 413 beyond), the header and trailer sections (64 KiB each), a deadline for
+// reading each request (slow or half-open clients are dropped), the bytes of answers being sent
+// (503 past the budget), and a graceful stop that refuses new work, answers requests still being
+// received with 503, lets requests in flight finish, then returns from run(). No exception from
+// one connection ends the process: it is logged and that connection is closed.
 
 #include "engine/core/result.hpp"
 #include "engine/db/database.hpp"
@@ -22,6 +24,13 @@ struct server_options {
     std::chrono::milliseconds request_timeout{30000};  // to read one whole request
     std::chrono::milliseconds idle_timeout{60000};     // keep-alive wait for the next request
     std::chrono::milliseconds drain_timeout{30000};    // graceful stop: wait for requests in flight
+    // The payloads of one search answer may total at most this (400 beyond): top_k 1000 of
+    // 1 MiB payloads would otherwise be a 1 GB answer.
+    std::size_t answer_bytes_max = std::size_t{32} << 20;
+    // Answers being sent, all connections together, may hold at most this; an answer that would
+    // pass it gets 503 busy instead. Clients that never read their answers pin them until the
+    // write deadline, so this bounds the memory they can hold.
+    std::size_t answers_inflight_bytes_max = std::size_t{256} << 20;
 };
 
 class server {

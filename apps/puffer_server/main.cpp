@@ -29,6 +29,8 @@ int main(int argc, char** argv)
     std::size_t flush_threshold = 0;
     std::size_t segments_max = 0;
     std::size_t max_body_mb = 0;
+    std::size_t answer_max_mb = 0;
+    std::size_t answers_inflight_mb = 0;
     std::string log_level;
     std::string config;
     std::string port_file;
@@ -48,6 +50,8 @@ int main(int argc, char** argv)
         ("flush-threshold", po::value(&flush_threshold)->default_value(20000), "vectors in staging that trigger an automatic flush to a segment")
         ("segments-max", po::value(&segments_max)->default_value(8), "compaction keeps each collection at or below this many segments")
         ("max-body-mb", po::value(&max_body_mb)->default_value(64), "largest request body in MiB (413 beyond)")
+        ("answer-max-mb", po::value(&answer_max_mb)->default_value(32), "the payloads of one search answer may total this many MiB (400 beyond)")
+        ("answers-inflight-mb", po::value(&answers_inflight_mb)->default_value(256), "answers being sent to clients may hold this many MiB together (503 beyond)")
         ("log-level", po::value(&log_level)->default_value("info"), "debug, info (one access-log line per request), warn, error")
         ("config", po::value(&config), "file of option = value lines")
         ("port-file", po::value(&port_file), "write the port listened on to this file once listening")
@@ -97,8 +101,9 @@ int main(int argc, char** argv)
         std::cerr << "puffer-server: --io-mode must be direct or mmap\n";
         return 2;
     }
-    if (max_body_mb == 0 || flush_threshold == 0) {
-        std::cerr << "puffer-server: --max-body-mb and --flush-threshold must be at least 1\n";
+    if (max_body_mb == 0 || flush_threshold == 0 || answer_max_mb == 0 || answers_inflight_mb == 0) {
+        std::cerr << "puffer-server: --max-body-mb, --flush-threshold, --answer-max-mb and --answers-inflight-mb "
+                     "must be at least 1\n";
         return 2;
     }
     std::signal(SIGPIPE, SIG_IGN);
@@ -122,6 +127,8 @@ int main(int argc, char** argv)
     so.bind_addr = bind_addr;
     so.net_threads = net_threads != 0 ? net_threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
     so.max_body_bytes = max_body_mb << 20;
+    so.answer_bytes_max = answer_max_mb << 20;
+    so.answers_inflight_bytes_max = answers_inflight_mb << 20;
     so.request_timeout = std::chrono::milliseconds(std::max<std::size_t>(request_timeout_ms, 1));
     so.idle_timeout = std::chrono::milliseconds(std::max<std::size_t>(idle_timeout_ms, 1));
     net::server srv(**db, so);

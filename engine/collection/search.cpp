@@ -225,6 +225,22 @@ void search_op::finalize()
         return;
     }
     auto entries = heap.take_sorted();
+    if (request.include_payload && request.payload_bytes_max != 0) {
+        std::uint64_t payload_bytes = 0;
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            const container_ref& c = containers[entries[i].key >> 32];
+            auto row = static_cast<std::uint32_t>(entries[i].key & 0xFFFFFFFFu);
+            payload_bytes += c.st ? c.st->payloads[row].size() : c.seg->reader.payload_range(row).size_bytes;
+        }
+        if (payload_bytes > request.payload_bytes_max) {
+            fail(make_error(errc::invalid_argument,
+                            strprintf("the answer's payloads would take %llu bytes, over the per-answer budget of "
+                                      "%zu bytes: ask for fewer results (top_k) or without payloads",
+                                      static_cast<unsigned long long>(payload_bytes), request.payload_bytes_max)));
+            reply();
+            return;
+        }
+    }
     response.hits.resize(entries.size());
     std::vector<std::pair<std::size_t, std::size_t>> payload_reads;  // hit, container
     for (std::size_t i = 0; i < entries.size(); ++i) {

@@ -41,6 +41,9 @@ struct search_request {
     std::size_t top_k = 10;
     std::size_t nprobe = 0;  // 0: default_nprobe(cluster count) per segment
     bool include_payload = false;
+    // The payloads of the answer may total at most this many bytes (0: no bound); past it the
+    // search fails with invalid_argument before any payload is read.
+    std::size_t payload_bytes_max = 0;
 };
 
 struct search_hit {

@@ -135,6 +135,17 @@ int server_process::stop()
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+int server_process::wait_exit()
+{
+    if (pid_ <= 0) {
+        return -1;
+    }
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 void server_process::kill()
 {
     if (pid_ <= 0) {

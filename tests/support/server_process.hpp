@@ -28,6 +28,8 @@ public:
 
     // SIGTERM and wait; returns the exit status (0 for a clean stop).
     int stop();
+    // Waits for the server to exit by itself (after a signal sent elsewhere); the exit status.
+    int wait_exit();
     // SIGKILL and wait.
     void kill();
     bool running() const { return pid_ > 0; }

@@ -612,13 +612,13 @@ result<point_batch> parse_points(std::string_view body)
     return detail::parse_points_dom(body);
 }
 
-result<collection::search_request> parse_search(std::string_view body)
+result<query::search_request> parse_search(std::string_view body)
 {
     json::monotonic_resource mr;
     json::value storage;
     PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
     PUFFER_TRY(reject_unknown_fields(*o, {"vector", "top_k", "nprobe", "include_payload"}, "the search request"));
-    collection::search_request r;
+    query::search_request r;
     const json::value* vec = o->if_contains("vector");
     if (vec == nullptr) {
         return invalid("'vector' is required");
@@ -746,7 +746,7 @@ json::value score_value(float score)
 
 }  // namespace
 
-result<std::string> search_json(const collection::search_response& response, bool include_payload)
+result<std::string> search_json(const query::search_response& response, bool include_payload)
 {
     json::array results;
     results.reserve(response.hits.size());

@@ -5,6 +5,7 @@
 // with a message that names the field (and the point index, for batches).
 
 #include "engine/collection/types.hpp"
+#include "engine/query/request.hpp"
 #include "engine/core/point_batch.hpp"
 #include "engine/core/result.hpp"
 
@@ -26,7 +27,7 @@ struct create_request {
 // Vectors keep the batch's own dimension (the first point's); the engine checks it against the
 // collection's.
 [[nodiscard]] result<point_batch> parse_points(std::string_view body);
-[[nodiscard]] result<collection::search_request> parse_search(std::string_view body);
+[[nodiscard]] result<query::search_request> parse_search(std::string_view body);
 [[nodiscard]] result<std::vector<std::string>> parse_delete(std::string_view body);
 
 namespace detail {
@@ -39,6 +40,6 @@ std::string info_json(const collection::collection_info& info);
 std::string list_json(const std::vector<collection::collection_info>& infos);
 std::string stats_json(const collection::collection_stats& stats);
 // errc::corruption when a stored payload no longer parses: damaged data is an error, not null.
-[[nodiscard]] result<std::string> search_json(const collection::search_response& response, bool include_payload);
+[[nodiscard]] result<std::string> search_json(const query::search_response& response, bool include_payload);
 
 }  // namespace puffer::net

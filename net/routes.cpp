@@ -263,7 +263,7 @@ void router::handle(http_request request, deliver_fn deliver)
         }
         bool include_payload = parsed->include_payload;
         parsed->payload_bytes_max = options_.answer_bytes_max;
-        db_.search(name, std::move(*parsed), [d, include_payload](result<collection::search_response> r) {
+        db_.search(name, std::move(*parsed), [d, include_payload](result<query::search_response> r) {
             (*d)([r = std::move(r), include_payload]() mutable {
                 if (!r) {
                     return error_response(r.error());

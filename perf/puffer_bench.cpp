@@ -11,7 +11,7 @@
 #include "engine/core/stats.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "engine/db/database.hpp"
-#include "engine/collection/buffer_arena.hpp"
+#include "engine/query/buffer_arena.hpp"
 #include "engine/core/aligned_buffer.hpp"
 #include "engine/format/segment_reader.hpp"
 #include "engine/format/vecs_file.hpp"
@@ -63,6 +63,10 @@ struct options {
     std::string io_mode = "direct";
     bool warm_only = false;
     bool cold_only = false;
+    // 0: the whole base set is flushed into one segment; else automatic flushes at this many
+    // staged rows, as a server with its default --flush-threshold does (20000).
+    std::size_t flush_threshold = 0;
+    std::string recall_targets;  // comma-separated: sweep recall targets instead of nprobe
     // Read-path mode.
     std::string read_path;
     std::size_t queue_depth = 32;
@@ -277,8 +281,13 @@ int run_engine(const dataset& data, metric m, const options& o)
     dbo.shards = o.shards;
     dbo.pin_shards = std::getenv("PUFFER_PIN") != nullptr;
     dbo.cache_bytes = o.cache_mb << 20;
-    dbo.collection.flush_threshold_vectors = data.base.rows + 1;  // one explicit flush
-    dbo.collection.staging_vectors_max = data.base.rows + 1;
+    if (o.flush_threshold == 0) {
+        dbo.collection.flush_threshold_vectors = data.base.rows + 1;  // one explicit flush
+        dbo.collection.staging_vectors_max = data.base.rows + 1;
+    } else {
+        dbo.collection.flush_threshold_vectors = o.flush_threshold;
+        dbo.collection.staging_vectors_max = std::max<std::size_t>(o.flush_threshold * 10, 200000);
+    }
     dbo.collection.cluster_count = o.nlist;
     dbo.collection.mode = o.io_mode == "mmap" ? collection::io_mode::mmap : collection::io_mode::direct;
     if (o.build_threads != 0) {
@@ -317,9 +326,18 @@ int run_engine(const dataset& data, metric m, const options& o)
                 batch.ids.push_back(std::to_string(i));
             }
             batch.vectors.assign(data.base.row(first), data.base.row(first) + n * d);
-            if (auto s = test::upsert(db, name, std::move(batch)); !s) {
+            for (;;) {
+                auto s = test::upsert(db, name, batch);
+                if (s) {
+                    break;
+                }
+                if (s.error().code == make_error_code(errc::busy)) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // staging full: wait
+                    continue;
+                }
                 std::fprintf(stderr, "puffer-bench: insert: %s\n", s.error().text().c_str());
                 load_failed = true;
+                break;
             }
         }
     };
@@ -340,8 +358,22 @@ int run_engine(const dataset& data, metric m, const options& o)
         std::fprintf(stderr, "puffer-bench: flush: %s\n", s.error().text().c_str());
         return 1;
     }
+    // Automatic flushes leave compactions behind them: wait until the collection is settled.
+    for (;;) {
+        auto st = test::stats(db, name);
+        if (!st || (!st->flushing && !st->compacting)) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     double flush_s = seconds_since(t1);
     auto st = test::stats(db, name);
+    if (st && !o.json) {
+        std::printf("collection: %zu segments, %zu centroid tables, %zu clusters in the current one, %llu flushes, "
+                    "%llu compactions (%llu retrains)\n",
+                    st->segments, st->centroid_tables, st->clusters, static_cast<unsigned long long>(st->flushes),
+                    static_cast<unsigned long long>(st->compactions), static_cast<unsigned long long>(st->retrains));
+    }
     std::size_t wal_groups = st ? st->wal_groups : 0;
     if (o.json) {
         std::printf("{\"base\":%zu,\"dimension\":%zu,\"queries\":%zu,\"io\":\"%s\",\"insert_vectors_per_s\":%.0f,"
@@ -358,9 +390,35 @@ int run_engine(const dataset& data, metric m, const options& o)
                     st ? static_cast<double>(st->segment_bytes) / 1e6 : 0.0);
     }
     print_header(o.json, true);
-    for (std::size_t nprobe : parse_list(o.nprobe_list)) {
-        auto one = [&](std::size_t qi, std::vector<std::int64_t>& found, std::uint64_t& scanned, std::uint64_t& disk) {
-            auto r = test::search(db, name, std::vector<float>(data.queries.row(qi), data.queries.row(qi) + d), o.k, nprobe);
+    // A sweep over nprobe, or over recall targets (then the nprobe column is the budget the
+    // planner chose, and "target" rows are printed).
+    std::vector<std::pair<std::size_t, double>> points;
+    if (!o.recall_targets.empty()) {
+        std::stringstream in(o.recall_targets);
+        std::string item;
+        while (std::getline(in, item, ',')) {
+            points.emplace_back(0, std::stod(item));
+        }
+    } else {
+        for (std::size_t nprobe : parse_list(o.nprobe_list)) {
+            points.emplace_back(nprobe, 0.0);
+        }
+    }
+    for (auto [nprobe, target] : points) {
+        std::atomic<std::size_t> budget{0};
+        std::atomic<double> expected{-1};
+        auto one = [&, nprobe = nprobe, target = target](std::size_t qi, std::vector<std::int64_t>& found,
+                                                         std::uint64_t& scanned, std::uint64_t& disk) {
+            query::search_request req;
+            req.vector.assign(data.queries.row(qi), data.queries.row(qi) + d);
+            req.top_k = o.k;
+            req.nprobe = nprobe;
+            req.recall_target = target;
+            auto r = test::search(db, name, std::move(req));
+            if (r) {
+                budget = r->stats.nprobe;
+                expected = r->stats.expected_recall;
+            }
             if (!r) {
                 std::fprintf(stderr, "puffer-bench: search: %s\n", r.error().text().c_str());
                 std::exit(1);
@@ -385,6 +443,13 @@ int run_engine(const dataset& data, metric m, const options& o)
             (void)sweep(data, warmup, nprobe, one);  // fill the cache
             sweep_row warm = sweep(data, o, nprobe, one);
             warm.mode = "warm";
+            if (target > 0) {
+                warm.nprobe = budget.load();
+                if (!o.json) {
+                    std::printf("target %.3f: budget nprobe %zu, expected recall %.4f\n", target, budget.load(),
+                                expected.load());
+                }
+            }
             warm.scan_bytes_per_query = warm.vectors_scanned * static_cast<double>(d) * 4;
             print_row(warm, o.json, true);
         }
@@ -470,7 +535,7 @@ int run_read_path(const options& o)
     // The buffers come from one arena registered with the ring, as a shard's cluster reads do
     // (huge pages where the kernel gives them, one fixed-buffer region).
     std::size_t slot_bytes = align_up(std::max<std::size_t>(*std::max_element(extents.begin(), extents.end()), o.fixed_bs), alignment);
-    collection::buffer_arena arena(slot_bytes * slots.size(), alignment);
+    query::buffer_arena arena(slot_bytes * slots.size(), alignment);
     for (auto& s : slots) {
         s.buffer = arena.allocate(slot_bytes);
     }
@@ -593,6 +658,9 @@ int main(int argc, char** argv)
         ("cache-mb", po::value(&o.cache_mb)->default_value(4096), "engine mode: cluster cache budget")
         ("io-mode", po::value(&o.io_mode)->default_value("direct"), "engine mode: direct | mmap")
         ("warm-only", po::bool_switch(&o.warm_only), "engine mode: skip the cold runs")
+        ("flush-threshold", po::value(&o.flush_threshold)->default_value(0),
+         "engine mode: automatic flushes at this many staged rows, as the server does (0: one flush of everything)")
+        ("recall-targets", po::value(&o.recall_targets), "engine mode: comma-separated recall targets to sweep instead of nprobe")
         ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs")
         ("read-path", po::value(&o.read_path), "read-path mode: random cluster reads from this segment file")
         ("queue-depth", po::value(&o.queue_depth)->default_value(32), "read-path mode: reads in flight")

@@ -1,21 +1,29 @@
 #pragma once
-// A collection: its durable state (MANIFEST, segments, WAL) and its in-memory state (staging,
-// id map, tombstones). Everything here runs on the owning shard's thread (shard-local), except
-// open() and create_on_disk(), which run before the collection is handed to its shard, and the
-// jobs it sends to the background pool, which touch only immutable data and files.
+// A collection's write path: its durable state (MANIFEST, segments, WAL) and its in-memory state
+// (staging, id index, tombstones). Everything here runs on the owning shard's thread
+// (shard-local), except open() and create_on_disk(), which run before the collection is handed
+// to its shard, and the jobs it sends to the background pool, which touch only immutable data
+// and files.
 //
 // Write path: validate -> WAL record (group commit, fdatasync) -> apply to staging -> reply.
-// Read path: probe the nearest clusters of every segment (cache, else one batch of ring reads),
-// scan staging exactly, merge, attach ids and payloads.
-// Flush: rotate the WAL and freeze staging (still searched), build a segment off the shard,
-// install it in a new MANIFEST, then drop the frozen staging and its WAL files.
+// After every change the collection's next read_view differs (view() builds it on first use):
+// searches see views only, never the state here.
+// Flush: rotate the WAL and freeze staging (still searched), build a segment off the shard (its
+// rows assigned to the collection's current centroid table, or a new table trained for the
+// first segment), install it in a new MANIFEST, then drop the frozen staging and its WAL files.
+// Compaction (compaction_policy) merges or retrains segments; it runs beside flushes, and the
+// MANIFEST installs of both go one at a time.
 
+#include "engine/collection/compaction_policy.hpp"
 #include "engine/collection/context.hpp"
+#include "engine/collection/staging.hpp"
 #include "engine/collection/types.hpp"
 #include "engine/core/point_batch.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/unique_function.hpp"
 #include "engine/format/manifest_codec.hpp"
+#include "engine/query/read_view.hpp"
+#include "engine/query/request.hpp"
 #include "engine/wal/wal_writer.hpp"
 
 #include <atomic>
@@ -29,17 +37,22 @@
 
 namespace puffer::collection {
 
-struct staging;
-struct segment;
-struct source_row;
+struct build_rows;
 struct built_segment;
-struct search_op;
-class cluster_read;
+struct build_table;
 
 // Where a live id's row is: a container (segment id, or a staging id with the top bit set) and
 // the row's position in it.
 struct location {
     std::uint64_t container = 0;
+    std::uint32_t row = 0;
+};
+
+// Where a position of a newly built segment came from, as the shard sees it at install time.
+struct source_row {
+    bool dead = false;     // deleted or replaced since the rows were gathered
+    std::string_view id;
+    std::uint64_t container = 0;  // where the id index points while the source row is live
     std::uint32_t row = 0;
 };
 
@@ -68,6 +81,8 @@ public:
     std::size_t dimension() const { return dimension_; }
     metric distance_metric() const { return metric_; }
     bool failed() const { return failure_.has_value(); }
+    // errc::failed with the reason the collection could not be opened.
+    error failed_error() const;
     collection_info info() const;
     collection_stats stats() const;
 
@@ -76,11 +91,15 @@ public:
     void upsert(point_batch batch, unique_function<void(status)> done);
     // Deletes ids; done gets how many existed.
     void remove(std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
-    void search(search_request request, unique_function<void(result<search_response>)> done);
     // Makes everything in staging a segment; done when it is installed (or nothing to do).
     void flush(unique_function<void(status)> done);
     // Merges segments now if the policy wants it (tests call it; it also runs after flushes).
     void compact(unique_function<void(status)> done);
+
+    // What searches see now. REQUIRES: not failed.
+    std::shared_ptr<const query::read_view> view();
+    // A finished search's reads, for stats().
+    void record_search(const query::search_stats& s);
 
     // The collection is being deleted: pending calls fail, background results are dropped.
     void drop();
@@ -91,52 +110,75 @@ public:
 private:
     collection(io::env& e, std::string dir, std::string name, const options& o);
 
-    friend struct search_op;
-    friend class cluster_read;
-
     enum class job_kind { flush, compact };
     struct job {
         job_kind kind;
-        // Everyone waiting for this job: requests for a job of the same kind that arrive while
-        // one is queued (not yet started) join it instead of queueing another.
+        // Everyone waiting for this job: requests for a job of the same kind that arrive while one
+        // is queued (not yet started) join it instead of queueing another.
         std::vector<unique_function<void(status)>> done;
     };
+    // Flushes and compactions each run one at a time, in their own lane, beside each other.
+    struct lane {
+        std::optional<job> running;
+        std::optional<job> queued;
+    };
+    // A MANIFEST to write: made from the state when its turn comes, committed once durable.
+    struct install {
+        unique_function<format::manifest()> make;
+        unique_function<void(status)> then;
+    };
 
+    // recovery.cpp
     [[nodiscard]] status recover();
+    [[nodiscard]] status replay_wal(const std::string& wal_dir);
+    void assign_quantizers();
+
     [[nodiscard]] status validate(point_batch& batch) const;
     void apply_upsert(const point_batch& batch);
     std::size_t apply_remove(const std::vector<std::string>& ids);
     void kill(const location& where);
     staging* find_staging(std::uint64_t container);
-    segment* find_segment(std::uint64_t id);
-    std::shared_ptr<segment> segment_ptr(std::uint64_t id);
+    segment_record* find_segment(std::uint64_t id);
+    std::size_t staged_rows() const;
+    void changed() { view_.reset(); }
+    std::shared_ptr<staging> new_staging(std::uint64_t first_wal);
 
+    // jobs.cpp
+    lane& lane_of(job_kind kind) { return kind == job_kind::flush ? flush_lane_ : compact_lane_; }
     void enqueue_job(job_kind kind, unique_function<void(status)> done);
-    void run_next_job();
-    void finish_job(status s);
+    void start_job(job_kind kind);
+    void finish_job(job_kind kind, status s);
     void start_flush();
     void flush_after_rotation();
     void start_compaction();
     bool compaction_wanted() const;
     void maybe_auto_flush();
+    policy_options policy() const;
+    std::vector<segment_summary> summaries() const;
+    // The centroid table new rows go to: the current quantizer's largest segment, or null.
+    std::shared_ptr<const storage::segment> current_table() const;
 
-    // Writes m as the MANIFEST off the shard, then calls then(status) on the shard.
+    // Queues a MANIFEST install (one write at a time); then(status) runs on the shard.
+    void install_manifest(install request);
+    void next_install();
+    // Installs the MANIFEST that make() gives with built's segment in it; once durable runs
+    // commit on the shard; if the write fails, keeps the new file until a later MANIFEST and
+    // fails the job.
+    void install_built(job_kind kind, unique_function<format::manifest()> make,
+                       std::shared_ptr<built_segment> built, unique_function<void()> commit);
     void write_manifest(format::manifest m, unique_function<void(status)> then);
-    // Writes m; once durable runs commit on the shard; if the write fails, removes the new
-    // segment's file and fails the current job.
-    void install_manifest(format::manifest m, std::shared_ptr<built_segment> built, unique_function<void()> commit);
     format::manifest manifest_now() const;
     // Hands the live rows of a new segment's sources over to it: positions whose source died
     // meanwhile are tombstoned, every other id now points at the segment.
-    void adopt(segment& seg, const unique_function<source_row(std::size_t)>& source_of);
+    void adopt(segment_record& rec, const unique_function<source_row(std::size_t)>& source_of);
+    void insert_segment(segment_record rec);
     void repair_wal(io::file& f, std::uint64_t durable_size);
     void remove_files_in_background(std::vector<std::string> paths);
     void keep_until_next_manifest(std::string segment_path);
     // Moves the segments kept by keep_until_next_manifest to out. Call once a MANIFEST written
     // after them is durable.
     void take_unreferenced_segments(std::vector<std::string>& out);
-
-    error failed_error() const;
+    void retire(const segment_record& rec);
 
     io::env& env_;
     context* ctx_ = nullptr;
@@ -160,28 +202,24 @@ private:
     // the new one, so they are removed only after the next MANIFEST is durable.
     std::vector<std::string> unreferenced_segments_;
 
-    std::vector<std::shared_ptr<segment>> segments_;  // ascending id
+    std::vector<segment_record> segments_;  // ascending id
     std::shared_ptr<staging> active_;
     std::vector<std::shared_ptr<staging>> frozen_;  // being flushed, still searched
     std::unordered_map<std::string, location> ids_;
     wal::wal_writer wal_;
+    std::shared_ptr<const query::read_view> view_;  // null: changed since the last view()
 
-    std::deque<job> jobs_;
-    bool job_running_ = false;
-    std::optional<job> current_job_;
-
-    // Cluster reads in flight, shared by every search that probes the same cluster.
-    std::map<std::pair<std::uint64_t, std::uint32_t>, cluster_read*> reads_inflight_;
-
-    // Per-search scratch (probe selection), reused: searches run one at a time on the shard.
-    std::vector<std::uint32_t> probe_scratch_;
-    std::vector<float> distance_scratch_;
+    lane flush_lane_;
+    lane compact_lane_;
+    std::deque<install> installs_;
+    bool installing_ = false;
 
     std::uint64_t cache_hits_ = 0;
     std::uint64_t cache_misses_ = 0;
     std::uint64_t bytes_read_ = 0;
     std::uint64_t flushes_ = 0;
     std::uint64_t compactions_ = 0;
+    std::uint64_t retrains_ = 0;
 };
 
 }  // namespace puffer::collection

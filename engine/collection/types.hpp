@@ -1,7 +1,8 @@
 #pragma once
-// Requests, responses and settings of the collection API (the engine's C++ API that net/ calls).
+// Settings, descriptions and statistics of collections (the engine's C++ API that net/ calls).
 
 #include "engine/core/distance.hpp"
+#include "engine/storage/segment.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -11,7 +12,7 @@
 
 namespace puffer::collection {
 
-enum class io_mode { direct, mmap };
+using io_mode = storage::io_mode;
 
 struct options {
     // Staging holding this many rows (live, replaced or deleted: all take memory until a flush)
@@ -34,35 +35,6 @@ struct options {
     std::uint64_t kmeans_seed = 0x5EED;
     // Set by the database when it shuts down: segment builds in progress stop early.
     const std::atomic<bool>* cancel = nullptr;
-};
-
-struct search_request {
-    std::vector<float> vector;
-    std::size_t top_k = 10;
-    std::size_t nprobe = 0;  // 0: default_nprobe(cluster count) per segment
-    bool include_payload = false;
-    // The payloads of the answer may total at most this many bytes (0: no bound); past it the
-    // search fails with invalid_argument before any payload is read.
-    std::size_t payload_bytes_max = 0;
-};
-
-struct search_hit {
-    std::string id;
-    float score = 0;      // metric's natural value: squared L2 (lower is closer) or dot/cosine
-    std::string payload;  // raw JSON object text, empty when none or not asked for
-};
-
-struct search_stats {
-    std::size_t segments = 0;
-    std::size_t clusters_probed = 0;
-    std::size_t clusters_read = 0;  // read from disk (cache misses)
-    std::size_t vectors_scanned = 0;
-    std::uint64_t bytes_read = 0;
-};
-
-struct search_response {
-    std::vector<search_hit> hits;
-    search_stats stats;
 };
 
 struct collection_info {
@@ -88,13 +60,12 @@ struct collection_stats {
     std::uint64_t bytes_read = 0;      // cluster and payload bytes read from disk
     std::uint64_t flushes = 0;
     std::uint64_t compactions = 0;
+    std::uint64_t retrains = 0;        // compactions that trained a new centroid table
+    std::size_t centroid_tables = 0;   // distinct tables among the segments
+    std::size_t clusters = 0;          // clusters of the current table (0: no segment yet)
     std::uint64_t wal_groups = 0;      // fdatasync'd groups (group commit: <= batches)
     bool flushing = false;
     bool compacting = false;
 };
-
-// Probes per segment when a search does not say: about 1.5 * sqrt(nlist), which measured
-// recall@10 ~0.96-0.98 on real SIFT data at 20k-200k vectors (docs/results.md).
-std::size_t default_nprobe(std::size_t cluster_count);
 
 }  // namespace puffer::collection

@@ -91,6 +91,25 @@ public:
 
     void clear() { heap_.clear(); }
 
+    // Starts over with a new k, keeping the memory.
+    void reset(std::size_t k)
+    {
+        k_ = k;
+        heap_.clear();
+        heap_.reserve(k);
+    }
+
+    // The kept entries in heap order (not sorted), for merging into another heap.
+    const std::vector<scored<Key>>& entries() const { return heap_; }
+
+    // The kept entries, best first, into out (its memory reused). Leaves this empty.
+    void take_sorted(std::vector<scored<Key>>& out)
+    {
+        std::sort_heap(heap_.begin(), heap_.end(), ranks_before<Key>);
+        out.assign(heap_.begin(), heap_.end());
+        heap_.clear();
+    }
+
 private:
     std::size_t k_;
     std::vector<scored<Key>> heap_;  // max-heap under ranks_before: front is the worst kept

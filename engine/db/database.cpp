@@ -123,6 +123,8 @@ status database::start()
         so.index = i;
         so.cache_bytes = options_.cache_bytes / shard_count;
         so.cpu = options_.pin_shards && shard_count <= cores ? static_cast<int>(i % cores) : -1;
+        so.executor = options_.executor;
+        so.executor.dma_alignment_bytes = options_.collection.dma_alignment_bytes;
         shards_.push_back(std::make_unique<shard::shard>(so, std::move(ring), *pool_, *env_));
     }
 
@@ -149,6 +151,13 @@ status database::start()
     for (auto& c : opened) {
         shards_[shard_of(c->name())]->collections().emplace(c->name(), c);
     }
+    std::vector<shard::shard*> peers;
+    for (auto& s : shards_) {
+        peers.push_back(s.get());
+    }
+    for (auto& s : shards_) {
+        s->set_peers(peers);
+    }
     for (auto& s : shards_) {
         s->start();
         shard::shard* sp = s.get();
@@ -169,6 +178,11 @@ void database::shutdown()
 {
     if (shutting_down_.exchange(true)) {
         return;
+    }
+    // Every shard first refuses new calls, then each finishes what it has: a shard ends only
+    // when no search of its own waits for a part from another.
+    for (auto& s : shards_) {
+        s->stop_accepting();
     }
     for (auto& s : shards_) {
         s->stop();
@@ -412,14 +426,31 @@ void database::remove(std::string name, std::vector<std::string> ids, unique_fun
           });
 }
 
-void database::search(std::string name, collection::search_request request,
-                      unique_function<void(result<collection::search_response>)> done)
+void database::search(std::string name, query::search_request request,
+                      unique_function<void(result<query::search_response>)> done)
 {
-    route(std::move(name), std::move(done),
-          [request = std::move(request)](collection::collection& c,
-                                         unique_function<void(result<collection::search_response>)> d) mutable {
-              c.search(std::move(request), std::move(d));
-          });
+    on_owner(std::move(name), std::move(done),
+             [request = std::move(request)](shard::shard& s, const std::string& n,
+                                            unique_function<void(result<query::search_response>)> d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        std::shared_ptr<collection::collection> c = it->second;
+        if (c->failed()) {
+            d(c->failed_error());
+            return;
+        }
+        auto view = c->view();
+        s.executor().search(std::move(view), std::move(request),
+                            [c = std::move(c), d = std::move(d)](result<query::search_response> r) mutable {
+                                if (r) {
+                                    c->record_search(r->stats);
+                                }
+                                d(std::move(r));
+                            });
+    });
 }
 
 void database::flush(std::string name, unique_function<void(status)> done)

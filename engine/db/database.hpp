@@ -8,6 +8,8 @@
 // shutting down, shard inbox full).
 
 #include "engine/collection/types.hpp"
+#include "engine/query/executor.hpp"
+#include "engine/query/request.hpp"
 #include "engine/core/point_batch.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/thread_pool.hpp"
@@ -36,6 +38,7 @@ struct database_options {
     bool use_uring = true;               // false, or io_uring unavailable: synchronous ring
     bool pin_shards = true;
     collection::options collection;
+    query::executor_options executor;    // its dma alignment is set from the data directory
     io::env* env = nullptr;              // null: the real file system
     // Tests: makes the ring of shard i (overrides use_uring).
     std::function<std::unique_ptr<io::ring>(std::size_t)> make_ring;
@@ -58,8 +61,8 @@ public:
     void list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done);
     void upsert(std::string name, point_batch batch, unique_function<void(status)> done);
     void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
-    void search(std::string name, collection::search_request request,
-                unique_function<void(result<collection::search_response>)> done);
+    void search(std::string name, query::search_request request,
+                unique_function<void(result<query::search_response>)> done);
     void flush(std::string name, unique_function<void(status)> done);
     void compact(std::string name, unique_function<void(status)> done);
     void stats(std::string name, unique_function<void(result<collection::collection_stats>)> done);

@@ -1,5 +1,6 @@
 #include "engine/format/segment_format.hpp"
 
+#include "engine/core/assert.hpp"
 #include "engine/core/coding.hpp"
 #include "engine/core/crc32c.hpp"
 #include "engine/core/log.hpp"
@@ -61,6 +62,59 @@ std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position)
 std::string segment_file_name(std::uint64_t segment_id)
 {
     return strprintf("%06llu.seg", static_cast<unsigned long long>(segment_id));
+}
+
+std::string encode_recall_curve(const index::recall_curve& c)
+{
+    std::string out;
+    encoder enc(out);
+    enc.put_u32(c.top_k);
+    enc.put_u32(c.queries);
+    enc.put_u32(static_cast<std::uint32_t>(c.points.size()));
+    enc.put_u32(0);
+    for (const auto& p : c.points) {
+        enc.put_u32(p.probes);
+        enc.put_bytes(&p.recall, 4);
+    }
+    return out;
+}
+
+result<index::recall_curve> decode_recall_curve(std::string_view bytes, std::size_t clusters, const std::string& path,
+                                         std::uint64_t offset)
+{
+    auto bad = [&](std::size_t at, const std::string& what) {
+        return make_error(errc::corruption, strprintf("%s: offset %llu: recall curve: %s", path.c_str(),
+                                                      static_cast<unsigned long long>(offset + at), what.c_str()));
+    };
+    decoder dec(bytes.data(), bytes.size());
+    index::recall_curve c;
+    std::uint32_t count = 0;
+    std::uint32_t reserved = 0;
+    if (!dec.get_u32(c.top_k) || !dec.get_u32(c.queries) || !dec.get_u32(count) || !dec.get_u32(reserved)) {
+        return bad(0, strprintf("%zu bytes, shorter than its header", bytes.size()));
+    }
+    if (reserved != 0) {
+        return bad(12, "nonzero reserved field");
+    }
+    if (c.top_k < 1 || c.queries < 1 || count < 1 || count > clusters) {
+        return bad(0, strprintf("top_k %u, %u queries, %u points (the segment has %zu clusters)", c.top_k, c.queries,
+                                count, clusters));
+    }
+    if (bytes.size() != recall_curve_header_size_bytes + std::size_t{count} * recall_point_size_bytes) {
+        return bad(0, strprintf("%zu bytes for %u points", bytes.size(), count));
+    }
+    c.points.resize(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        index::recall_point& p = c.points[i];
+        bool fits = dec.get_u32(p.probes) && dec.get_bytes(&p.recall, 4);
+        PUFFER_ASSERT(fits);
+        std::size_t at = recall_curve_header_size_bytes + i * recall_point_size_bytes;
+        bool ascending = i == 0 || (p.probes > c.points[i - 1].probes && p.recall >= c.points[i - 1].recall);
+        if (p.probes < 1 || p.probes > clusters || !(p.recall >= 0.0f && p.recall <= 1.0f) || !ascending) {
+            return bad(at, strprintf("point %u: %u probes, recall %g", i, p.probes, static_cast<double>(p.recall)));
+        }
+    }
+    return c;
 }
 
 }  // namespace puffer::format

@@ -3,18 +3,24 @@
 // header implements; tests/unit/format/segment_format_test.cpp pins it with a golden hex dump.
 
 #include "engine/core/distance.hpp"
+#include "engine/core/result.hpp"
+#include "engine/index/recall_curve.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace puffer::format {
 
 inline constexpr std::string_view segment_magic{"PRSEG1\0", 7};
 inline constexpr std::string_view segment_trailer_magic{"PRSEGEND", 8};
 
-inline constexpr std::uint32_t segment_version_current = 1;
-inline constexpr std::uint32_t segment_version_min_write = 1;
+// Version 2 adds the section directory after the header, and lets a segment have more clusters
+// than rows (it shares its collection's centroid table). Version 1 files stay readable.
+inline constexpr std::uint32_t segment_version_current = 2;
+inline constexpr std::uint32_t segment_version_min_write = 2;
 inline constexpr std::uint32_t segment_version_min_read = 1;
 static_assert(segment_version_min_read <= segment_version_min_write);
 static_assert(segment_version_min_write <= segment_version_current);
@@ -72,6 +78,44 @@ inline constexpr std::size_t cluster_meta_entry_size_bytes(std::uint32_t dimensi
 {
     return static_cast<std::size_t>(dimension) * 4 + 8;  // centroid, start_index u32, length u32
 }
+
+// Version 2: the section directory at offset 64, right after the header: u32 crc (of the bytes
+// after it, to the directory's end), u32 entry count, then the entries. Extra sections lie after
+// the payload blob, each at the next 4096-byte boundary, before the footer.
+inline constexpr std::size_t directory_offset = segment_header_size_bytes;
+inline constexpr std::size_t directory_header_size_bytes = 8;
+inline constexpr std::size_t directory_entry_size_bytes = 32;  // kind, flags, offset, length, crc, reserved
+inline constexpr std::size_t directory_entries_max = 64;
+inline constexpr std::size_t directory_size_bytes(std::size_t entries)
+{
+    return directory_header_size_bytes + entries * directory_entry_size_bytes;
+}
+
+enum class section_kind : std::uint32_t {
+    recall_curve = 1,  // measured recall@k against probes (recall_curve below)
+};
+// A reader that does not know a section's kind refuses the file if this flag is set, and
+// ignores the section otherwise.
+inline constexpr std::uint32_t section_flag_required = 1;
+
+struct section_entry {
+    std::uint32_t kind = 0;
+    std::uint32_t flags = 0;
+    std::uint64_t offset_bytes = 0;
+    std::uint64_t size_bytes = 0;
+    std::uint32_t crc = 0;  // crc32c of the section's bytes
+};
+
+// The recall curve section (index::recall_curve): u32 top_k, u32 queries, u32 point count, u32
+// reserved (0), then per point u32 probes and f32 recall.
+inline constexpr std::size_t recall_curve_header_size_bytes = 16;  // top_k, queries, count, reserved
+inline constexpr std::size_t recall_point_size_bytes = 8;
+
+std::string encode_recall_curve(const index::recall_curve& c);
+// The curve of a section's bytes, checked: sizes exact, 1 <= probes <= clusters ascending,
+// recall in [0, 1] not decreasing. errc::corruption naming path and offset otherwise.
+[[nodiscard]] result<index::recall_curve> decode_recall_curve(std::string_view bytes, std::size_t clusters,
+                                                     const std::string& path, std::uint64_t offset);
 
 struct segment_header {
     std::uint32_t version = segment_version_current;

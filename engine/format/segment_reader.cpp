@@ -129,10 +129,53 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
     if (!metric_from_code(metric_code, h.distance_metric)) {
         return corrupt(path, header_metric_offset, strprintf("unknown metric code %u", metric_code));
     }
-    if (h.vector_count < 1 || h.cluster_count < 1 || h.cluster_count > h.vector_count) {
+    // Version 1 has at most one cluster per row; from version 2 a segment may share its
+    // collection's centroid table, which has more clusters than a small segment has rows.
+    if (h.vector_count < 1 || h.cluster_count < 1 || (h.version == 1 && h.cluster_count > h.vector_count)) {
         return corrupt(path, header_vector_count_offset,
-                       strprintf("counts: %u vectors in %u clusters (need 1 <= clusters <= vectors)",
-                                 h.vector_count, h.cluster_count));
+                       strprintf("counts: %u vectors in %u clusters (need 1 <= clusters%s)", h.vector_count,
+                                 h.cluster_count, h.version == 1 ? " <= vectors" : ""));
+    }
+
+    // Version 2: the section directory after the header.
+    std::size_t directory_entries = 0;
+    if (h.version >= 2) {
+        std::byte dh[directory_header_size_bytes];
+        PUFFER_TRY(read_exact(*f, directory_offset, dh, "section directory"));
+        std::uint32_t stored_crc = get_fixed32_le(dh);
+        directory_entries = get_fixed32_le(dh + 4);
+        if (directory_entries > directory_entries_max ||
+            directory_offset + directory_size_bytes(directory_entries) > size) {
+            return corrupt(path, directory_offset + 4,
+                           strprintf("section directory: %zu entries (at most %zu)", directory_entries,
+                                     directory_entries_max));
+        }
+        std::string dir(directory_size_bytes(directory_entries) - 4, '\0');
+        PUFFER_TRY(read_exact(*f, directory_offset + 4, std::as_writable_bytes(std::span(dir)), "section directory"));
+        PUFFER_TRY(check_crc(path, directory_offset, "section directory", stored_crc, crc32c::value(dir)));
+        decoder dd(dir.data() + 4, dir.size() - 4);
+        for (std::size_t i = 0; i < directory_entries; ++i) {
+            section_entry e;
+            std::uint32_t reserved = 0;
+            bool fits = dd.get_u32(e.kind) && dd.get_u32(e.flags) && dd.get_u64(e.offset_bytes) &&
+                        dd.get_u64(e.size_bytes) && dd.get_u32(e.crc) && dd.get_u32(reserved);
+            PUFFER_ASSERT(fits);
+            std::uint64_t at = directory_offset + directory_header_size_bytes + i * directory_entry_size_bytes;
+            if (reserved != 0 || (e.flags & ~section_flag_required) != 0) {
+                return make_error(errc::unsupported_version,
+                                  strprintf("%s: offset %llu: section %zu: unknown flags 0x%x or nonzero reserved "
+                                            "bytes (a newer format)",
+                                            path.c_str(), static_cast<ull>(at), i, e.flags));
+            }
+            bool known = e.kind == static_cast<std::uint32_t>(section_kind::recall_curve);
+            if (!known && (e.flags & section_flag_required) != 0) {
+                return make_error(errc::unsupported_version,
+                                  strprintf("%s: offset %llu: section %zu has kind %u, which this build does not "
+                                            "know and the file requires",
+                                            path.c_str(), static_cast<ull>(at), i, e.kind));
+            }
+            r.sections_.push_back(e);
+        }
     }
     const std::uint64_t n = h.vector_count;
     const std::uint64_t k = h.cluster_count;
@@ -151,10 +194,11 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
     const std::uint64_t ids_offset = h.section_offsets[2];
     const std::uint64_t payload_offsets_offset = h.section_offsets[3];
     const std::uint64_t blob_offset = h.section_offsets[4];
-    const std::uint64_t vectors_expected = align_up(segment_header_size_bytes + meta_size, segment_alignment_bytes);
+    const std::uint64_t meta_expected =
+        h.version >= 2 ? directory_offset + directory_size_bytes(directory_entries) : segment_header_size_bytes;
+    const std::uint64_t vectors_expected = align_up(meta_expected + meta_size, segment_alignment_bytes);
     const expectation checks[] = {
-        {"cluster metadata offset", header_section_offsets_offset, meta_offset,
-         segment_header_size_bytes, segment_header_size_bytes},
+        {"cluster metadata offset", header_section_offsets_offset, meta_offset, meta_expected, meta_expected},
         {"vector section offset", header_section_offsets_offset + 8, vectors_offset,
          vectors_expected, vectors_expected},
         {"id table offset", header_section_offsets_offset + 16, ids_offset,
@@ -168,19 +212,40 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
         // them, and payload entries checked against that size could point anywhere.
         {"payload blob size", trailer_offset + trailer_payload_blob_size_offset, t.payload_blob_size,
          0, size},
-        {"footer offset", trailer_offset + trailer_footer_offset_offset, t.footer_offset,
-         blob_offset + t.payload_blob_size, blob_offset + t.payload_blob_size + segment_alignment_bytes},
+    };
+    auto check_all = [&](std::span<const expectation> list) -> status {
+        for (const auto& c : list) {
+            if (c.found < c.low || c.found > c.high) {
+                return corrupt(path, c.field_offset,
+                               strprintf("%s %llu outside the valid range %llu..%llu (file is %llu bytes)", c.name,
+                                         static_cast<ull>(c.found), static_cast<ull>(c.low),
+                                         static_cast<ull>(c.high), static_cast<ull>(size)));
+            }
+        }
+        return ok();
+    };
+    PUFFER_TRY(check_all(checks));
+    // Extra sections: each on the next 4096-byte boundary after the blob or the section before.
+    std::uint64_t extras_end = blob_offset + t.payload_blob_size;
+    for (std::size_t i = 0; i < r.sections_.size(); ++i) {
+        const section_entry& e = r.sections_[i];
+        std::uint64_t at = directory_offset + directory_header_size_bytes + i * directory_entry_size_bytes;
+        std::uint64_t expected = align_up(extras_end, segment_alignment_bytes);
+        if (e.offset_bytes != expected || e.size_bytes > size || e.offset_bytes + e.size_bytes > trailer_offset) {
+            return corrupt(path, at + 8,
+                           strprintf("section %zu at offset %llu, %llu bytes: expected it at %llu, inside the file", i,
+                                     static_cast<ull>(e.offset_bytes), static_cast<ull>(e.size_bytes),
+                                     static_cast<ull>(expected)));
+        }
+        extras_end = e.offset_bytes + e.size_bytes;
+    }
+    const expectation footer_checks[] = {
+        {"footer offset", trailer_offset + trailer_footer_offset_offset, t.footer_offset, extras_end,
+         extras_end + segment_alignment_bytes},
         {"file size", trailer_offset, size, t.footer_offset + tables_size + segment_trailer_size_bytes,
          t.footer_offset + tables_size + segment_trailer_size_bytes},
     };
-    for (const auto& c : checks) {
-        if (c.found < c.low || c.found > c.high) {
-            return corrupt(path, c.field_offset,
-                           strprintf("%s %llu outside the valid range %llu..%llu (file is %llu bytes)",
-                                     c.name, static_cast<ull>(c.found), static_cast<ull>(c.low),
-                                     static_cast<ull>(c.high), static_cast<ull>(size)));
-        }
-    }
+    PUFFER_TRY(check_all(footer_checks));
     if (size % segment_alignment_bytes != 0) {
         return corrupt(path, size, strprintf("file size %llu is not a multiple of %zu",
                                              static_cast<ull>(size), segment_alignment_bytes));
@@ -202,7 +267,25 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
     PUFFER_TRY(check_crc(path, ids_offset, "id table", t.id_table_crc, crc32c::value(small.data(), ids_size)));
     PUFFER_TRY(check_crc(path, payload_offsets_offset, "payload offset table", t.payload_offsets_crc,
                          crc32c::value(small.data() + ids_size, small.size() - ids_size)));
-    const std::uint64_t padding_offset = blob_offset + t.payload_blob_size;
+    // The zero padding before each extra section, and the small sections this build reads.
+    std::uint64_t section_start = blob_offset + t.payload_blob_size;
+    for (const section_entry& e : r.sections_) {
+        std::string gap(e.offset_bytes - section_start, '\0');
+        PUFFER_TRY(read_exact(*f, section_start, std::as_writable_bytes(std::span(gap)), "padding"));
+        for (std::size_t i = 0; i < gap.size(); ++i) {
+            if (gap[i] != 0) {
+                return corrupt(path, section_start + i, "nonzero byte in the padding before a section");
+            }
+        }
+        if (e.kind == static_cast<std::uint32_t>(section_kind::recall_curve)) {
+            std::string bytes(e.size_bytes, '\0');
+            PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "recall curve"));
+            PUFFER_TRY(check_crc(path, e.offset_bytes, "recall curve", e.crc, crc32c::value(bytes)));
+            PUFFER_TRY_ASSIGN(r.recall_curve_, decode_recall_curve(bytes, k, path, e.offset_bytes));
+        }
+        section_start = e.offset_bytes + e.size_bytes;
+    }
+    const std::uint64_t padding_offset = extras_end;
     std::string tail(trailer_offset - padding_offset, '\0');  // padding + checksum tables
     PUFFER_TRY(read_exact(*f, padding_offset, std::as_writable_bytes(std::span(tail)), "footer"));
     const std::uint64_t padding_size = t.footer_offset - padding_offset;
@@ -368,8 +451,15 @@ status segment_reader::verify_all(io::env& e) const
         PUFFER_TRY_ASSIGN(std::string payload, read_payload(*f, p));
         blob_crc = crc32c::extend(blob_crc, payload.data(), payload.size());
     }
-    return check_crc(path_, header_.offset_of(section::payload_blob), "payload blob",
-                     trailer_.payload_blob_crc, blob_crc);
+    PUFFER_TRY(check_crc(path_, header_.offset_of(section::payload_blob), "payload blob", trailer_.payload_blob_crc,
+                         blob_crc));
+    for (const section_entry& e : sections_) {
+        std::string bytes(e.size_bytes, '\0');
+        PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "section"));
+        PUFFER_TRY(check_crc(path_, e.offset_bytes, strprintf("section (kind %u)", e.kind).c_str(), e.crc,
+                             crc32c::value(bytes)));
+    }
+    return ok();
 }
 
 }  // namespace puffer::format

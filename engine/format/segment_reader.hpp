@@ -64,8 +64,13 @@ public:
     [[nodiscard]] status read_cluster(io::file& f, std::size_t c, std::vector<float>& out) const;
     [[nodiscard]] result<std::string> read_payload(io::file& f, std::size_t p) const;
 
-    // Reads the whole file and checks every checksum (vectors and payload sections too).
+    // Reads the whole file and checks every checksum (vectors, payloads and extra sections too).
     [[nodiscard]] status verify_all(io::env& e) const;
+
+    // Version 2: the extra sections the directory lists (empty for version 1).
+    const std::vector<section_entry>& sections() const { return sections_; }
+    // The recall curve measured when the segment was built, if it has one.
+    const std::optional<index::recall_curve>& recall() const { return recall_curve_; }
 
 private:
     std::string path_;
@@ -80,6 +85,8 @@ private:
     std::vector<std::uint64_t> payload_offsets_;  // relative to the blob
     std::vector<std::uint32_t> payload_sizes_;
     std::vector<std::uint32_t> payload_crcs_;
+    std::vector<section_entry> sections_;
+    std::optional<index::recall_curve> recall_curve_;
 };
 
 }  // namespace puffer::format

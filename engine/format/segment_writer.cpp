@@ -97,15 +97,28 @@ result<segment_file_info> write_segment(io::env& e, const std::string& path,
     header.distance_metric = input.distance_metric;
     header.vector_count = static_cast<std::uint32_t>(n);
     header.cluster_count = static_cast<std::uint32_t>(k);
-    std::uint64_t meta_offset = segment_header_size_bytes;
+    PUFFER_ASSERT(input.sections.size() <= directory_entries_max);
+    std::uint64_t meta_offset = directory_offset + directory_size_bytes(input.sections.size());
     std::uint64_t vectors_offset = align_up(meta_offset + k * meta_entry, segment_alignment_bytes);
     std::uint64_t id_table_offset = vectors_offset + static_cast<std::uint64_t>(n) * d * 4;
     std::uint64_t payload_offsets_offset = id_table_offset + id_table_size;
     std::uint64_t blob_offset = payload_offsets_offset + n * payload_offset_entry_size_bytes;
     std::uint64_t tables_size = k * cluster_crc_entry_size_bytes + n * payload_crc_entry_size_bytes;
+    // Extra sections after the blob, each on the next 4096-byte boundary.
+    std::vector<section_entry> entries;
+    std::uint64_t extras_end = blob_offset + blob_size;
+    for (const auto& extra : input.sections) {
+        section_entry e;
+        e.kind = static_cast<std::uint32_t>(extra.kind);
+        e.flags = extra.flags;
+        e.offset_bytes = align_up(extras_end, segment_alignment_bytes);
+        e.size_bytes = extra.bytes.size();
+        e.crc = crc32c::value(extra.bytes);
+        entries.push_back(e);
+        extras_end = e.offset_bytes + e.size_bytes;
+    }
     std::uint64_t file_size =
-        align_up(blob_offset + blob_size + tables_size + segment_trailer_size_bytes,
-                 segment_alignment_bytes);
+        align_up(extras_end + tables_size + segment_trailer_size_bytes, segment_alignment_bytes);
     std::uint64_t footer_offset = file_size - segment_trailer_size_bytes - tables_size;
     header.section_offsets[0] = meta_offset;
     header.section_offsets[1] = vectors_offset;
@@ -124,6 +137,28 @@ result<segment_file_info> write_segment(io::env& e, const std::string& path,
     encode_header(header, header_bytes);
     trailer.header_crc = crc32c::value(header_bytes, sizeof header_bytes);
     PUFFER_TRY(out.write(header_bytes, sizeof header_bytes));
+
+    // Section directory: crc of what follows it, the count, the entries.
+    {
+        std::string dir;
+        encoder enc(dir);
+        enc.put_u32(static_cast<std::uint32_t>(entries.size()));
+        for (const auto& e : entries) {
+            enc.put_u32(e.kind);
+            enc.put_u32(e.flags);
+            enc.put_u64(e.offset_bytes);
+            enc.put_u64(e.size_bytes);
+            enc.put_u32(e.crc);
+            enc.put_u32(0);
+        }
+        std::string with_crc;
+        encoder crc_enc(with_crc);
+        crc_enc.put_u32(crc32c::value(dir));
+        with_crc += dir;
+        PUFFER_ASSERT(with_crc.size() == directory_size_bytes(entries.size()));
+        PUFFER_TRY(out.write(with_crc.data(), with_crc.size()));
+    }
+    PUFFER_ASSERT(out.offset() == meta_offset);
 
     // Cluster metadata.
     {
@@ -196,6 +231,10 @@ result<segment_file_info> write_segment(io::env& e, const std::string& path,
             PUFFER_TRY(out.write(payload.data(), payload.size()));
         }
         trailer.payload_blob_crc = blob_crc;
+    }
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        PUFFER_TRY(out.zeros(entries[i].offset_bytes - out.offset()));
+        PUFFER_TRY(out.write(input.sections[i].bytes.data(), input.sections[i].bytes.size()));
     }
     PUFFER_TRY(out.zeros(footer_offset - out.offset()));
 

@@ -4,6 +4,7 @@
 
 #include "engine/core/distance.hpp"
 #include "engine/core/result.hpp"
+#include "engine/format/segment_format.hpp"
 #include "engine/index/ivf.hpp"
 #include "engine/io/env.hpp"
 
@@ -24,6 +25,13 @@ struct segment_input {
     std::span<const std::string_view> ids;
     std::span<const std::string_view> payloads;  // empty span: no row has a payload
     const index::ivf_layout* layout = nullptr;
+    // Extra sections (version 2 directory), written after the payload blob in this order.
+    struct extra_section {
+        section_kind kind;
+        std::uint32_t flags = 0;
+        std::string bytes;
+    };
+    std::vector<extra_section> sections;
 };
 
 struct segment_file_info {

@@ -35,10 +35,17 @@ ivf_layout build_ivf_layout(const float* x, std::size_t n, std::size_t d, const 
         return cancelled;
     }
 
+    return assign_ivf_layout(x, n, d, trained.centroids.data(), trained.cluster_count, pool);
+}
+
+ivf_layout assign_ivf_layout(const float* x, std::size_t n, std::size_t d, const float* centroids, std::size_t k,
+                             thread_pool* pool)
+{
+    PUFFER_ASSERT(k >= 1);
     ivf_layout layout;
     layout.dimension = d;
-    layout.cluster_count = trained.cluster_count;
-    layout.centroids = std::move(trained.centroids);
+    layout.cluster_count = k;
+    layout.centroids.assign(centroids, centroids + k * d);
 
     std::vector<std::uint32_t> assignment(n);
     assign_nearest(x, n, d, layout.centroids.data(), layout.cluster_count, assignment.data(),

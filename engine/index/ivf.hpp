@@ -38,6 +38,12 @@ struct ivf_layout {
 ivf_layout build_ivf_layout(const float* x, std::size_t n, std::size_t d, const ivf_options& options,
                             thread_pool* pool);
 
+// Orders all n rows of x by their nearest of the k given centroids (k * d), without training: a
+// flush adds rows to a collection's existing centroid table this way. Same layout rules as
+// build_ivf_layout.
+ivf_layout assign_ivf_layout(const float* x, std::size_t n, std::size_t d, const float* centroids, std::size_t k,
+                             thread_pool* pool);
+
 // Centroid ranking used to choose probes: squared L2 for l2 and cosine, negated dot product for
 // inner product. Writes the min(nprobe, k) best cluster indexes to probes, nearest first
 // (ties: lower index). scratch is resized as needed (reused across queries).

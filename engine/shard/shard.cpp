@@ -10,7 +10,8 @@
 namespace puffer::shard {
 
 shard::shard(const shard_options& options, std::unique_ptr<io::ring> ring, thread_pool& pool, io::env& env)
-    : options_(options), ring_(std::move(ring)), pool_(pool), env_(env), cache_(options.cache_bytes)
+    : options_(options), ring_(std::move(ring)), pool_(pool), env_(env), cache_(options.cache_bytes),
+      executor_(*this, options.executor)
 {
     // The cache arena is where cluster reads land: register it so they are fixed-buffer reads.
     // io_uring takes at most 1 GiB per buffer, so the arena is registered in pieces.
@@ -27,20 +28,25 @@ shard::shard(const shard_options& options, std::unique_ptr<io::ring> ring, threa
 
 shard::~shard()
 {
+    stop_accepting();
     stop();
 }
 
 void shard::start()
 {
+    PUFFER_ASSERT(!peers_.empty());
+    PUFFER_ASSERT(peers_[options_.index] == this);
     thread_ = std::thread([this] { run(); });
+}
+
+void shard::stop_accepting()
+{
+    std::lock_guard lock(inbox_mutex_);
+    accepting_ = false;
 }
 
 void shard::stop()
 {
-    {
-        std::lock_guard lock(inbox_mutex_);
-        stopping_ = true;
-    }
     stop_requested_.store(true);
     ring_->wake();
     if (thread_.joinable()) {
@@ -48,12 +54,12 @@ void shard::stop()
     }
 }
 
-bool shard::post(unique_function<void()> task)
+bool shard::enqueue(unique_function<void()> task, bool from_shard)
 {
     bool was_empty = false;
     {
         std::lock_guard lock(inbox_mutex_);
-        if (stopping_ || inbox_.size() >= options_.inbox_max) {
+        if (ended_ || (!from_shard && (!accepting_ || inbox_.size() >= options_.inbox_max))) {
             return false;
         }
         was_empty = inbox_.empty();
@@ -70,9 +76,38 @@ bool shard::post(unique_function<void()> task)
     return true;
 }
 
+bool shard::post(unique_function<void()> task)
+{
+    return enqueue(std::move(task), false);
+}
+
+bool shard::post_to(std::size_t target, unique_function<void(query::executor&)> task)
+{
+    PUFFER_ASSERT(target < peers_.size());
+    shard* s = peers_[target];
+    return s->enqueue([s, task = std::move(task)]() mutable { task(s->executor_); }, true);
+}
+
 void shard::background(unique_function<void()> work)
 {
     pool_.submit(std::move(work));
+}
+
+void shard::forget_segment(std::uint64_t segment_uid)
+{
+    // Every shard may have cached some of its clusters (parts of large searches run anywhere).
+    for (std::size_t i = 0; i < peers_.size(); ++i) {
+        if (i == options_.index) {
+            executor_.forget_segment(segment_uid);
+        } else {
+            (void)post_to(i, [segment_uid](query::executor& e) { e.forget_segment(segment_uid); });
+        }
+    }
+}
+
+bool shard::quiescent() const
+{
+    return ring_->inflight() == 0 && executor_.idle();
 }
 
 void shard::run()
@@ -117,11 +152,21 @@ void shard::run()
                 continue;
             }
         }
-        if (idle && stop_requested_.load() && ring_->inflight() == 0) {
+        if (idle && stop_requested_.load() && quiescent()) {
             std::lock_guard lock(inbox_mutex_);
             if (inbox_.empty()) {
+                ended_ = true;  // from here on, posts to this shard are refused
                 break;
             }
+            continue;
+        }
+        if (idle && stop_requested_.load()) {
+            // Searches still wait for parts from other shards: poll rather than sleep.
+            std::size_t n = ring_->reap(completions, false);
+            for (std::size_t i = 0; i < n; ++i) {
+                io::request_of(completions[i].tag)->on_complete(completions[i].result);
+            }
+            std::this_thread::yield();
             continue;
         }
         if (idle) {

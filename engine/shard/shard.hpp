@@ -1,11 +1,13 @@
 #pragma once
-// One shard: a thread (pinned when asked) that owns an io_uring ring, a cluster cache and the
-// collections whose name hashes to it. Other threads hand it work through post() (an inbox
-// drained by the shard; a post to an empty inbox wakes the ring). Only the shard thread touches
-// its collections, ring and cache: no locks on the query path.
+// One shard: a thread (pinned when asked) that owns an io_uring ring, a cluster cache, a query
+// executor and the collections whose name hashes to it. Other threads hand it work through an
+// inbox (a post to an empty inbox wakes the ring). Only the shard thread touches its
+// collections, ring, cache and executor: no locks on the query path. Shards also send each other
+// parts of large searches (executor), through the same inbox.
 
 #include "engine/collection/collection.hpp"
 #include "engine/collection/context.hpp"
+#include "engine/query/executor.hpp"
 
 #include <atomic>
 #include <memory>
@@ -21,24 +23,31 @@ namespace puffer::shard {
 struct shard_options {
     std::size_t index = 0;
     std::size_t cache_bytes = 256u << 20;
-    std::size_t inbox_max = 1u << 16;  // posts beyond this are refused (the caller answers busy)
+    std::size_t inbox_max = 1u << 16;  // posts from outside beyond this are refused (busy)
     int cpu = -1;                      // pin to this CPU, or -1
     // Before sleeping in the ring, an idle shard polls its inbox and ring this long. Waking a
     // sleeping thread costs ~100 us on a VM whose idle vCPUs halt (measured here with the
     // haltpoll cpuidle driver); polling keeps request latency at the cost of some idle CPU.
     std::uint32_t idle_poll_us = 200;
+    query::executor_options executor;
 };
 
-class shard final : public collection::context {
+class shard final : public collection::context, public query::host {
 public:
     shard(const shard_options& options, std::unique_ptr<io::ring> ring, thread_pool& pool, io::env& env);
     ~shard() override;
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
 
+    // The other shards, for parts of searches; set before start. REQUIRES: includes this one.
+    void set_peers(std::vector<shard*> peers) { peers_ = std::move(peers); }
     void start();
-    // Runs what is queued and every I/O in flight to completion, then joins the thread. Posts
-    // after this starts are refused.
+    // Refuses posts from outside from now on; the shard keeps running what it has, and the
+    // parts other shards send it, until stop().
+    void stop_accepting();
+    // Runs what is queued, every search and every I/O in flight to completion, then joins the
+    // thread. Call stop_accepting() on every shard first, so none ends while another still
+    // sends it parts.
     void stop();
 
     // Thread-safe.
@@ -46,10 +55,15 @@ public:
     void background(unique_function<void()> work) override;
     thread_pool* pool() override { return &pool_; }
     io::env& env() override { return env_; }
+    bool post_to(std::size_t shard, unique_function<void(query::executor&)> task) override;
 
     // Shard-local.
     io::ring& ring() override { return *ring_; }
-    collection::cluster_cache& cache() override { return cache_; }
+    query::cluster_cache& cache() override { return cache_; }
+    query::executor& executor() { return executor_; }
+    void forget_segment(std::uint64_t segment_uid) override;
+    std::size_t shard_index() const override { return options_.index; }
+    std::size_t shard_count() const override { return peers_.size(); }
     std::unordered_map<std::string, std::shared_ptr<collection::collection>>& collections() { return collections_; }
     // Names with a create in progress (their directories are being made).
     std::unordered_set<std::string>& names_creating() { return names_creating_; }
@@ -71,19 +85,26 @@ public:
 
 private:
     void run();
+    // Queues task; from outside (bounded, refused once stopping) or from a shard (never refused
+    // until this shard has ended).
+    bool enqueue(unique_function<void()> task, bool from_shard);
+    bool quiescent() const;
 
     shard_options options_;
     std::unique_ptr<io::ring> ring_;
     thread_pool& pool_;
     io::env& env_;
-    collection::cluster_cache cache_;
+    query::cluster_cache cache_;
+    query::executor executor_;
+    std::vector<shard*> peers_;
     std::unordered_map<std::string, std::shared_ptr<collection::collection>> collections_;
     std::unordered_set<std::string> names_creating_;
     std::unordered_map<std::string, std::weak_ptr<collection::collection>> names_leaving_;
 
     std::mutex inbox_mutex_;
     std::vector<unique_function<void()>> inbox_;
-    bool stopping_ = false;  // guarded by inbox_mutex_
+    bool accepting_ = true;  // guarded by inbox_mutex_
+    bool ended_ = false;     // guarded by inbox_mutex_: the thread has left its loop
     std::atomic<bool> inbox_nonempty_{false};
     std::atomic<bool> sleeping_{false};  // the shard is (about to be) blocked in its ring
     std::atomic<bool> stop_requested_{false};

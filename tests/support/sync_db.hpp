@@ -76,19 +76,19 @@ inline result<std::size_t> remove(db::database& d, const std::string& name, std:
     return w.get();
 }
 
-inline result<collection::search_response> search(db::database& d, const std::string& name,
-                                                  collection::search_request r)
+inline result<query::search_response> search(db::database& d, const std::string& name,
+                                                  query::search_request r)
 {
-    waiter<result<collection::search_response>> w;
+    waiter<result<query::search_response>> w;
     d.search(name, std::move(r), w.callback());
     return w.get();
 }
 
-inline result<collection::search_response> search(db::database& d, const std::string& name,
+inline result<query::search_response> search(db::database& d, const std::string& name,
                                                   std::vector<float> v, std::size_t k, std::size_t nprobe = 0,
                                                   bool include_payload = false)
 {
-    collection::search_request r;
+    query::search_request r;
     r.vector = std::move(v);
     r.top_k = k;
     r.nprobe = nprobe;

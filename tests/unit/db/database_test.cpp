@@ -61,7 +61,7 @@ std::vector<float> vector_of(std::size_t i, std::size_t d)
     return v;
 }
 
-std::set<std::string> ids_of(const collection::search_response& r)
+std::set<std::string> ids_of(const query::search_response& r)
 {
     std::set<std::string> out;
     for (const auto& h : r.hits) {

@@ -120,7 +120,7 @@ void expect_exact(db::database& d, test::point_model& m, const std::string& name
     BOOST_TEST(report.present_checked > 0u);
 }
 
-bool same_hits(const collection::search_response& a, const collection::search_response& b)
+bool same_hits(const query::search_response& a, const query::search_response& b)
 {
     if (a.hits.size() != b.hits.size()) {
         return false;
@@ -151,7 +151,7 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
     build(d, m);
 
     // Queries: the probe queries and some stored vectors; answers without flips first, from disk.
-    std::vector<std::pair<std::string, collection::search_request>> queries;
+    std::vector<std::pair<std::string, query::search_request>> queries;
     std::mt19937_64 rng(seed);
     for (const char* name : {"flat", "dot"}) {
         for (const auto& q : m.queries()) {
@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
             queries.push_back({name, {c.vector, 10, 1 + rng() % 6, true}});
         }
     }
-    std::vector<collection::search_response> expected;
+    std::vector<query::search_response> expected;
     for (const auto& [name, q] : queries) {
         test::clear_caches(d);
         auto r = test::search(d, name, q);

@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(payload_numbers_are_exact_and_in_range)
 // A stored payload that no longer parses is an error for the search that returns it, not null.
 BOOST_AUTO_TEST_CASE(damaged_stored_payload_fails_the_answer)
 {
-    collection::search_response response;
+    query::search_response response;
     response.hits.push_back({"good", 1.0f, R"({"a":1})"});
     response.hits.push_back({"bad", 2.0f, R"({"a":1e99999})"});
     auto body = net::search_json(response, true);
@@ -355,7 +355,7 @@ BOOST_AUTO_TEST_CASE(payload_nesting_limit_is_the_same_everywhere)
         BOOST_TEST(fast.has_value() == (levels <= 61), "levels " << levels);
         BOOST_TEST(dom.has_value() == (levels <= 61), "levels " << levels);
         if (fast) {
-            collection::search_response response;
+            query::search_response response;
             response.hits.push_back({"a", 1.0f, fast->payloads.at(0)});
             boost::json::parse_options opts;
             opts.max_depth = 70;
@@ -386,7 +386,7 @@ BOOST_AUTO_TEST_CASE(first_point_does_not_size_the_whole_batch)
 
 BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
 {
-    collection::search_response response;
+    query::search_response response;
     response.hits.push_back({"a", std::numeric_limits<float>::infinity(), ""});
     response.hits.push_back({"b", -std::numeric_limits<float>::infinity(), ""});
     response.hits.push_back({"c", 0.5f, ""});

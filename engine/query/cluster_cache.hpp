@@ -4,14 +4,14 @@
 // ring, so they are fixed-buffer reads) and a verified block becomes a cache entry without a
 // copy. Shard-local: only the owning shard thread uses it.
 
-#include "engine/collection/buffer_arena.hpp"
+#include "engine/query/buffer_arena.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <unordered_map>
 
-namespace puffer::collection {
+namespace puffer::query {
 
 class cluster_cache {
 public:
@@ -76,4 +76,4 @@ private:
     std::unordered_map<key, std::list<entry>::iterator, key_hash> index_;
 };
 
-}  // namespace puffer::collection
+}  // namespace puffer::query

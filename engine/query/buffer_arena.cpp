@@ -1,11 +1,11 @@
-#include "engine/collection/buffer_arena.hpp"
+#include "engine/query/buffer_arena.hpp"
 
 #include "engine/core/assert.hpp"
 
 #include <new>
 #include <sys/mman.h>
 
-namespace puffer::collection {
+namespace puffer::query {
 
 buffer_arena::buffer_arena(std::size_t capacity_bytes, std::size_t alignment_bytes) : alignment_(alignment_bytes)
 {
@@ -95,4 +95,4 @@ void buffer_arena::release(std::byte* block, std::size_t size_bytes)
     add_free(offset, size);
 }
 
-}  // namespace puffer::collection
+}  // namespace puffer::query

@@ -1,8 +1,8 @@
 // cluster_cache and its arena: entries never exceed the budget, the least recently used entry
 // goes first, a block too large for the arena is refused (the caller reads uncached), freed
 // ranges coalesce so large blocks fit again, and a segment's entries can be dropped at once.
-#include "engine/collection/buffer_arena.hpp"
-#include "engine/collection/cluster_cache.hpp"
+#include "engine/query/buffer_arena.hpp"
+#include "engine/query/cluster_cache.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -10,8 +10,8 @@
 #include <random>
 
 using namespace puffer;
-using collection::buffer_arena;
-using collection::cluster_cache;
+using query::buffer_arena;
+using query::cluster_cache;
 
 namespace {
 void put(cluster_cache& cache, std::uint64_t uid, std::uint32_t cluster, std::size_t size, float value)

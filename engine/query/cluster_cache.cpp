@@ -1,6 +1,6 @@
-#include "engine/collection/cluster_cache.hpp"
+#include "engine/query/cluster_cache.hpp"
 
-namespace puffer::collection {
+namespace puffer::query {
 
 cluster_cache::cluster_cache(std::size_t budget_bytes, std::size_t alignment_bytes)
     : arena_(budget_bytes, alignment_bytes)
@@ -85,4 +85,4 @@ void cluster_cache::clear()
     }
 }
 
-}  // namespace puffer::collection
+}  // namespace puffer::query

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <map>
 
-namespace puffer::collection {
+namespace puffer::query {
 
 class buffer_arena {
 public:
@@ -42,4 +42,4 @@ private:
     std::multimap<std::size_t, std::size_t> free_by_size_;  // size -> offset
 };
 
-}  // namespace puffer::collection
+}  // namespace puffer::query

@@ -1,0 +1,77 @@
+#include "engine/collection/segment_builder.hpp"
+
+#include "engine/core/assert.hpp"
+#include "engine/format/segment_format.hpp"
+#include "engine/format/segment_writer.hpp"
+#include "engine/index/ivf.hpp"
+#include "engine/index/recall_curve.hpp"
+
+namespace puffer::collection {
+namespace {
+
+// Rows a build samples as queries for its recall curve, and the k of its recall@k. 200 queries
+// put the curve within about +-0.005 of the exact value at recall 0.95 (2,000 neighbours).
+constexpr std::size_t recall_curve_queries = 200;
+constexpr std::size_t recall_curve_top_k = 10;
+
+}  // namespace
+
+result<built_segment> build_segment(io::env& e, const std::string& segments_dir, std::uint64_t id, metric m,
+                                    const build_rows& rows, const build_table& table, const options& o,
+                                    thread_pool* pool, const std::atomic<bool>* stop)
+{
+    const std::size_t n = rows.ids.size();
+    PUFFER_ASSERT(n >= 1);
+    index::ivf_layout layout;
+    if (table.centroids != nullptr) {
+        PUFFER_ASSERT(table.cluster_count >= 1);
+        layout = index::assign_ivf_layout(rows.vectors.data(), n, rows.dimension, table.centroids, table.cluster_count,
+                                          pool);
+    } else {
+        index::ivf_options io;
+        io.cluster_count = o.cluster_count != 0 ? o.cluster_count : table.cluster_count;
+        io.kmeans.seed = o.kmeans_seed + id;
+        io.kmeans.cancel = o.cancel;
+        io.kmeans.cancel_also = stop;
+        layout = index::build_ivf_layout(rows.vectors.data(), n, rows.dimension, io, pool);
+    }
+    if (layout.cancelled || (stop != nullptr && stop->load()) || (o.cancel != nullptr && o.cancel->load())) {
+        if (stop != nullptr && stop->load()) {
+            return make_error(errc::not_found, "segment build cancelled: the collection was deleted");
+        }
+        return make_error(errc::shutting_down, "segment build cancelled: the server is shutting down");
+    }
+
+    format::segment_input input;
+    input.segment_id = id;
+    input.distance_metric = m;
+    input.dimension = rows.dimension;
+    input.vectors = rows.vectors.data();
+    input.ids = rows.ids;
+    bool any_payload = false;
+    for (auto p : rows.payloads) {
+        any_payload = any_payload || !p.empty();
+    }
+    if (any_payload) {
+        input.payloads = rows.payloads;
+    }
+    input.layout = &layout;
+    // The recall curve the planner uses for recall targets (the sample's seed follows the id, so
+    // a rebuild measures the same).
+    if (n > 2 * recall_curve_top_k) {
+        index::recall_curve curve = index::measure_recall_curve(m, rows.vectors.data(), n, rows.dimension, layout,
+                                                                recall_curve_queries, recall_curve_top_k,
+                                                                o.kmeans_seed ^ (id * 0x9E3779B97F4A7C15ull), pool);
+        input.sections.push_back({format::section_kind::recall_curve, 0, format::encode_recall_curve(curve)});
+    }
+    std::string path = io::join_path(segments_dir, format::segment_file_name(id));
+    PUFFER_TRY(format::write_segment(e, path, input));
+    PUFFER_TRY(e.sync_dir(segments_dir));
+
+    built_segment out;
+    PUFFER_TRY_ASSIGN(out.seg, storage::segment::open(e, path, id, o.mode));
+    out.position_source.assign(layout.order.begin(), layout.order.end());
+    return out;
+}
+
+}  // namespace puffer::collection

@@ -1,0 +1,694 @@
+#include "engine/query/executor.hpp"
+
+#include "engine/core/aligned_buffer.hpp"
+#include "engine/core/assert.hpp"
+#include "engine/core/coding.hpp"
+#include "engine/core/log.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace puffer::query {
+namespace {
+
+// A result's key: the container (a segment, or staging after the segments) and the row in it.
+std::uint64_t make_key(std::size_t container, std::size_t row)
+{
+    return (static_cast<std::uint64_t>(container) << 32) | row;
+}
+std::size_t key_container(std::uint64_t key)
+{
+    return static_cast<std::size_t>(key >> 32);
+}
+std::uint32_t key_row(std::uint64_t key)
+{
+    return static_cast<std::uint32_t>(key & 0xFFFFFFFFu);
+}
+
+// The aligned superset [begin, end) of a byte range.
+std::pair<std::uint64_t, std::uint64_t> aligned_extent(const format::byte_range& r, std::size_t alignment)
+{
+    return {align_down(r.offset_bytes, alignment), align_up(r.offset_bytes + r.size_bytes, alignment)};
+}
+
+// Which shard scans cluster c of a segment when a plan is split: always the same one, so each
+// cluster is cached by one shard only and the shards' caches add up.
+std::size_t affinity(std::uint64_t uid, std::uint32_t cluster, std::size_t shards)
+{
+    std::uint64_t h = (uid * 0x9E3779B97F4A7C15ull) ^ (cluster * 0xC2B2AE3D27D4EB4Full);
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return static_cast<std::size_t>(h % shards);
+}
+
+const std::uint64_t* words_or_null(const std::shared_ptr<const bitmap>& b)
+{
+    return b && !b->empty() ? b->words() : nullptr;
+}
+
+}  // namespace
+
+// A part of a search's plan: the clusters one shard scans, into a partial top-k. Created and
+// released by the search's shard; between those it belongs to the shard it was sent to, which
+// reads the view and the query (held alive by the search) and writes only the part.
+struct executor::part {
+    search_op* op = nullptr;
+    std::size_t origin = 0;
+    const read_view* view = nullptr;
+    const float* query = nullptr;
+    std::vector<plan_cluster> clusters;
+    std::size_t cursor = 0;   // clusters[0, cursor) are scanned or being read
+    std::size_t pending = 0;  // reads this part waits for
+    bool parked = false;
+    topk<std::uint64_t> heap{0};
+    search_stats stats;
+    std::optional<error> failure;
+    std::vector<index::row_span> spans;  // clusters in memory, waiting for scan_spans
+
+    void fail(const error& e)
+    {
+        if (!failure) {
+            failure = e;
+        }
+    }
+};
+
+struct executor::search_op {
+    std::shared_ptr<const read_view> view;
+    search_request request;
+    plan the_plan;
+    topk<std::uint64_t> heap{0};
+    std::size_t parts_pending = 0;
+    std::size_t payloads_pending = 0;
+    std::optional<error> failure;
+    search_response response;
+    search_done done;
+    std::vector<scored<std::uint64_t>> sorted;
+    std::vector<std::uint32_t> payload_hits;  // hits whose payload is read from a segment file
+
+    void fail(const error& e)
+    {
+        if (!failure) {
+            failure = e;
+        }
+    }
+};
+
+// A cluster read on the ring: the aligned superset of the cluster's byte range, into an arena
+// block of the shard's cache (a fixed-buffer read) or, when the cache cannot make room, into
+// memory of its own (then not cached). Every part that needs the cluster meanwhile waits on it.
+class executor::cluster_read final : public io::request {
+public:
+    explicit cluster_read(executor& e) : exec(e) {}
+
+    std::span<std::byte> buffer() { return {block != nullptr ? block : own.data(), size_bytes}; }
+    void on_complete(std::int64_t result) override { exec.read_done(*this, result); }
+
+    executor& exec;
+    const storage::segment* seg = nullptr;  // alive while a waiter's view holds it
+    std::uint32_t cluster = 0;
+    std::size_t size_bytes = 0;
+    std::size_t data_offset = 0;
+    std::byte* block = nullptr;
+    aligned_buffer own;
+    std::vector<read_waiter> waiters;
+};
+
+// A payload read on the ring (aligned superset, as for clusters), for one hit of a search.
+class executor::payload_read final : public io::request {
+public:
+    explicit payload_read(executor& e) : exec(e) {}
+
+    void on_complete(std::int64_t result) override
+    {
+        std::span<std::byte> buf{block != nullptr ? block : own.data(), size_bytes};
+        auto range = seg->reader().payload_range(position);
+        if (result < 0 || static_cast<std::size_t>(result) != size_bytes) {
+            op->fail(result < 0 ? make_system_error(static_cast<int>(-result),
+                                                    strprintf("%s: read of payload %u", seg->path().c_str(), position))
+                                : make_error(errc::io, strprintf("%s: short read of payload %u (%lld of %zu bytes)",
+                                                                 seg->path().c_str(), position,
+                                                                 static_cast<long long>(result), size_bytes)));
+        } else {
+            std::string_view bytes(reinterpret_cast<const char*>(buf.data() + data_offset), range.size_bytes);
+            if (auto s = seg->reader().verify_payload(position, bytes); !s) {
+                op->fail(s.error());
+            } else {
+                op->response.hits[hit_index].payload.assign(bytes);
+            }
+            op->response.stats.bytes_read += size_bytes;
+        }
+        if (block != nullptr) {
+            exec.host_.cache().release(block, size_bytes);
+            block = nullptr;
+        }
+        search_op* o = op;
+        op = nullptr;
+        exec.payload_pool_.emplace_back(this);  // back to the pool before the search may finish
+        --exec.payload_reads_active_;
+        exec.payload_done(*o);
+        exec.resume_payload_waiters();
+    }
+
+    executor& exec;
+    search_op* op = nullptr;
+    const storage::segment* seg = nullptr;
+    std::uint32_t position = 0;
+    std::size_t hit_index = 0;
+    std::size_t size_bytes = 0;
+    std::size_t data_offset = 0;
+    std::byte* block = nullptr;
+    aligned_buffer own;
+};
+
+executor::executor(host& h, const executor_options& options) : host_(h), options_(options)
+{
+    reads_active_.reserve(cluster_reads_max);
+}
+
+executor::~executor()
+{
+    // Reads in flight would complete into freed memory: the shard drains its ring and its
+    // searches before it destroys the executor.
+    PUFFER_ASSERT(idle());
+    PUFFER_ASSERT(reads_active_.empty());
+    PUFFER_ASSERT(payload_reads_active_ == 0);
+}
+
+executor::search_op* executor::acquire_search()
+{
+    search_op* op = nullptr;
+    if (!search_pool_.empty()) {
+        op = search_pool_.back().release();
+        search_pool_.pop_back();
+    } else {
+        op = new search_op();
+    }
+    ++searches_active_;
+    return op;
+}
+
+void executor::release_search(search_op* op)
+{
+    op->view.reset();
+    op->done = nullptr;
+    op->failure.reset();
+    op->response.hits.clear();
+    op->response.stats = {};
+    --searches_active_;
+    search_pool_.emplace_back(op);
+}
+
+executor::part* executor::acquire_part()
+{
+    part* p = nullptr;
+    if (!part_pool_.empty()) {
+        p = part_pool_.back().release();
+        part_pool_.pop_back();
+    } else {
+        p = new part();
+    }
+    return p;
+}
+
+void executor::release_part(part* p)
+{
+    p->op = nullptr;
+    p->view = nullptr;
+    p->query = nullptr;
+    p->clusters.clear();
+    p->cursor = 0;
+    p->pending = 0;
+    p->parked = false;
+    p->stats = {};
+    p->failure.reset();
+    p->spans.clear();
+    part_pool_.emplace_back(p);
+}
+
+void executor::search(std::shared_ptr<const read_view> view, search_request request, search_done done)
+{
+    const std::size_t d = view->dimension;
+    if (request.vector.size() != d) {
+        done(make_error(errc::invalid_argument,
+                        strprintf("query vector has dimension %zu; collection '%s' has dimension %zu",
+                                  request.vector.size(), view->collection.c_str(), d)));
+        return;
+    }
+    for (std::size_t j = 0; j < d; ++j) {
+        if (!std::isfinite(request.vector[j])) {
+            done(make_error(errc::invalid_argument, strprintf("vector[%zu] is not a finite number", j)));
+            return;
+        }
+    }
+    if (request.top_k == 0) {
+        done(make_error(errc::invalid_argument, "top_k must be at least 1"));
+        return;
+    }
+    if (view->distance_metric == metric::cosine && !normalize(request.vector.data(), d)) {
+        done(make_error(errc::invalid_argument, "a zero query vector has no cosine direction"));
+        return;
+    }
+    if (searches_active_ >= searches_max) {
+        done(make_error(errc::busy, strprintf("%zu searches in progress on this shard; retry", searches_active_)));
+        return;
+    }
+
+    search_op& op = *acquire_search();
+    op.view = std::move(view);
+    op.request = std::move(request);
+    op.done = std::move(done);
+    op.heap.reset(op.request.top_k);
+    const read_view& v = *op.view;
+    const float* q = op.request.vector.data();
+    planner_.make(v, q, op.request, op.the_plan);
+    op.response.stats.segments = v.segments.size();
+    op.response.stats.nprobe = op.the_plan.nprobe;
+    op.response.stats.expected_recall = op.the_plan.expected_recall;
+
+    // Staging rows are scanned exactly, here and now: only this shard may read them.
+    for (std::size_t i = 0; i < v.staging.size(); ++i) {
+        const view_staging& st = v.staging[i];
+        op.response.stats.vectors_scanned +=
+            index::scan_rows(v.distance_metric, q, st.rows->vectors(), st.row_count, d,
+                             make_key(v.segments.size() + i, 0), op.heap, words_or_null(st.dead), 0);
+    }
+    scatter(op);
+}
+
+void executor::scatter(search_op& op)
+{
+    const read_view& v = *op.view;
+    const std::size_t shards = host_.shard_count();
+    const std::size_t self = host_.shard_index();
+    bool split = shards > 1 && op.the_plan.vectors * v.dimension * sizeof(float) >= options_.scatter_bytes_min;
+
+    parts_scratch_.assign(shards, nullptr);
+    auto part_for = [&](std::size_t shard) -> part& {
+        if (parts_scratch_[shard] == nullptr) {
+            part* p = acquire_part();
+            p->op = &op;
+            p->origin = self;
+            p->view = &v;
+            p->query = op.request.vector.data();
+            p->heap.reset(op.request.top_k);
+            parts_scratch_[shard] = p;
+        }
+        return *parts_scratch_[shard];
+    };
+    part_for(self);  // the local part always exists: it completes a plan with no clusters
+    for (const plan_cluster& pc : op.the_plan.clusters) {
+        std::size_t target = split ? affinity(v.segments[pc.segment].segment->uid(), pc.cluster, shards) : self;
+        part_for(target).clusters.push_back(pc);
+    }
+    std::size_t count = 0;
+    for (part* p : parts_scratch_) {
+        count += p != nullptr ? 1 : 0;
+    }
+    op.parts_pending = count;
+    op.response.stats.shards = count;
+    // Remote parts first, so they run while this shard scans its own.
+    part* local = parts_scratch_[self];
+    for (std::size_t s = 0; s < shards; ++s) {
+        part* p = parts_scratch_[s];
+        if (p == nullptr || s == self) {
+            continue;
+        }
+        bool sent = host_.post_to(s, [p](executor& e) {
+            ++e.parts_active_;
+            e.run_part(*p);
+        });
+        if (!sent) {
+            // That shard has ended (the server is stopping): scan its clusters here.
+            local->clusters.insert(local->clusters.end(), p->clusters.begin(), p->clusters.end());
+            --op.parts_pending;
+            --op.response.stats.shards;
+            release_part(p);
+        }
+    }
+    run_part(*local);
+}
+
+void executor::run_part(part& p)
+{
+    advance(p);
+}
+
+void executor::advance(part& p)
+{
+    cluster_cache& cache = host_.cache();
+    const read_view& v = *p.view;
+    while (p.cursor < p.clusters.size()) {
+        const plan_cluster& pc = p.clusters[p.cursor];
+        const view_segment& vs = v.segments[pc.segment];
+        const storage::segment& seg = *vs.segment;
+        const auto& reader = seg.reader();
+        std::size_t start = reader.cluster_start(pc.cluster);
+        if (seg.map() != nullptr) {
+            if (auto s = seg.verify_mapped_cluster(pc.cluster); !s) {
+                p.fail(s.error());
+            } else {
+                auto range = reader.cluster_range(pc.cluster);
+                p.spans.push_back(index::row_span{reinterpret_cast<const float*>(seg.map() + range.offset_bytes),
+                                                  pc.rows, make_key(pc.segment, start), words_or_null(vs.tombstones),
+                                                  start});
+            }
+        } else if (const float* data = cache.find(seg.uid(), pc.cluster)) {
+            ++p.stats.cache_hits;
+            p.spans.push_back(index::row_span{data, pc.rows, make_key(pc.segment, start), words_or_null(vs.tombstones),
+                                              start});
+        } else if (cluster_read* r = find_read(seg.uid(), pc.cluster)) {
+            r->waiters.push_back({&p, pc.segment});
+            ++p.pending;
+            ++p.stats.clusters_read;
+        } else {
+            if (reads_active_.size() >= cluster_reads_max) {
+                // Wait for a read slot; the clusters from here on are issued when one frees.
+                p.parked = true;
+                parked_.push_back(&p);
+                break;
+            }
+            // Making room for this read may evict clusters collected above: scan them first.
+            scan_spans(p);
+            start_read(p, pc.segment, seg, pc.cluster);
+            ++p.pending;
+            ++p.stats.clusters_read;
+        }
+        ++p.stats.clusters_probed;
+        ++p.cursor;
+    }
+    scan_spans(p);
+    maybe_finish(p);
+}
+
+void executor::scan_spans(part& p)
+{
+    if (p.spans.empty()) {
+        return;
+    }
+    p.stats.vectors_scanned += index::scan_spans(p.view->distance_metric, p.query, p.spans.data(), p.spans.size(),
+                                                 p.view->dimension, p.heap);
+    p.spans.clear();
+}
+
+executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint32_t cluster)
+{
+    // At most cluster_reads_max entries: a linear search costs less than a node per read.
+    for (cluster_read* r : reads_active_) {
+        if (r->cluster == cluster && r->seg->uid() == uid) {
+            return r;
+        }
+    }
+    return nullptr;
+}
+
+void executor::start_read(part& p, std::uint32_t segment_index, const storage::segment& seg, std::uint32_t cluster)
+{
+    PUFFER_ASSERT(reads_active_.size() < cluster_reads_max);
+    cluster_read* r = nullptr;
+    if (!read_pool_.empty()) {
+        r = read_pool_.back().release();
+        read_pool_.pop_back();
+    } else {
+        r = new cluster_read(*this);
+    }
+    auto range = seg.reader().cluster_range(cluster);
+    auto [begin, end] = aligned_extent(range, options_.dma_alignment_bytes);
+    r->seg = &seg;
+    r->cluster = cluster;
+    r->size_bytes = end - begin;
+    r->data_offset = range.offset_bytes - begin;
+    r->block = host_.cache().allocate(r->size_bytes);
+    if (r->block == nullptr && r->own.size() < r->size_bytes) {
+        r->own = aligned_buffer(r->size_bytes, options_.dma_alignment_bytes);
+    }
+    r->waiters.clear();
+    r->waiters.push_back({&p, segment_index});
+    reads_active_.push_back(r);
+    host_.ring().submit_read(seg.fd(), begin, r->buffer(), io::tag_of(r));
+}
+
+void executor::read_done(cluster_read& r, std::int64_t result)
+{
+    auto it = std::find(reads_active_.begin(), reads_active_.end(), &r);
+    PUFFER_ASSERT(it != reads_active_.end());
+    *it = reads_active_.back();
+    reads_active_.pop_back();
+
+    const storage::segment& seg = *r.seg;
+    status verdict = ok();
+    if (result < 0) {
+        verdict = make_system_error(static_cast<int>(-result),
+                                    strprintf("%s: read of cluster %u", seg.path().c_str(), r.cluster));
+    } else if (static_cast<std::size_t>(result) != r.size_bytes) {
+        verdict = make_error(errc::io, strprintf("%s: short read of cluster %u (%lld of %zu bytes)", seg.path().c_str(),
+                                                 r.cluster, static_cast<long long>(result), r.size_bytes));
+    } else {
+        verdict = seg.reader().verify_cluster(r.cluster, r.buffer().data() + r.data_offset);
+    }
+    if (!verdict) {
+        PUFFER_LOG(error, "%s", verdict.error().message().c_str());
+    }
+    const auto* data = reinterpret_cast<const float*>(r.buffer().data() + r.data_offset);
+    const std::size_t start = seg.reader().cluster_start(r.cluster);
+    const std::size_t length = seg.reader().cluster_length(r.cluster);
+    for (const auto& w : r.waiters) {
+        part& p = *w.p;
+        if (!verdict) {
+            p.fail(verdict.error());
+            continue;
+        }
+        p.stats.bytes_read += r.size_bytes;
+        const view_segment& vs = p.view->segments[w.segment_index];
+        p.stats.vectors_scanned += index::scan_rows(p.view->distance_metric, p.query, data, length, p.view->dimension,
+                                                    make_key(w.segment_index, start), p.heap,
+                                                    words_or_null(vs.tombstones), start);
+    }
+    if (r.block != nullptr) {
+        cluster_cache& cache = host_.cache();
+        if (verdict && !seg.retired()) {
+            cache.insert(seg.uid(), r.cluster, r.block, r.size_bytes, r.data_offset);
+        } else {
+            cache.release(r.block, r.size_bytes);
+        }
+        r.block = nullptr;
+    }
+    // The waiters may finish (and their searches with them, releasing the views that hold the
+    // segment, and a search's callback may start another search): take them out of the read
+    // first, and the read back to the pool.
+    finished_waiters_.assign(r.waiters.begin(), r.waiters.end());
+    r.waiters.clear();
+    r.seg = nullptr;
+    read_pool_.emplace_back(&r);
+    for (const auto& w : finished_waiters_) {
+        --w.p->pending;
+        maybe_finish(*w.p);
+    }
+    finished_waiters_.clear();
+    resume_parked();
+}
+
+void executor::resume_parked()
+{
+    while (parked_head_ < parked_.size() && reads_active_.size() < cluster_reads_max) {
+        part* p = parked_[parked_head_++];
+        p->parked = false;
+        advance(*p);
+    }
+    if (parked_head_ == parked_.size()) {
+        parked_.clear();
+        parked_head_ = 0;
+    }
+}
+
+void executor::maybe_finish(part& p)
+{
+    if (p.pending != 0 || p.parked || p.cursor != p.clusters.size()) {
+        return;
+    }
+    if (p.origin == host_.shard_index()) {
+        part_returned(p);
+        return;
+    }
+    --parts_active_;
+    part* pp = &p;
+    bool sent = host_.post_to(p.origin, [pp](executor& e) { e.part_returned(*pp); });
+    // The search's shard cannot end while the search waits for this part.
+    PUFFER_ASSERT(sent);
+}
+
+void executor::part_returned(part& p)
+{
+    search_op& op = *p.op;
+    for (const auto& e : p.heap.entries()) {
+        op.heap.push(e.distance, e.key);
+    }
+    search_stats& s = op.response.stats;
+    s.clusters_probed += p.stats.clusters_probed;
+    s.clusters_read += p.stats.clusters_read;
+    s.vectors_scanned += p.stats.vectors_scanned;
+    s.bytes_read += p.stats.bytes_read;
+    s.cache_hits += p.stats.cache_hits;
+    if (p.failure) {
+        op.fail(*p.failure);
+    }
+    release_part(&p);
+    PUFFER_ASSERT(op.parts_pending > 0);
+    if (--op.parts_pending == 0) {
+        finalize(op);
+    }
+}
+
+void executor::finalize(search_op& op)
+{
+    if (op.failure) {
+        reply(op);
+        return;
+    }
+    const read_view& v = *op.view;
+    op.heap.take_sorted(op.sorted);
+    auto payload_size = [&](std::uint64_t key) -> std::uint64_t {
+        std::size_t c = key_container(key);
+        std::uint32_t row = key_row(key);
+        return c < v.segments.size() ? v.segments[c].segment->reader().payload_range(row).size_bytes
+                                     : v.staging[c - v.segments.size()].rows->payload(row).size();
+    };
+    if (op.request.include_payload && op.request.payload_bytes_max != 0) {
+        std::uint64_t total = 0;
+        for (const auto& e : op.sorted) {
+            total += payload_size(e.key);
+        }
+        if (total > op.request.payload_bytes_max) {
+            op.fail(make_error(errc::invalid_argument,
+                               strprintf("the answer's payloads would take %llu bytes, over the per-answer budget of "
+                                         "%zu bytes: ask for fewer results (top_k) or without payloads",
+                                         static_cast<unsigned long long>(total), op.request.payload_bytes_max)));
+            reply(op);
+            return;
+        }
+    }
+    op.response.hits.resize(op.sorted.size());
+    op.payload_hits.clear();
+    for (std::size_t i = 0; i < op.sorted.size(); ++i) {
+        const auto& e = op.sorted[i];
+        std::size_t c = key_container(e.key);
+        std::uint32_t row = key_row(e.key);
+        search_hit& hit = op.response.hits[i];
+        hit.score = score_from_distance(v.distance_metric, e.distance);
+        hit.payload.clear();
+        if (c >= v.segments.size()) {
+            const staged_rows& rows = *v.staging[c - v.segments.size()].rows;
+            hit.id = rows.id(row);
+            if (op.request.include_payload) {
+                hit.payload = rows.payload(row);
+            }
+            continue;
+        }
+        const storage::segment& seg = *v.segments[c].segment;
+        hit.id.assign(seg.reader().id(row));
+        if (!op.request.include_payload || seg.reader().payload_range(row).size_bytes == 0) {
+            continue;
+        }
+        if (seg.map() != nullptr) {
+            auto range = seg.reader().payload_range(row);
+            std::string_view bytes(reinterpret_cast<const char*>(seg.map() + range.offset_bytes), range.size_bytes);
+            if (auto s = seg.reader().verify_payload(row, bytes); !s) {
+                op.fail(s.error());
+            } else {
+                hit.payload.assign(bytes);
+            }
+            continue;
+        }
+        op.payload_hits.push_back(static_cast<std::uint32_t>(i));
+    }
+    if (op.payload_hits.empty()) {
+        reply(op);
+        return;
+    }
+    op.payloads_pending = op.payload_hits.size();
+    if (payload_reads_active_ + op.payload_hits.size() > payload_reads_max && payload_reads_active_ > 0) {
+        payload_waiters_.push_back(&op);  // its turn comes when reads in flight finish
+        return;
+    }
+    start_payloads(op);
+}
+
+void executor::start_payloads(search_op& op)
+{
+    const read_view& v = *op.view;
+    for (std::uint32_t i : op.payload_hits) {
+        const auto& e = op.sorted[i];
+        const storage::segment& seg = *v.segments[key_container(e.key)].segment;
+        std::uint32_t row = key_row(e.key);
+        auto range = seg.reader().payload_range(row);
+        auto [begin, end] = aligned_extent(range, options_.dma_alignment_bytes);
+        payload_read* r = nullptr;
+        if (!payload_pool_.empty()) {
+            r = payload_pool_.back().release();
+            payload_pool_.pop_back();
+        } else {
+            r = new payload_read(*this);
+        }
+        r->op = &op;
+        r->seg = &seg;
+        r->position = row;
+        r->hit_index = i;
+        r->size_bytes = end - begin;
+        r->data_offset = range.offset_bytes - begin;
+        r->block = host_.cache().allocate(r->size_bytes);
+        if (r->block == nullptr && r->own.size() < r->size_bytes) {
+            r->own = aligned_buffer(r->size_bytes, options_.dma_alignment_bytes);
+        }
+        ++payload_reads_active_;
+        std::span<std::byte> buf{r->block != nullptr ? r->block : r->own.data(), r->size_bytes};
+        host_.ring().submit_read(seg.fd(), begin, buf, io::tag_of(r));
+    }
+}
+
+void executor::payload_done(search_op& op)
+{
+    PUFFER_ASSERT(op.payloads_pending > 0);
+    if (--op.payloads_pending == 0) {
+        reply(op);
+    }
+}
+
+void executor::resume_payload_waiters()
+{
+    while (payload_waiters_head_ < payload_waiters_.size()) {
+        search_op* op = payload_waiters_[payload_waiters_head_];
+        if (payload_reads_active_ + op->payload_hits.size() > payload_reads_max && payload_reads_active_ > 0) {
+            break;
+        }
+        ++payload_waiters_head_;
+        start_payloads(*op);
+    }
+    if (payload_waiters_head_ == payload_waiters_.size()) {
+        payload_waiters_.clear();
+        payload_waiters_head_ = 0;
+    }
+}
+
+void executor::reply(search_op& op)
+{
+    search_done done = std::move(op.done);
+    if (op.failure) {
+        error e = std::move(*op.failure);
+        release_search(&op);
+        done(std::move(e));
+        return;
+    }
+    search_response response;
+    response.hits.swap(op.response.hits);
+    response.stats = op.response.stats;
+    release_search(&op);
+    done(std::move(response));
+}
+
+void executor::forget_segment(std::uint64_t segment_uid)
+{
+    host_.cache().erase_segment(segment_uid);
+}
+
+}  // namespace puffer::query

@@ -1,0 +1,134 @@
+#pragma once
+// Runs searches: plans them (planner), scans staging rows exactly, and scans the planned
+// clusters, from the shard's cluster cache or read with one aligned O_DIRECT read each on the
+// shard's ring (shared by every search waiting for the same cluster, verified against its
+// crc32c, then cached). A plan large enough is split among all shards by cluster (each cluster
+// always goes to the same shard, so each is cached once): every shard scans its part with its
+// own ring and cache into a partial top-k, and the shard that received the search merges them
+// and attaches ids and payloads (one more batch of reads for payloads in segment files).
+//
+// One executor per shard; everything here runs on that shard's thread. Work for another shard
+// travels as a message to it and comes back as a value (Seastar's invoke_on). Memory is reused
+// across searches: searches, parts and reads come from pools bounded by the _max constants.
+
+#include "engine/core/result.hpp"
+#include "engine/core/topk.hpp"
+#include "engine/core/unique_function.hpp"
+#include "engine/index/ivf.hpp"
+#include "engine/io/ring.hpp"
+#include "engine/query/cluster_cache.hpp"
+#include "engine/query/planner.hpp"
+#include "engine/query/read_view.hpp"
+#include "engine/query/request.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace puffer::query {
+
+class executor;
+
+// What an executor needs from the shard it runs on.
+class host {
+public:
+    virtual ~host() = default;
+    // Shard-local.
+    virtual io::ring& ring() = 0;
+    virtual cluster_cache& cache() = 0;
+    virtual std::size_t shard_index() const = 0;
+    virtual std::size_t shard_count() const = 0;
+    // Thread-safe: runs task on shard `shard`'s thread, with that shard's executor. Never refused
+    // for a full inbox (these messages are bounded by the searches in flight); false only when
+    // that shard has ended, and then the task is destroyed unrun.
+    virtual bool post_to(std::size_t shard, unique_function<void(executor&)> task) = 0;
+};
+
+struct executor_options {
+    std::size_t dma_alignment_bytes = 4096;
+    // A plan that scans at least this many bytes of vectors is split among the shards. Below it,
+    // sending the parts costs more than it saves (docs/results.md).
+    std::size_t scatter_bytes_min = std::size_t{512} << 10;
+};
+
+using search_done = unique_function<void(result<search_response>)>;
+
+class executor {
+public:
+    // Searches at once on one shard; more get errc::busy.
+    static constexpr std::size_t searches_max = 4096;
+    // Cluster reads in flight on one shard's ring; parts that need more wait for one to finish.
+    static constexpr std::size_t cluster_reads_max = 512;
+    // Payload reads in flight on one shard's ring; searches that need more wait their turn.
+    static constexpr std::size_t payload_reads_max = 2048;
+
+    executor(host& h, const executor_options& options);
+    ~executor();
+    executor(const executor&) = delete;
+    executor& operator=(const executor&) = delete;
+
+    // Searches view for request; done runs on this shard. The view is held until done.
+    void search(std::shared_ptr<const read_view> view, search_request request, search_done done);
+
+    // The shard's cluster cache drops a segment's clusters (the segment left its collection).
+    void forget_segment(std::uint64_t segment_uid);
+
+    // No search and no part of one is in progress here (a shard may end only when idle).
+    bool idle() const { return searches_active_ == 0 && parts_active_ == 0; }
+    std::size_t searches_active() const { return searches_active_; }
+
+    struct search_op;
+    struct part;
+    class cluster_read;
+    class payload_read;
+
+private:
+    search_op* acquire_search();
+    void release_search(search_op* op);
+    part* acquire_part();
+    void release_part(part* p);
+
+    void scatter(search_op& op);
+    // Runs a part on this shard (it may have come from another one).
+    void run_part(part& p);
+    void advance(part& p);
+    void scan_spans(part& p);
+    void start_read(part& p, std::uint32_t segment_index, const storage::segment& seg, std::uint32_t cluster);
+    cluster_read* find_read(std::uint64_t uid, std::uint32_t cluster);
+    void read_done(cluster_read& r, std::int64_t result);
+    void resume_parked();
+    void maybe_finish(part& p);
+    // On the search's shard: folds a finished part into its search.
+    void part_returned(part& p);
+    void finalize(search_op& op);
+    void start_payloads(search_op& op);
+    void payload_done(search_op& op);
+    void resume_payload_waiters();
+    void reply(search_op& op);
+
+    host& host_;
+    executor_options options_;
+    planner planner_;
+    std::size_t searches_active_ = 0;
+    std::size_t parts_active_ = 0;  // parts from other shards being run here
+    std::size_t payload_reads_active_ = 0;
+    std::vector<std::unique_ptr<search_op>> search_pool_;
+    std::vector<std::unique_ptr<part>> part_pool_;
+    std::vector<std::unique_ptr<cluster_read>> read_pool_;
+    std::vector<std::unique_ptr<payload_read>> payload_pool_;
+    std::vector<cluster_read*> reads_active_;  // at most cluster_reads_max
+    std::vector<part*> parked_;                // parts waiting for a read slot, oldest first
+    std::size_t parked_head_ = 0;
+    std::vector<search_op*> payload_waiters_;  // searches waiting for payload read slots
+    std::size_t payload_waiters_head_ = 0;
+    std::vector<part*> parts_scratch_;         // one per shard while scattering
+    struct read_waiter {
+        part* p;
+        std::uint32_t segment_index;
+    };
+    std::vector<read_waiter> finished_waiters_;  // read_done's scratch
+};
+
+}  // namespace puffer::query

@@ -1,0 +1,64 @@
+#pragma once
+// What a search sees of a collection: an immutable snapshot that the collection publishes after
+// every change (LevelDB's Version): its segments with their tombstones, the segments grouped by
+// the centroid table they share, and its staging rows (frozen ones being flushed, then the
+// active one) as of that moment. Readers hold it by shared_ptr for the whole search while the
+// writer installs the next one; tombstone and dead-row bitmaps are copied on write, never changed
+// under a view. Segments (and their bitmaps) may be read on any shard; staging rows only on the
+// owning shard, which appends to them.
+
+#include "engine/core/bitmap.hpp"
+#include "engine/core/distance.hpp"
+#include "engine/query/staged_rows.hpp"
+#include "engine/storage/segment.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace puffer::query {
+
+struct view_segment {
+    std::shared_ptr<const storage::segment> segment;
+    std::shared_ptr<const bitmap> tombstones;  // null when no row is dead
+    std::uint32_t group = 0;                   // index into read_view::groups
+};
+
+// Segments whose rows were assigned to one centroid table (a flush assigns new rows to the
+// collection's current table): probing cluster c means scanning cluster c of each of them, so
+// together they are probed as one segment holding all their rows would be.
+struct quantizer_group {
+    std::vector<std::uint32_t> segments;  // indexes into read_view::segments, ascending
+    std::size_t rows = 0;                  // rows of those segments, tombstoned ones included
+    std::uint32_t representative = 0;      // the largest: its centroids serve the whole group
+};
+
+struct view_staging {
+    std::shared_ptr<const staged_rows> rows;
+    std::size_t row_count = 0;                // rows [0, row_count) belong to this view
+    std::shared_ptr<const bitmap> dead;       // null when no row is dead
+};
+
+struct read_view {
+    std::string collection;  // the name, for messages
+    metric distance_metric = metric::l2;
+    std::size_t dimension = 0;
+    std::vector<view_segment> segments;  // ascending id
+    std::vector<quantizer_group> groups;
+    std::vector<view_staging> staging;   // oldest first; the active staging last
+    std::size_t live_points = 0;
+
+    // Rows held by segments (tombstoned ones included): the size that nprobe is relative to.
+    std::size_t indexed_rows() const
+    {
+        std::size_t n = 0;
+        for (const auto& g : groups) {
+            n += g.rows;
+        }
+        return n;
+    }
+};
+
+}  // namespace puffer::query

@@ -1,0 +1,52 @@
+#pragma once
+// A search as the engine's C++ API takes it and answers it (net/ decodes JSON into these).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace puffer::query {
+
+struct search_request {
+    std::vector<float> vector;
+    std::size_t top_k = 10;
+    // The probe budget, as the number of clusters a collection of the same size held in one
+    // segment would probe (default_nprobe of that segment's cluster count when 0). It is spread
+    // over the collection's segments in proportion to their rows.
+    std::size_t nprobe = 0;
+    // Instead of nprobe (0 when unset): the smallest budget whose measured recall@10 reaches this,
+    // from the recall curves the segments measured when they were built.
+    double recall_target = 0;
+    bool include_payload = false;
+    // The payloads of the answer may total at most this many bytes (0: no bound); past it the
+    // search fails with invalid_argument before any payload is read.
+    std::size_t payload_bytes_max = 0;
+};
+
+struct search_hit {
+    std::string id;
+    float score = 0;      // metric's natural value: squared L2 (lower is closer) or dot/cosine
+    std::string payload;  // raw JSON object text, empty when none or not asked for
+};
+
+struct search_stats {
+    std::size_t segments = 0;
+    std::size_t clusters_probed = 0;
+    std::size_t clusters_read = 0;  // read from disk (cache misses)
+    std::size_t vectors_scanned = 0;
+    std::uint64_t bytes_read = 0;
+    std::size_t cache_hits = 0;
+    // The budget the plan used, in the units of search_request::nprobe, and the recall@10 the
+    // segments' curves expect of it (negative when no curve was asked or known).
+    std::size_t nprobe = 0;
+    double expected_recall = -1;
+    std::size_t shards = 1;  // shards that scanned clusters for this query
+};
+
+struct search_response {
+    std::vector<search_hit> hits;
+    search_stats stats;
+};
+
+}  // namespace puffer::query

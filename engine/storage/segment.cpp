@@ -1,0 +1,58 @@
+#include "engine/storage/segment.hpp"
+
+#include <cerrno>
+#include <sys/mman.h>
+
+namespace puffer::storage {
+namespace {
+
+std::atomic<std::uint64_t> next_uid{1};
+
+}  // namespace
+
+segment::~segment()
+{
+    if (map_ != nullptr) {
+        ::munmap(const_cast<std::byte*>(map_), map_size_bytes_);
+    }
+}
+
+result<std::shared_ptr<const segment>> segment::open(io::env& e, const std::string& path, std::uint64_t id,
+                                                     io_mode mode)
+{
+    std::shared_ptr<segment> s(new segment());
+    s->path_ = path;
+    PUFFER_TRY_ASSIGN(s->reader_, format::segment_reader::open(e, path, id));
+    s->uid_ = next_uid.fetch_add(1);
+    if (mode == io_mode::direct) {
+        PUFFER_TRY_ASSIGN(s->file_, e.open(path, io::open_mode::read_direct));
+    } else {
+        PUFFER_TRY_ASSIGN(s->file_, e.open(path, io::open_mode::read));
+        void* p = ::mmap(nullptr, s->reader_.file_size_bytes(), PROT_READ, MAP_SHARED, s->file_->fd(), 0);
+        if (p == MAP_FAILED) {
+            return make_system_error(errno, path + ": mmap");
+        }
+        s->map_ = static_cast<const std::byte*>(p);
+        s->map_size_bytes_ = s->reader_.file_size_bytes();
+        std::size_t words = (s->reader_.cluster_count() + 63) / 64;
+        s->verified_ = std::make_unique<std::atomic<std::uint64_t>[]>(words);
+        for (std::size_t w = 0; w < words; ++w) {
+            s->verified_[w].store(0, std::memory_order_relaxed);
+        }
+    }
+    return std::shared_ptr<const segment>(std::move(s));
+}
+
+status segment::verify_mapped_cluster(std::size_t c) const
+{
+    std::uint64_t bit = std::uint64_t{1} << (c % 64);
+    if ((verified_[c / 64].load(std::memory_order_acquire) & bit) != 0) {
+        return ok();
+    }
+    auto range = reader_.cluster_range(c);
+    PUFFER_TRY(reader_.verify_cluster(c, map_ + range.offset_bytes));
+    verified_[c / 64].fetch_or(bit, std::memory_order_release);
+    return ok();
+}
+
+}  // namespace puffer::storage

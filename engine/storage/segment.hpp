@@ -1,0 +1,65 @@
+#pragma once
+// An open segment file as every shard sees it: the parsed metadata (segment_reader), and a file
+// for ring reads (O_DIRECT in direct mode) or a read-only mapping of the whole file (mmap mode).
+// Immutable once opened, so it is safe to share between shards: each reads through its own ring
+// at explicit offsets. Tombstones are not here: they belong to the collection, which publishes
+// them in its read views. The file closes (and the mapping goes) when the last holder lets go.
+
+#include "engine/core/result.hpp"
+#include "engine/format/segment_reader.hpp"
+#include "engine/io/env.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace puffer::storage {
+
+enum class io_mode { direct, mmap };
+
+class segment {
+public:
+    // Opens and checks path. Blocking.
+    [[nodiscard]] static result<std::shared_ptr<const segment>> open(io::env& e, const std::string& path,
+                                                                     std::uint64_t id, io_mode mode);
+    ~segment();
+    segment(const segment&) = delete;
+    segment& operator=(const segment&) = delete;
+
+    std::uint64_t id() const { return reader_.segment_id(); }
+    // Unique in the process: the cluster caches' key (a segment id repeats across collections).
+    std::uint64_t uid() const { return uid_; }
+    const std::string& path() const { return path_; }
+    const format::segment_reader& reader() const { return reader_; }
+    std::size_t vector_count() const { return reader_.vector_count(); }
+    std::size_t cluster_count() const { return reader_.cluster_count(); }
+
+    // Direct mode: the descriptor to read clusters and payloads from (O_DIRECT).
+    int fd() const { return file_->fd(); }
+    // Mmap mode: the whole file, else null.
+    const std::byte* map() const { return map_; }
+
+    // Mmap mode: checks cluster c's crc the first time any shard scans it (later scans trust
+    // it). Safe for concurrent use.
+    [[nodiscard]] status verify_mapped_cluster(std::size_t c) const;
+
+    // Set by the collection when the segment leaves it (compaction, delete): cluster reads that
+    // finish afterwards are not cached. Safe for concurrent use.
+    void retire() const { retired_.store(true, std::memory_order_relaxed); }
+    bool retired() const { return retired_.load(std::memory_order_relaxed); }
+
+private:
+    segment() = default;
+
+    std::string path_;
+    format::segment_reader reader_;
+    std::unique_ptr<io::file> file_;
+    const std::byte* map_ = nullptr;
+    std::size_t map_size_bytes_ = 0;
+    std::uint64_t uid_ = 0;
+    mutable std::unique_ptr<std::atomic<std::uint64_t>[]> verified_;  // mmap mode: clusters checked
+    mutable std::atomic<bool> retired_{false};
+};
+
+}  // namespace puffer::storage

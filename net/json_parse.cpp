@@ -216,6 +216,11 @@ result<json::value> parse_json(std::string_view text, std::size_t depth_max, num
     return parser.handler().stack().release();
 }
 
+result<json::value> parse_payload(std::string_view text)
+{
+    return parse_json(text, payload_depth_max, number_mode::doubles);
+}
+
 std::optional<std::string> find_non_finite(const json::value& v)
 {
     // Depth-first with an explicit stack (payloads nest up to 61 levels); paths are built only

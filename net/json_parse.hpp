@@ -22,6 +22,12 @@
 
 namespace puffer::net {
 
+// Nesting limits. A points body is object > "points" array > point object > payload, so a
+// payload has three levels fewer than the body. The points scanner checks a payload alone with
+// the payload's limit, and answers re-read stored payloads with it, so all three agree.
+inline constexpr std::size_t body_depth_max = 64;
+inline constexpr std::size_t payload_depth_max = body_depth_max - 3;
+
 enum class number_mode {
     // Every number is a double (payloads, stored payloads).
     doubles,
@@ -34,6 +40,9 @@ enum class number_mode {
 // errc::invalid_argument with the parser's reason for malformed text.
 [[nodiscard]] result<boost::json::value> parse_json(std::string_view text, std::size_t depth_max, number_mode mode,
                                                     boost::json::storage_ptr sp = {});
+
+// A payload object's text (from a request, or as stored): numbers are doubles.
+[[nodiscard]] result<boost::json::value> parse_payload(std::string_view text);
 
 // The nearest float32 / double to a JSON number's text (RFC 8259 grammar, not checked here):
 // +-infinity when the text is beyond the type's range, +-0 when below its smallest value.

@@ -2,14 +2,30 @@
 
 #include "engine/core/log.hpp"
 #include "net/error_envelope.hpp"
-#include "net/json_codec.hpp"
+#include "net/request_decoding.hpp"
+#include "net/response_encoding.hpp"
 
 #include <boost/json.hpp>
 
+#include <array>
 #include <memory>
 #include <vector>
 
 namespace puffer::net {
+
+// One request on its way through the router: what the handler needs, and how to answer.
+struct router::call {
+    std::string_view method;
+    std::string name;  // the collection, for routes under /v1/collections/{name}
+    std::string body;
+    std::shared_ptr<deliver_fn> deliver;
+
+    void answer(http_response r)
+    {
+        (*deliver)([r = std::move(r)]() mutable { return std::move(r); });
+    }
+};
+
 namespace {
 
 std::vector<std::string_view> split_path(std::string_view target)
@@ -43,42 +59,61 @@ http_response json_response(unsigned status, std::string body)
     return r;
 }
 
-http_response method_not_allowed(std::string_view method, std::string allow)
+http_response shutting_down_response()
 {
-    http_response r = error_response(405, "method_not_allowed",
-                                     "method " + std::string(method) + " is not allowed here; allowed: " + allow);
-    r.allow = std::move(allow);
+    http_response r = error_response(503, "shutting_down", "the server is shutting down");
+    r.retry_after = true;
     return r;
 }
 
-// True when method is one of the comma-separated methods in allow.
-bool allowed(std::string_view allow, std::string_view method)
-{
-    std::size_t i = 0;
-    while (i < allow.size()) {
-        std::size_t j = allow.find(',', i);
-        if (j == std::string_view::npos) {
-            j = allow.size();
-        }
-        std::string_view token = allow.substr(i, j - i);
-        while (!token.empty() && token.front() == ' ') {
-            token.remove_prefix(1);
-        }
-        if (token == method) {
-            return true;
-        }
-        i = j + 1;
-    }
-    return false;
-}
-
-// Delivers a ready response.
-void reply(deliver_fn& deliver, http_response r)
-{
-    deliver([r = std::move(r)]() mutable { return std::move(r); });
-}
+// A path segment that matches any collection name.
+constexpr std::string_view any_name = "{name}";
 
 }  // namespace
+
+const router::route_entry* router::match(std::string_view method, const std::vector<std::string_view>& parts,
+                                         std::string& allow) const
+{
+    static const route_entry table[] = {
+        {{"healthz"}, 1, "GET", &router::healthz},
+        {{"v1", "collections"}, 2, "GET", &router::list_collections},
+        {{"v1", "collections"}, 2, "POST", &router::create_collection},
+        {{"v1", "collections", any_name}, 3, "GET", &router::describe_collection},
+        {{"v1", "collections", any_name}, 3, "DELETE", &router::drop_collection},
+        {{"v1", "collections", any_name, "stats"}, 4, "GET", &router::collection_stats},
+        {{"v1", "collections", any_name, "points"}, 4, "POST", &router::upsert_points},
+        {{"v1", "collections", any_name, "points", "delete"}, 5, "POST", &router::delete_points},
+        {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search},
+        {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch},
+        {{"v1", "collections", any_name, "recall"}, 4, "POST", &router::recall},
+        {{"v1", "collections", any_name, "flush"}, 4, "POST", &router::flush},
+        {{"v1", "collections", any_name, "compact"}, 4, "POST", &router::compact},
+    };
+    auto fits = [&](const route_entry& r) {
+        if (r.length != parts.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < r.length; ++i) {
+            if (r.pattern[i] != any_name && r.pattern[i] != parts[i]) {
+                return false;
+            }
+        }
+        return true;
+    };
+    const route_entry* found = nullptr;
+    allow.clear();
+    for (const auto& r : table) {
+        if (!fits(r)) {
+            continue;
+        }
+        allow += allow.empty() ? "" : ", ";
+        allow += r.method;
+        if (r.method == method) {
+            found = found != nullptr ? found : &r;
+        }
+    }
+    return found;
+}
 
 http_response error_response(const error& e)
 {
@@ -100,189 +135,195 @@ http_response error_response(unsigned status, std::string_view code, std::string
 
 void router::handle(http_request request, deliver_fn deliver)
 {
-    const std::string_view method = request.method;
     auto parts = split_path(request.target);
-
-    if (parts.size() == 1 && parts[0] == "healthz") {
-        if (method != "GET") {
-            reply(deliver, method_not_allowed(method, "GET"));
-            return;
-        }
-        if (shutting_down()) {
-            http_response r = error_response(503, "shutting_down", "the server is shutting down");
-            r.retry_after = true;
-            reply(deliver, std::move(r));
-            return;
-        }
-        reply(deliver, json_response(200, R"({"status":"ok"})"));
-        return;
-    }
-    if (parts.empty() || parts[0] != "v1" || parts.size() < 2 || parts[1] != "collections" || parts.size() > 5) {
-        reply(deliver, error_response(404, "route_not_found",
-                                      "no route for " + std::string(request.target.substr(0, 200))));
-        return;
-    }
-    // Shape of the path: which resource, and the methods it takes.
-    enum class route { collections, collection, stats, points, points_delete, search, flush, compact, none };
-    route which = route::none;
+    call c{request.method, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver))};
     std::string allow;
-    if (parts.size() == 2) {
-        which = route::collections;
-        allow = "GET, POST";
-    } else if (parts.size() == 3) {
-        which = route::collection;
-        allow = "GET, DELETE";
-    } else if (parts.size() == 4) {
-        std::string_view leaf = parts[3];
-        if (leaf == "stats") {
-            which = route::stats;
-            allow = "GET";
-        } else if (leaf == "points") {
-            which = route::points;
-            allow = "POST";
-        } else if (leaf == "search") {
-            which = route::search;
-            allow = "POST";
-        } else if (leaf == "flush") {
-            which = route::flush;
-            allow = "POST";
-        } else if (leaf == "compact") {
-            which = route::compact;
-            allow = "POST";
-        }
-    } else if (parts.size() == 5 && parts[3] == "points" && parts[4] == "delete") {
-        which = route::points_delete;
-        allow = "POST";
-    }
-    if (which == route::none) {
-        reply(deliver, error_response(404, "route_not_found", "no route for " + std::string(request.target.substr(0, 200))));
+    const route_entry* r = match(c.method, parts, allow);
+    // The order of checks (docs/api.md): route, method, shutdown, name, body, collection.
+    if (r == nullptr && allow.empty()) {
+        c.answer(error_response(404, "route_not_found", "no route for " + std::string(request.target.substr(0, 200))));
         return;
     }
-    if (!allowed(allow, method)) {
-        reply(deliver, method_not_allowed(method, allow));
+    if (r == nullptr) {
+        http_response na = error_response(405, "method_not_allowed",
+                                          "method " + std::string(c.method) + " is not allowed here; allowed: " + allow);
+        na.allow = allow;
+        c.answer(std::move(na));
+        return;
+    }
+    if (r->handler == &router::healthz) {
+        healthz(c);
         return;
     }
     if (shutting_down()) {
-        http_response r = error_response(503, "shutting_down", "the server is shutting down");
-        r.retry_after = true;
-        reply(deliver, std::move(r));
+        c.answer(shutting_down_response());
         return;
     }
-    std::string name;
     if (parts.size() >= 3) {
-        name = std::string(parts[2]);
-        if (!db::valid_collection_name(name)) {
-            reply(deliver, error_response(400, "invalid_argument",
-                                          "invalid collection name '" + name.substr(0, 80) +
-                                              "': use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"));
+        c.name = std::string(parts[2]);
+        if (!db::valid_collection_name(c.name)) {
+            c.answer(error_response(400, "invalid_argument",
+                                    "invalid collection name '" + c.name.substr(0, 80) +
+                                        "': use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"));
             return;
         }
     }
+    (this->*(r->handler))(c);
+}
 
-    // From here the engine answers; deliver is shared by the completion (on a shard thread).
-    auto d = std::make_shared<deliver_fn>(std::move(deliver));
-    auto on_status = [d](unsigned ok_status, std::string ok_body) {
-        return [d, ok_status, ok_body = std::move(ok_body)](status s) mutable {
-            (*d)([s = std::move(s), ok_status, ok_body = std::move(ok_body)]() mutable {
-                return s ? json_response(ok_status, std::move(ok_body)) : error_response(s.error());
-            });
-        };
+namespace {
+
+// An engine completion (on a shard thread) that answers with a status: ok_body, or the error.
+auto on_status(const std::shared_ptr<deliver_fn>& d, unsigned ok_status, std::string ok_body)
+{
+    return [d, ok_status, ok_body = std::move(ok_body)](status s) mutable {
+        (*d)([s = std::move(s), ok_status, ok_body = std::move(ok_body)]() mutable {
+            return s ? json_response(ok_status, std::move(ok_body)) : error_response(s.error());
+        });
     };
+}
 
-    switch (which) {
-    case route::collections:
-        if (method == "GET") {
-            db_.list_collections([d](result<std::vector<collection::collection_info>> infos) {
-                (*d)([infos = std::move(infos)] {
-                    return infos ? json_response(200, list_json(*infos)) : error_response(infos.error());
-                });
-            });
-            return;
-        } else {
-            auto parsed = parse_create(request.body);
-            if (!parsed) {
-                reply(*d, error_response(parsed.error()));
-                return;
+}  // namespace
+
+void router::healthz(call& c)
+{
+    c.answer(shutting_down() ? shutting_down_response() : json_response(200, R"({"status":"ok"})"));
+}
+
+void router::list_collections(call& c)
+{
+    db_.list_collections([d = c.deliver](result<std::vector<collection::collection_info>> infos) {
+        (*d)([infos = std::move(infos)] {
+            return infos ? json_response(200, list_json(*infos)) : error_response(infos.error());
+        });
+    });
+}
+
+void router::create_collection(call& c)
+{
+    auto parsed = parse_create(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    collection::collection_info info;
+    info.name = parsed->name;
+    info.dimension = parsed->dimension;
+    info.distance_metric = parsed->distance_metric;
+    db_.create_collection(parsed->name, parsed->dimension, parsed->distance_metric,
+                          on_status(c.deliver, 201, info_json(info)));
+}
+
+void router::describe_collection(call& c)
+{
+    db_.stats(c.name, [d = c.deliver](result<collection::collection_stats> r) {
+        (*d)([r = std::move(r)]() mutable { return r ? json_response(200, info_json(r->info)) : error_response(r.error()); });
+    });
+}
+
+void router::drop_collection(call& c)
+{
+    boost::json::object o;
+    o["deleted"] = c.name;
+    db_.drop_collection(c.name, on_status(c.deliver, 200, boost::json::serialize(o)));
+}
+
+void router::collection_stats(call& c)
+{
+    db_.stats(c.name, [d = c.deliver](result<collection::collection_stats> r) {
+        (*d)([r = std::move(r)]() mutable { return r ? json_response(200, stats_json(*r)) : error_response(r.error()); });
+    });
+}
+
+void router::upsert_points(call& c)
+{
+    auto parsed = parse_points(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    std::size_t n = parsed->size();
+    db_.upsert(c.name, std::move(*parsed), on_status(c.deliver, 200, strprintf("{\"upserted\":%zu}", n)));
+}
+
+void router::delete_points(call& c)
+{
+    auto parsed = parse_delete(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    db_.remove(c.name, std::move(*parsed), [d = c.deliver](result<std::size_t> r) {
+        (*d)([r = std::move(r)]() mutable {
+            return r ? json_response(200, strprintf("{\"deleted\":%zu}", *r)) : error_response(r.error());
+        });
+    });
+}
+
+void router::search(call& c)
+{
+    auto parsed = parse_search(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    bool include_payload = parsed->include_payload;
+    parsed->payload_bytes_max = options_.answer_bytes_max;
+    db_.search(c.name, std::move(*parsed), [d = c.deliver, include_payload](result<query::search_response> r) {
+        (*d)([r = std::move(r), include_payload]() mutable {
+            if (!r) {
+                return error_response(r.error());
             }
-            collection::collection_info info;
-            info.name = parsed->name;
-            info.dimension = parsed->dimension;
-            info.distance_metric = parsed->distance_metric;
-            db_.create_collection(parsed->name, parsed->dimension, parsed->distance_metric,
-                                  on_status(201, info_json(info)));
-            return;
-        }
-    case route::collection:
-        if (method == "GET") {
-            db_.stats(name, [d](result<collection::collection_stats> r) {
-                (*d)([r = std::move(r)]() mutable {
-                    return r ? json_response(200, info_json(r->info)) : error_response(r.error());
-                });
-            });
-        } else {
-            boost::json::object o;
-            o["deleted"] = name;
-            db_.drop_collection(name, on_status(200, boost::json::serialize(o)));
-        }
-        return;
-    case route::stats:
-        db_.stats(name, [d](result<collection::collection_stats> r) {
-            (*d)([r = std::move(r)]() mutable {
-                return r ? json_response(200, stats_json(*r)) : error_response(r.error());
-            });
+            auto body = search_json(*r, include_payload);
+            return body ? json_response(200, std::move(*body)) : error_response(body.error());
         });
-        return;
-    case route::points: {
-        auto parsed = parse_points(request.body);
-        if (!parsed) {
-            reply(*d, error_response(parsed.error()));
-            return;
-        }
-        std::size_t n = parsed->size();
-        db_.upsert(name, std::move(*parsed), on_status(200, strprintf("{\"upserted\":%zu}", n)));
+    });
+}
+
+void router::search_batch(call& c)
+{
+    auto parsed = parse_search_batch(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
         return;
     }
-    case route::points_delete: {
-        auto parsed = parse_delete(request.body);
-        if (!parsed) {
-            reply(*d, error_response(parsed.error()));
-            return;
-        }
-        db_.remove(name, std::move(*parsed), [d](result<std::size_t> r) {
-            (*d)([r = std::move(r)]() mutable {
-                return r ? json_response(200, strprintf("{\"deleted\":%zu}", *r)) : error_response(r.error());
-            });
+    std::vector<bool> include_payload;
+    for (auto& s : *parsed) {
+        include_payload.push_back(s.include_payload);
+        s.payload_bytes_max = options_.answer_bytes_max;  // the batch's payloads together
+    }
+    db_.search_batch(c.name, std::move(*parsed),
+                     [d = c.deliver, include_payload = std::move(include_payload)](result<query::batch_response> r) mutable {
+        (*d)([r = std::move(r), include_payload = std::move(include_payload)]() mutable {
+            if (!r) {
+                return error_response(r.error());
+            }
+            auto body = batch_json(*r, include_payload);
+            return body ? json_response(200, std::move(*body)) : error_response(body.error());
         });
+    });
+}
+
+void router::recall(call& c)
+{
+    auto parsed = parse_recall(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
         return;
     }
-    case route::search: {
-        auto parsed = parse_search(request.body);
-        if (!parsed) {
-            reply(*d, error_response(parsed.error()));
-            return;
-        }
-        bool include_payload = parsed->include_payload;
-        parsed->payload_bytes_max = options_.answer_bytes_max;
-        db_.search(name, std::move(*parsed), [d, include_payload](result<query::search_response> r) {
-            (*d)([r = std::move(r), include_payload]() mutable {
-                if (!r) {
-                    return error_response(r.error());
-                }
-                auto body = search_json(*r, include_payload);
-                return body ? json_response(200, std::move(*body)) : error_response(body.error());
-            });
-        });
-        return;
-    }
-    case route::flush:
-        db_.flush(name, on_status(200, R"({"flushed":true})"));
-        return;
-    case route::compact:
-        db_.compact(name, on_status(200, R"({"compacted":true})"));
-        return;
-    case route::none:
-        break;
-    }
+    db_.recall(c.name, std::move(*parsed), [d = c.deliver](result<query::recall_response> r) {
+        (*d)([r = std::move(r)]() mutable { return r ? json_response(200, recall_json(*r)) : error_response(r.error()); });
+    });
+}
+
+void router::flush(call& c)
+{
+    db_.flush(c.name, on_status(c.deliver, 200, R"({"flushed":true})"));
+}
+
+void router::compact(call& c)
+{
+    db_.compact(c.name, on_status(c.deliver, 200, R"({"compacted":true})"));
 }
 
 }  // namespace puffer::net

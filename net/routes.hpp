@@ -7,9 +7,11 @@
 #include "engine/core/unique_function.hpp"
 #include "engine/db/database.hpp"
 
+#include <array>
 #include <atomic>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace puffer::net {
 
@@ -45,7 +47,36 @@ public:
     void set_shutting_down() { shutting_down_.store(true); }
     bool shutting_down() const { return shutting_down_.load(); }
 
+    struct call;  // one request being handled (routes.cpp)
+
 private:
+    // The route table (routes.cpp): a path pattern ("{name}" stands for a collection name), a
+    // method and its handler, one entry per path and method.
+    struct route_entry {
+        std::array<std::string_view, 5> pattern;
+        std::size_t length;
+        std::string_view method;
+        void (router::*handler)(call&);
+    };
+    // The entry for method on the path, or null; allow gets the methods the path takes (empty:
+    // no such path).
+    const route_entry* match(std::string_view method, const std::vector<std::string_view>& parts,
+                             std::string& allow) const;
+
+    void healthz(call& c);
+    void list_collections(call& c);
+    void create_collection(call& c);
+    void describe_collection(call& c);
+    void drop_collection(call& c);
+    void collection_stats(call& c);
+    void upsert_points(call& c);
+    void delete_points(call& c);
+    void search(call& c);
+    void search_batch(call& c);
+    void recall(call& c);
+    void flush(call& c);
+    void compact(call& c);
+
     db::database& db_;
     router_options options_;
     std::atomic<bool> shutting_down_{false};

@@ -262,9 +262,6 @@ private:
         if (r.retry_after) {
             response_.set(http::field::retry_after, "1");
         }
-        if (server_.stopping.load()) {
-            keep_alive_ = false;
-        }
         response_.keep_alive(keep_alive_);
         response_.body() = std::move(r.body);
         response_.prepare_payload();
@@ -303,7 +300,7 @@ private:
             close();
             return;
         }
-        if (!keep_alive_ || server_.stopping.load()) {
+        if (!keep_alive_) {
             linger();
             return;
         }

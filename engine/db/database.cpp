@@ -453,6 +453,52 @@ void database::search(std::string name, query::search_request request,
     });
 }
 
+void database::search_batch(std::string name, std::vector<query::search_request> requests,
+                            unique_function<void(result<query::batch_response>)> done)
+{
+    on_owner(std::move(name), std::move(done),
+             [requests = std::move(requests)](shard::shard& s, const std::string& n,
+                                              unique_function<void(result<query::batch_response>)> d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        std::shared_ptr<collection::collection> c = it->second;
+        if (c->failed()) {
+            d(c->failed_error());
+            return;
+        }
+        auto view = c->view();
+        s.executor().search_batch(std::move(view), std::move(requests),
+                                  [c = std::move(c), d = std::move(d)](result<query::batch_response> r) mutable {
+                                      if (r) {
+                                          c->record_search(r->totals);
+                                      }
+                                      d(std::move(r));
+                                  });
+    });
+}
+
+void database::recall(std::string name, query::recall_request request,
+                      unique_function<void(result<query::recall_response>)> done)
+{
+    on_owner(std::move(name), std::move(done),
+             [request = std::move(request)](shard::shard& s, const std::string& n,
+                                            unique_function<void(result<query::recall_response>)> d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        if (it->second->failed()) {
+            d(it->second->failed_error());
+            return;
+        }
+        s.executor().measure_recall(it->second->view(), std::move(request), std::move(d));
+    });
+}
+
 void database::flush(std::string name, unique_function<void(status)> done)
 {
     route(std::move(name), std::move(done), [](collection::collection& c, unique_function<void(status)> d) {

@@ -63,6 +63,12 @@ public:
     void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
     void search(std::string name, query::search_request request,
                 unique_function<void(result<query::search_response>)> done);
+    // Searches of one collection at once (1 to query::batch_searches_max), answered in order.
+    void search_batch(std::string name, std::vector<query::search_request> requests,
+                      unique_function<void(result<query::batch_response>)> done);
+    // Measures the recall of the collection's searches now (query::recall_request).
+    void recall(std::string name, query::recall_request request,
+                unique_function<void(result<query::recall_response>)> done);
     void flush(std::string name, unique_function<void(status)> done);
     void compact(std::string name, unique_function<void(status)> done);
     void stats(std::string name, unique_function<void(result<collection::collection_stats>)> done);

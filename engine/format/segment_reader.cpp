@@ -78,6 +78,16 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
     segment_header& h = r.header_;
     h.version = get_fixed32_le(hb + header_version_offset);
     if (h.version < segment_version_min_read || h.version > segment_version_current) {
+        // A version this build does not know, or a damaged one: if the trailer (the same in
+        // every version so far) holds a header crc the header does not match, it is damage.
+        std::byte tb[segment_trailer_size_bytes];
+        if (read_exact(*f, size - segment_trailer_size_bytes, tb, "trailer") &&
+            std::memcmp(tb, segment_trailer_magic.data(), segment_trailer_magic.size()) == 0 &&
+            get_fixed32_le(tb + trailer_crc_offset) == crc32c::value(tb, trailer_crc_offset) &&
+            get_fixed32_le(tb + trailer_header_crc_offset) != crc32c::value(hb, sizeof hb)) {
+            return check_crc(path, 0, "header", get_fixed32_le(tb + trailer_header_crc_offset),
+                             crc32c::value(hb, sizeof hb)).error();
+        }
         return make_error(errc::unsupported_version,
                           strprintf("%s: offset %zu: segment version %u; this build reads versions "
                                     "%u to %u", path.c_str(), header_version_offset, h.version,

@@ -49,23 +49,34 @@ const std::uint64_t* words_or_null(const std::shared_ptr<const bitmap>& b)
 
 }  // namespace
 
-// A part of a search's plan: the clusters one shard scans, into a partial top-k. Created and
-// released by the search's shard; between those it belongs to the shard it was sent to, which
-// reads the view and the query (held alive by the search) and writes only the part.
-struct executor::part {
-    search_op* op = nullptr;
-    std::size_t origin = 0;
-    const read_view* view = nullptr;
-    const float* query = nullptr;
-    std::vector<plan_cluster> clusters;
-    std::size_t cursor = 0;   // clusters[0, cursor) are scanned or being read
-    std::size_t pending = 0;  // reads this part waits for
-    bool parked = false;
-    topk<std::uint64_t> heap{0};
-    search_stats stats;
+// One search or a batch of them, on the shard that received it.
+struct executor::search_op {
+    std::shared_ptr<const read_view> view;
+    std::vector<search_request> requests;  // one per search; vectors checked and normalized
+    std::vector<float> queries;            // a batch's queries, row-major (empty for one search)
+    plan one_plan;                          // a single search's plan
+    batch_plan tasks;                       // what the parts scan (a single search: one query)
+    std::vector<topk<std::uint64_t>> heaps;
+    std::vector<search_response> responses;
+    search_stats totals;
+    std::size_t parts_pending = 0;
+    std::size_t payloads_pending = 0;
     std::optional<error> failure;
-    std::vector<index::row_span> spans;  // clusters in memory, waiting for scan_spans
+    search_done done_one;
+    batch_done done_many;
+    std::vector<scored<std::uint64_t>> sorted;
+    struct payload_hit {
+        std::uint32_t search;
+        std::uint32_t hit;
+        std::uint64_t key;
+    };
+    std::vector<payload_hit> payload_hits;  // hits whose payload is read from a segment file
 
+    std::size_t count() const { return requests.size(); }
+    const float* query(std::size_t i) const
+    {
+        return queries.empty() ? requests[0].vector.data() : queries.data() + i * view->dimension;
+    }
     void fail(const error& e)
     {
         if (!failure) {
@@ -74,18 +85,21 @@ struct executor::part {
     }
 };
 
-struct executor::search_op {
-    std::shared_ptr<const read_view> view;
-    search_request request;
-    plan the_plan;
-    topk<std::uint64_t> heap{0};
-    std::size_t parts_pending = 0;
-    std::size_t payloads_pending = 0;
+// A part of a plan: the tasks one shard scans, into partial top-k lists (one per search of the
+// op). Created and released by the op's shard; between those it belongs to the shard it was
+// sent to, which reads the op's view, queries and plan (immutable while parts run, and held
+// alive by the op) and writes only the part.
+struct executor::part {
+    search_op* op = nullptr;  // read only, except on its own shard
+    std::size_t origin = 0;
+    std::vector<batch_plan::task> tasks;
+    std::size_t cursor = 0;   // tasks[0, cursor) are scanned or being read
+    std::size_t pending = 0;  // reads this part waits for
+    bool parked = false;
+    std::vector<topk<std::uint64_t>> heaps;
+    search_stats stats;
     std::optional<error> failure;
-    search_response response;
-    search_done done;
-    std::vector<scored<std::uint64_t>> sorted;
-    std::vector<std::uint32_t> payload_hits;  // hits whose payload is read from a segment file
+    std::vector<index::row_span> spans;  // one search: clusters in memory, waiting for scan_spans
 
     void fail(const error& e)
     {
@@ -135,9 +149,9 @@ public:
             if (auto s = seg->reader().verify_payload(position, bytes); !s) {
                 op->fail(s.error());
             } else {
-                op->response.hits[hit_index].payload.assign(bytes);
+                op->responses[search].hits[hit].payload.assign(bytes);
             }
-            op->response.stats.bytes_read += size_bytes;
+            op->totals.bytes_read += size_bytes;
         }
         if (block != nullptr) {
             exec.host_.cache().release(block, size_bytes);
@@ -155,7 +169,8 @@ public:
     search_op* op = nullptr;
     const storage::segment* seg = nullptr;
     std::uint32_t position = 0;
-    std::size_t hit_index = 0;
+    std::uint32_t search = 0;
+    std::uint32_t hit = 0;
     std::size_t size_bytes = 0;
     std::size_t data_offset = 0;
     std::byte* block = nullptr;
@@ -192,10 +207,12 @@ executor::search_op* executor::acquire_search()
 void executor::release_search(search_op* op)
 {
     op->view.reset();
-    op->done = nullptr;
+    op->done_one = nullptr;
+    op->done_many = nullptr;
     op->failure.reset();
-    op->response.hits.clear();
-    op->response.stats = {};
+    op->requests.clear();
+    op->queries.clear();
+    op->totals = {};
     --searches_active_;
     search_pool_.emplace_back(op);
 }
@@ -215,9 +232,7 @@ executor::part* executor::acquire_part()
 void executor::release_part(part* p)
 {
     p->op = nullptr;
-    p->view = nullptr;
-    p->query = nullptr;
-    p->clusters.clear();
+    p->tasks.clear();
     p->cursor = 0;
     p->pending = 0;
     p->parked = false;
@@ -227,53 +242,112 @@ void executor::release_part(part* p)
     part_pool_.emplace_back(p);
 }
 
-void executor::search(std::shared_ptr<const read_view> view, search_request request, search_done done)
+status executor::prepare(const read_view& view, search_request& request, const std::string& where)
 {
-    const std::size_t d = view->dimension;
+    const std::size_t d = view.dimension;
     if (request.vector.size() != d) {
-        done(make_error(errc::invalid_argument,
-                        strprintf("query vector has dimension %zu; collection '%s' has dimension %zu",
-                                  request.vector.size(), view->collection.c_str(), d)));
-        return;
+        return make_error(errc::invalid_argument,
+                          strprintf("%squery vector has dimension %zu; collection '%s' has dimension %zu",
+                                    where.c_str(), request.vector.size(), view.collection.c_str(), d));
     }
     for (std::size_t j = 0; j < d; ++j) {
         if (!std::isfinite(request.vector[j])) {
-            done(make_error(errc::invalid_argument, strprintf("vector[%zu] is not a finite number", j)));
-            return;
+            return make_error(errc::invalid_argument, strprintf("%svector[%zu] is not a finite number", where.c_str(), j));
         }
     }
     if (request.top_k == 0) {
-        done(make_error(errc::invalid_argument, "top_k must be at least 1"));
-        return;
+        return make_error(errc::invalid_argument, where + "top_k must be at least 1");
     }
-    if (view->distance_metric == metric::cosine && !normalize(request.vector.data(), d)) {
-        done(make_error(errc::invalid_argument, "a zero query vector has no cosine direction"));
+    if (view.distance_metric == metric::cosine && !normalize(request.vector.data(), d)) {
+        return make_error(errc::invalid_argument, where + "a zero query vector has no cosine direction");
+    }
+    return ok();
+}
+
+void executor::search(std::shared_ptr<const read_view> view, search_request request, search_done done)
+{
+    if (auto s = prepare(*view, request, ""); !s) {
+        done(s.error());
         return;
     }
     if (searches_active_ >= searches_max) {
         done(make_error(errc::busy, strprintf("%zu searches in progress on this shard; retry", searches_active_)));
         return;
     }
-
     search_op& op = *acquire_search();
     op.view = std::move(view);
-    op.request = std::move(request);
-    op.done = std::move(done);
-    op.heap.reset(op.request.top_k);
-    const read_view& v = *op.view;
-    const float* q = op.request.vector.data();
-    planner_.make(v, q, op.request, op.the_plan);
-    op.response.stats.segments = v.segments.size();
-    op.response.stats.nprobe = op.the_plan.nprobe;
-    op.response.stats.expected_recall = op.the_plan.expected_recall;
-
-    // Staging rows are scanned exactly, here and now: only this shard may read them.
-    for (std::size_t i = 0; i < v.staging.size(); ++i) {
-        const view_staging& st = v.staging[i];
-        op.response.stats.vectors_scanned +=
-            index::scan_rows(v.distance_metric, q, st.rows->vectors(), st.row_count, d,
-                             make_key(v.segments.size() + i, 0), op.heap, words_or_null(st.dead), 0);
+    op.requests.push_back(std::move(request));
+    op.done_one = std::move(done);
+    // One search: the planner's exact probe choice, one task per cluster, all for search 0.
+    planner_.make(*op.view, op.query(0), op.requests[0], op.one_plan);
+    batch_plan& t = op.tasks;
+    t.clear();
+    t.queries.push_back(0);
+    for (const plan_cluster& pc : op.one_plan.clusters) {
+        t.tasks.push_back(batch_plan::task{pc.segment, pc.cluster, pc.rows, 0, 1});
     }
+    t.nprobe.push_back(op.one_plan.nprobe);
+    t.expected_recall.push_back(op.one_plan.expected_recall);
+    t.clusters.push_back(op.one_plan.clusters.size());
+    t.vectors.push_back(op.one_plan.vectors);
+    start(op);
+}
+
+void executor::search_batch(std::shared_ptr<const read_view> view, std::vector<search_request> requests,
+                            batch_done done)
+{
+    if (requests.empty() || requests.size() > batch_searches_max) {
+        done(make_error(errc::invalid_argument,
+                        strprintf("a batch holds 1 to %zu searches, not %zu", batch_searches_max, requests.size())));
+        return;
+    }
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        if (auto s = prepare(*view, requests[i], strprintf("searches[%zu]: ", i)); !s) {
+            done(s.error());
+            return;
+        }
+    }
+    if (searches_active_ >= searches_max) {
+        done(make_error(errc::busy, strprintf("%zu searches in progress on this shard; retry", searches_active_)));
+        return;
+    }
+    search_op& op = *acquire_search();
+    op.view = std::move(view);
+    op.requests = std::move(requests);
+    op.done_many = std::move(done);
+    const std::size_t d = op.view->dimension;
+    op.queries.resize(op.count() * d);
+    for (std::size_t i = 0; i < op.count(); ++i) {
+        std::copy_n(op.requests[i].vector.data(), d, op.queries.data() + i * d);
+    }
+    planner_.make_batch(*op.view, op.queries.data(), op.count(), op.requests.data(), op.tasks);
+    start(op);
+}
+
+void executor::start(search_op& op)
+{
+    const read_view& v = *op.view;
+    const std::size_t n = op.count();
+    op.heaps.resize(std::max(op.heaps.size(), n), topk<std::uint64_t>(0));
+    op.responses.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        op.heaps[i].reset(op.requests[i].top_k);
+        search_stats& s = op.responses[i].stats;
+        s = {};
+        s.segments = v.segments.size();
+        s.nprobe = op.tasks.nprobe[i];
+        s.expected_recall = op.tasks.expected_recall[i];
+        s.clusters_probed = op.tasks.clusters[i];
+        s.vectors_scanned = op.tasks.vectors[i];
+        // Staging rows are scanned exactly, here and now: only this shard may read them.
+        for (std::size_t j = 0; j < v.staging.size(); ++j) {
+            const view_staging& st = v.staging[j];
+            s.vectors_scanned += index::scan_rows(v.distance_metric, op.query(i), st.rows->vectors(), st.row_count,
+                                                  v.dimension, make_key(v.segments.size() + j, 0), op.heaps[i],
+                                                  words_or_null(st.dead), 0);
+        }
+    }
+    op.totals.segments = v.segments.size();
     scatter(op);
 }
 
@@ -282,7 +356,11 @@ void executor::scatter(search_op& op)
     const read_view& v = *op.view;
     const std::size_t shards = host_.shard_count();
     const std::size_t self = host_.shard_index();
-    bool split = shards > 1 && op.the_plan.vectors * v.dimension * sizeof(float) >= options_.scatter_bytes_min;
+    std::size_t planned_rows = 0;
+    for (std::size_t i = 0; i < op.count(); ++i) {
+        planned_rows += op.tasks.vectors[i];
+    }
+    bool split = shards > 1 && planned_rows * v.dimension * sizeof(float) >= options_.scatter_bytes_min;
 
     parts_scratch_.assign(shards, nullptr);
     auto part_for = [&](std::size_t shard) -> part& {
@@ -290,24 +368,25 @@ void executor::scatter(search_op& op)
             part* p = acquire_part();
             p->op = &op;
             p->origin = self;
-            p->view = &v;
-            p->query = op.request.vector.data();
-            p->heap.reset(op.request.top_k);
+            p->heaps.resize(std::max(p->heaps.size(), op.count()), topk<std::uint64_t>(0));
+            for (std::size_t i = 0; i < op.count(); ++i) {
+                p->heaps[i].reset(op.requests[i].top_k);
+            }
             parts_scratch_[shard] = p;
         }
         return *parts_scratch_[shard];
     };
     part_for(self);  // the local part always exists: it completes a plan with no clusters
-    for (const plan_cluster& pc : op.the_plan.clusters) {
-        std::size_t target = split ? affinity(v.segments[pc.segment].segment->uid(), pc.cluster, shards) : self;
-        part_for(target).clusters.push_back(pc);
+    for (const batch_plan::task& t : op.tasks.tasks) {
+        std::size_t target = split ? affinity(v.segments[t.segment].segment->uid(), t.cluster, shards) : self;
+        part_for(target).tasks.push_back(t);
     }
     std::size_t count = 0;
     for (part* p : parts_scratch_) {
         count += p != nullptr ? 1 : 0;
     }
     op.parts_pending = count;
-    op.response.stats.shards = count;
+    op.totals.shards = count;
     // Remote parts first, so they run while this shard scans its own.
     part* local = parts_scratch_[self];
     for (std::size_t s = 0; s < shards; ++s) {
@@ -321,9 +400,9 @@ void executor::scatter(search_op& op)
         });
         if (!sent) {
             // That shard has ended (the server is stopping): scan its clusters here.
-            local->clusters.insert(local->clusters.end(), p->clusters.begin(), p->clusters.end());
+            local->tasks.insert(local->tasks.end(), p->tasks.begin(), p->tasks.end());
             --op.parts_pending;
-            --op.response.stats.shards;
+            --op.totals.shards;
             release_part(p);
         }
     }
@@ -338,42 +417,50 @@ void executor::run_part(part& p)
 void executor::advance(part& p)
 {
     cluster_cache& cache = host_.cache();
-    const read_view& v = *p.view;
-    while (p.cursor < p.clusters.size()) {
-        const plan_cluster& pc = p.clusters[p.cursor];
-        const view_segment& vs = v.segments[pc.segment];
+    const read_view& v = *p.op->view;
+    const bool one = p.op->count() == 1;
+    while (p.cursor < p.tasks.size()) {
+        const auto task_index = static_cast<std::uint32_t>(p.cursor);
+        const batch_plan::task& t = p.tasks[task_index];
+        const view_segment& vs = v.segments[t.segment];
         const storage::segment& seg = *vs.segment;
         const auto& reader = seg.reader();
-        std::size_t start = reader.cluster_start(pc.cluster);
+        std::size_t start = reader.cluster_start(t.cluster);
+        const float* data = nullptr;
         if (seg.map() != nullptr) {
-            if (auto s = seg.verify_mapped_cluster(pc.cluster); !s) {
+            if (auto s = seg.verify_mapped_cluster(t.cluster); !s) {
                 p.fail(s.error());
             } else {
-                auto range = reader.cluster_range(pc.cluster);
-                p.spans.push_back(index::row_span{reinterpret_cast<const float*>(seg.map() + range.offset_bytes),
-                                                  pc.rows, make_key(pc.segment, start), words_or_null(vs.tombstones),
-                                                  start});
+                data = reinterpret_cast<const float*>(seg.map() + reader.cluster_range(t.cluster).offset_bytes);
             }
-        } else if (const float* data = cache.find(seg.uid(), pc.cluster)) {
+        } else if ((data = cache.find(seg.uid(), t.cluster)) != nullptr) {
             ++p.stats.cache_hits;
-            p.spans.push_back(index::row_span{data, pc.rows, make_key(pc.segment, start), words_or_null(vs.tombstones),
-                                              start});
-        } else if (cluster_read* r = find_read(seg.uid(), pc.cluster)) {
-            r->waiters.push_back({&p, pc.segment});
+        } else if (cluster_read* r = find_read(seg.uid(), t.cluster)) {
+            r->waiters.push_back({&p, task_index});
             ++p.pending;
             ++p.stats.clusters_read;
         } else {
             if (reads_active_.size() >= cluster_reads_max) {
-                // Wait for a read slot; the clusters from here on are issued when one frees.
+                // Wait for a read slot; the tasks from here on are issued when one frees.
                 p.parked = true;
                 parked_.push_back(&p);
                 break;
             }
             // Making room for this read may evict clusters collected above: scan them first.
             scan_spans(p);
-            start_read(p, pc.segment, seg, pc.cluster);
+            start_read(p, task_index, seg, t.cluster);
             ++p.pending;
             ++p.stats.clusters_read;
+        }
+        if (data != nullptr) {
+            if (one) {
+                // Four clusters at a time, interleaved (index::scan_spans): one search reads them
+                // at the memory's speed, not one stream's.
+                p.spans.push_back(index::row_span{data, t.rows, make_key(t.segment, start), words_or_null(vs.tombstones),
+                                                  start});
+            } else {
+                scan_task(p, task_index, data);
+            }
         }
         ++p.stats.clusters_probed;
         ++p.cursor;
@@ -387,9 +474,26 @@ void executor::scan_spans(part& p)
     if (p.spans.empty()) {
         return;
     }
-    p.stats.vectors_scanned += index::scan_spans(p.view->distance_metric, p.query, p.spans.data(), p.spans.size(),
-                                                 p.view->dimension, p.heap);
+    const read_view& v = *p.op->view;
+    p.stats.vectors_scanned +=
+        index::scan_spans(v.distance_metric, p.op->query(0), p.spans.data(), p.spans.size(), v.dimension, p.heaps[0]);
     p.spans.clear();
+}
+
+void executor::scan_task(part& p, std::uint32_t task_index, const float* data)
+{
+    // The cluster is read from memory once; the searches after the first find it in cache.
+    const search_op& op = *p.op;
+    const read_view& v = *op.view;
+    const batch_plan::task& t = p.tasks[task_index];
+    const view_segment& vs = v.segments[t.segment];
+    std::size_t start = vs.segment->reader().cluster_start(t.cluster);
+    for (std::uint32_t j = t.first; j < t.first + t.count; ++j) {
+        std::uint32_t i = op.tasks.queries[j];
+        p.stats.vectors_scanned += index::scan_rows(v.distance_metric, op.query(i), data, t.rows, v.dimension,
+                                                    make_key(t.segment, start), p.heaps[i],
+                                                    words_or_null(vs.tombstones), start);
+    }
 }
 
 executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint32_t cluster)
@@ -403,7 +507,7 @@ executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint32_t clu
     return nullptr;
 }
 
-void executor::start_read(part& p, std::uint32_t segment_index, const storage::segment& seg, std::uint32_t cluster)
+void executor::start_read(part& p, std::uint32_t task_index, const storage::segment& seg, std::uint32_t cluster)
 {
     PUFFER_ASSERT(reads_active_.size() < cluster_reads_max);
     cluster_read* r = nullptr;
@@ -424,7 +528,7 @@ void executor::start_read(part& p, std::uint32_t segment_index, const storage::s
         r->own = aligned_buffer(r->size_bytes, options_.dma_alignment_bytes);
     }
     r->waiters.clear();
-    r->waiters.push_back({&p, segment_index});
+    r->waiters.push_back({&p, task_index});
     reads_active_.push_back(r);
     host_.ring().submit_read(seg.fd(), begin, r->buffer(), io::tag_of(r));
 }
@@ -451,19 +555,13 @@ void executor::read_done(cluster_read& r, std::int64_t result)
         PUFFER_LOG(error, "%s", verdict.error().message().c_str());
     }
     const auto* data = reinterpret_cast<const float*>(r.buffer().data() + r.data_offset);
-    const std::size_t start = seg.reader().cluster_start(r.cluster);
-    const std::size_t length = seg.reader().cluster_length(r.cluster);
     for (const auto& w : r.waiters) {
-        part& p = *w.p;
         if (!verdict) {
-            p.fail(verdict.error());
+            w.p->fail(verdict.error());
             continue;
         }
-        p.stats.bytes_read += r.size_bytes;
-        const view_segment& vs = p.view->segments[w.segment_index];
-        p.stats.vectors_scanned += index::scan_rows(p.view->distance_metric, p.query, data, length, p.view->dimension,
-                                                    make_key(w.segment_index, start), p.heap,
-                                                    words_or_null(vs.tombstones), start);
+        w.p->stats.bytes_read += r.size_bytes;
+        scan_task(*w.p, w.task_index, data);
     }
     if (r.block != nullptr) {
         cluster_cache& cache = host_.cache();
@@ -504,7 +602,7 @@ void executor::resume_parked()
 
 void executor::maybe_finish(part& p)
 {
-    if (p.pending != 0 || p.parked || p.cursor != p.clusters.size()) {
+    if (p.pending != 0 || p.parked || p.cursor != p.tasks.size()) {
         return;
     }
     if (p.origin == host_.shard_index()) {
@@ -521,10 +619,12 @@ void executor::maybe_finish(part& p)
 void executor::part_returned(part& p)
 {
     search_op& op = *p.op;
-    for (const auto& e : p.heap.entries()) {
-        op.heap.push(e.distance, e.key);
+    for (std::size_t i = 0; i < op.count(); ++i) {
+        for (const auto& e : p.heaps[i].entries()) {
+            op.heaps[i].push(e.distance, e.key);
+        }
     }
-    search_stats& s = op.response.stats;
+    search_stats& s = op.totals;
     s.clusters_probed += p.stats.clusters_probed;
     s.clusters_read += p.stats.clusters_read;
     s.vectors_scanned += p.stats.vectors_scanned;
@@ -547,60 +647,69 @@ void executor::finalize(search_op& op)
         return;
     }
     const read_view& v = *op.view;
-    op.heap.take_sorted(op.sorted);
     auto payload_size = [&](std::uint64_t key) -> std::uint64_t {
         std::size_t c = key_container(key);
         std::uint32_t row = key_row(key);
         return c < v.segments.size() ? v.segments[c].segment->reader().payload_range(row).size_bytes
                                      : v.staging[c - v.segments.size()].rows->payload(row).size();
     };
-    if (op.request.include_payload && op.request.payload_bytes_max != 0) {
-        std::uint64_t total = 0;
-        for (const auto& e : op.sorted) {
-            total += payload_size(e.key);
-        }
-        if (total > op.request.payload_bytes_max) {
-            op.fail(make_error(errc::invalid_argument,
-                               strprintf("the answer's payloads would take %llu bytes, over the per-answer budget of "
-                                         "%zu bytes: ask for fewer results (top_k) or without payloads",
-                                         static_cast<unsigned long long>(total), op.request.payload_bytes_max)));
-            reply(op);
-            return;
+    // The answers' payloads are bounded together, before any is read or copied.
+    std::uint64_t payload_total = 0;
+    std::size_t payload_max = 0;
+    for (std::size_t i = 0; i < op.count(); ++i) {
+        if (op.requests[i].include_payload) {
+            payload_max = std::max(payload_max, op.requests[i].payload_bytes_max);
+            for (const auto& e : op.heaps[i].entries()) {
+                payload_total += payload_size(e.key);
+            }
         }
     }
-    op.response.hits.resize(op.sorted.size());
+    if (payload_max != 0 && payload_total > payload_max) {
+        op.fail(make_error(errc::invalid_argument,
+                           strprintf("the answer's payloads would take %llu bytes, over the per-answer budget of "
+                                     "%zu bytes: ask for fewer results (top_k) or without payloads",
+                                     static_cast<unsigned long long>(payload_total), payload_max)));
+        reply(op);
+        return;
+    }
     op.payload_hits.clear();
-    for (std::size_t i = 0; i < op.sorted.size(); ++i) {
-        const auto& e = op.sorted[i];
-        std::size_t c = key_container(e.key);
-        std::uint32_t row = key_row(e.key);
-        search_hit& hit = op.response.hits[i];
-        hit.score = score_from_distance(v.distance_metric, e.distance);
-        hit.payload.clear();
-        if (c >= v.segments.size()) {
-            const staged_rows& rows = *v.staging[c - v.segments.size()].rows;
-            hit.id = rows.id(row);
-            if (op.request.include_payload) {
-                hit.payload = rows.payload(row);
+    for (std::size_t i = 0; i < op.count(); ++i) {
+        search_response& response = op.responses[i];
+        const bool with_payload = op.requests[i].include_payload;
+        op.heaps[i].take_sorted(op.sorted);
+        response.hits.resize(op.sorted.size());
+        for (std::size_t h = 0; h < op.sorted.size(); ++h) {
+            const auto& e = op.sorted[h];
+            std::size_t c = key_container(e.key);
+            std::uint32_t row = key_row(e.key);
+            search_hit& hit = response.hits[h];
+            hit.score = score_from_distance(v.distance_metric, e.distance);
+            hit.payload.clear();
+            if (c >= v.segments.size()) {
+                const staged_rows& rows = *v.staging[c - v.segments.size()].rows;
+                hit.id = rows.id(row);
+                if (with_payload) {
+                    hit.payload = rows.payload(row);
+                }
+                continue;
             }
-            continue;
-        }
-        const storage::segment& seg = *v.segments[c].segment;
-        hit.id.assign(seg.reader().id(row));
-        if (!op.request.include_payload || seg.reader().payload_range(row).size_bytes == 0) {
-            continue;
-        }
-        if (seg.map() != nullptr) {
-            auto range = seg.reader().payload_range(row);
-            std::string_view bytes(reinterpret_cast<const char*>(seg.map() + range.offset_bytes), range.size_bytes);
-            if (auto s = seg.reader().verify_payload(row, bytes); !s) {
-                op.fail(s.error());
-            } else {
-                hit.payload.assign(bytes);
+            const storage::segment& seg = *v.segments[c].segment;
+            hit.id.assign(seg.reader().id(row));
+            if (!with_payload || seg.reader().payload_range(row).size_bytes == 0) {
+                continue;
             }
-            continue;
+            if (seg.map() != nullptr) {
+                auto range = seg.reader().payload_range(row);
+                std::string_view bytes(reinterpret_cast<const char*>(seg.map() + range.offset_bytes), range.size_bytes);
+                if (auto s = seg.reader().verify_payload(row, bytes); !s) {
+                    op.fail(s.error());
+                } else {
+                    hit.payload.assign(bytes);
+                }
+                continue;
+            }
+            op.payload_hits.push_back({static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(h), e.key});
         }
-        op.payload_hits.push_back(static_cast<std::uint32_t>(i));
     }
     if (op.payload_hits.empty()) {
         reply(op);
@@ -617,10 +726,9 @@ void executor::finalize(search_op& op)
 void executor::start_payloads(search_op& op)
 {
     const read_view& v = *op.view;
-    for (std::uint32_t i : op.payload_hits) {
-        const auto& e = op.sorted[i];
-        const storage::segment& seg = *v.segments[key_container(e.key)].segment;
-        std::uint32_t row = key_row(e.key);
+    for (const auto& ph : op.payload_hits) {
+        const storage::segment& seg = *v.segments[key_container(ph.key)].segment;
+        std::uint32_t row = key_row(ph.key);
         auto range = seg.reader().payload_range(row);
         auto [begin, end] = aligned_extent(range, options_.dma_alignment_bytes);
         payload_read* r = nullptr;
@@ -633,7 +741,8 @@ void executor::start_payloads(search_op& op)
         r->op = &op;
         r->seg = &seg;
         r->position = row;
-        r->hit_index = i;
+        r->search = ph.search;
+        r->hit = ph.hit;
         r->size_bytes = end - begin;
         r->data_offset = range.offset_bytes - begin;
         r->block = host_.cache().allocate(r->size_bytes);
@@ -672,18 +781,42 @@ void executor::resume_payload_waiters()
 
 void executor::reply(search_op& op)
 {
-    search_done done = std::move(op.done);
     if (op.failure) {
         error e = std::move(*op.failure);
+        search_done one = std::move(op.done_one);
+        batch_done many = std::move(op.done_many);
         release_search(&op);
-        done(std::move(e));
+        if (one) {
+            one(std::move(e));
+        } else {
+            many(std::move(e));
+        }
         return;
     }
-    search_response response;
-    response.hits.swap(op.response.hits);
-    response.stats = op.response.stats;
+    if (op.done_one) {
+        search_response response;
+        response.hits.swap(op.responses[0].hits);
+        response.stats = op.responses[0].stats;
+        // One search: what it read is its own.
+        response.stats.clusters_read = op.totals.clusters_read;
+        response.stats.bytes_read = op.totals.bytes_read;
+        response.stats.cache_hits = op.totals.cache_hits;
+        response.stats.shards = op.totals.shards;
+        search_done done = std::move(op.done_one);
+        release_search(&op);
+        done(std::move(response));
+        return;
+    }
+    batch_response answer;
+    answer.results.resize(op.count());
+    for (std::size_t i = 0; i < op.count(); ++i) {
+        answer.results[i].hits.swap(op.responses[i].hits);
+        answer.results[i].stats = op.responses[i].stats;
+    }
+    answer.totals = op.totals;
+    batch_done done = std::move(op.done_many);
     release_search(&op);
-    done(std::move(response));
+    done(std::move(answer));
 }
 
 void executor::forget_segment(std::uint64_t segment_uid)

@@ -15,6 +15,7 @@
 #include "engine/core/topk.hpp"
 #include "engine/core/unique_function.hpp"
 #include "engine/index/ivf.hpp"
+#include "engine/io/env.hpp"
 #include "engine/io/ring.hpp"
 #include "engine/query/cluster_cache.hpp"
 #include "engine/query/planner.hpp"
@@ -44,6 +45,9 @@ public:
     // for a full inbox (these messages are bounded by the searches in flight); false only when
     // that shard has ended, and then the task is destroyed unrun.
     virtual bool post_to(std::size_t shard, unique_function<void(executor&)> task) = 0;
+    // Thread-safe: runs work on the background pool (blocking reads), with this env.
+    virtual void background(unique_function<void()> work) = 0;
+    virtual io::env& env() = 0;
 };
 
 struct executor_options {
@@ -54,6 +58,8 @@ struct executor_options {
 };
 
 using search_done = unique_function<void(result<search_response>)>;
+using batch_done = unique_function<void(result<batch_response>)>;
+using recall_done = unique_function<void(result<recall_response>)>;
 
 class executor {
 public:
@@ -71,6 +77,14 @@ public:
 
     // Searches view for request; done runs on this shard. The view is held until done.
     void search(std::shared_ptr<const read_view> view, search_request request, search_done done);
+    // Searches view for every request (1 to batch_searches_max) at once: each cluster any of them
+    // probes is read and scanned once for all of them. An invalid request fails the whole batch
+    // with invalid_argument naming it ("searches[3]: ..."); answers come in order.
+    void search_batch(std::shared_ptr<const read_view> view, std::vector<search_request> requests, batch_done done);
+
+    // Measures the recall of the view's searches (recall.cpp): the queries given, or stored points
+    // sampled from the view (read off the shard), searched as asked and exhaustively.
+    void measure_recall(std::shared_ptr<const read_view> view, recall_request request, recall_done done);
 
     // The shard's cluster cache drops a segment's clusters (the segment left its collection).
     void forget_segment(std::uint64_t segment_uid);
@@ -90,12 +104,18 @@ private:
     part* acquire_part();
     void release_part(part* p);
 
+    // Checks and normalizes one request; the error's message is prefixed with where.
+    [[nodiscard]] status prepare(const read_view& view, search_request& request, const std::string& where);
+    // From the plan to the answer: staging scans, parts, merge, ids and payloads.
+    void start(search_op& op);
     void scatter(search_op& op);
     // Runs a part on this shard (it may have come from another one).
     void run_part(part& p);
     void advance(part& p);
     void scan_spans(part& p);
-    void start_read(part& p, std::uint32_t segment_index, const storage::segment& seg, std::uint32_t cluster);
+    void start_read(part& p, std::uint32_t task_index, const storage::segment& seg, std::uint32_t cluster);
+    // Scans a task's cluster (its rows at data) for every search of the task.
+    void scan_task(part& p, std::uint32_t task_index, const float* data);
     cluster_read* find_read(std::uint64_t uid, std::uint32_t cluster);
     void read_done(cluster_read& r, std::int64_t result);
     void resume_parked();
@@ -107,6 +127,9 @@ private:
     void payload_done(search_op& op);
     void resume_payload_waiters();
     void reply(search_op& op);
+    // recall.cpp: the two batches of a recall measurement, and their comparison.
+    void recall_searches(std::shared_ptr<const read_view> view, recall_request request,
+                         std::vector<std::vector<float>> queries, recall_done done);
 
     host& host_;
     executor_options options_;
@@ -126,7 +149,7 @@ private:
     std::vector<part*> parts_scratch_;         // one per shard while scattering
     struct read_waiter {
         part* p;
-        std::uint32_t segment_index;
+        std::uint32_t task_index;
     };
     std::vector<read_waiter> finished_waiters_;  // read_done's scratch
 };

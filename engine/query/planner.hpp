@@ -39,15 +39,59 @@ struct plan {
     }
 };
 
+// The plan of a batch of searches: every (segment, cluster) that any of them probes, once,
+// with the searches that probe it, so the cluster is read and scanned once for all of them.
+struct batch_plan {
+    struct task {
+        std::uint32_t segment;
+        std::uint32_t cluster;
+        std::uint32_t rows;
+        std::uint32_t first;  // its searches are queries[first, first + count)
+        std::uint32_t count;
+    };
+    std::vector<task> tasks;              // ascending (segment, cluster)
+    std::vector<std::uint32_t> queries;   // search indexes, ascending within a task
+    // Per search: the budget, the recall its curves expect (or -1), and what it will scan.
+    std::vector<std::size_t> nprobe;
+    std::vector<double> expected_recall;
+    std::vector<std::size_t> clusters;
+    std::vector<std::size_t> vectors;
+    void clear()
+    {
+        tasks.clear();
+        queries.clear();
+        nprobe.clear();
+        expected_recall.clear();
+        clusters.clear();
+        vectors.clear();
+    }
+};
+
 class planner {
 public:
     // Plans request over view for the query q (already normalized for cosine). Reuses its scratch
     // memory: one planner per shard, one plan at a time.
     void make(const read_view& view, const float* q, const search_request& request, plan& out);
 
+    // Plans count searches at once; q holds their queries (count * dimension, normalized for
+    // cosine). The centroid distances of all queries to a table are one matrix product; the
+    // clusters at the edge of each query's probes are then re-ranked with exact distances, so
+    // every search probes exactly the clusters make() would choose for it alone.
+    void make_batch(const read_view& view, const float* q, std::size_t count, const search_request* requests,
+                    batch_plan& out);
+
 private:
+    // The probes of group g for one search: how many, and the expected recall (or -1).
+    std::pair<std::size_t, double> group_budget(const read_view& view, const quantizer_group& g,
+                                                const search_request& request, double fraction, double goal) const;
+
     std::vector<std::uint32_t> probes_;
     std::vector<float> distances_;
+    std::vector<float> dots_;
+    std::vector<float> norms_;
+    std::vector<std::uint32_t> candidates_;
+    std::vector<std::uint32_t> order_;
+    std::vector<std::uint64_t> keys_;
 };
 
 }  // namespace puffer::query

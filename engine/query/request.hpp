@@ -49,4 +49,35 @@ struct search_response {
     search_stats stats;
 };
 
+// The answers to a batch of searches, in order. Each answer's stats say what was planned for it
+// (budget, clusters, rows scanned); reads and cache hits are shared, so they are in totals.
+struct batch_response {
+    std::vector<search_response> results;
+    search_stats totals;
+};
+
+// At most this many searches in one batch.
+inline constexpr std::size_t batch_searches_max = 1000;
+
+// Recall of the collection's searches, measured now: queries (given, or sampled from its stored
+// points) searched as asked (nprobe or recall_target) and exhaustively, the answers compared.
+inline constexpr std::size_t recall_queries_max = 1000;
+struct recall_request {
+    std::size_t num_queries = 25;  // sampled when queries is empty
+    std::size_t top_k = 10;
+    std::size_t nprobe = 0;
+    double recall_target = 0;
+    std::vector<std::vector<float>> queries;
+    std::uint64_t seed = 0;  // of the sample; 0: a new one each time
+};
+struct recall_response {
+    double recall = 0;  // mean over the queries of |ANN top-k and exact top-k| / |exact top-k|
+    std::size_t queries = 0;
+    std::size_t top_k = 0;
+    std::size_t nprobe = 0;          // the budget the searches used
+    double expected_recall = -1;     // what the curves expected of it (recall_target only)
+    double vectors_scanned = 0;      // per query, ANN
+    double exhaustive_vectors_scanned = 0;
+};
+
 }  // namespace puffer::query

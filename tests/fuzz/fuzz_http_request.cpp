@@ -15,7 +15,8 @@
 //    fixture collections, so every input starts from the same state and a finding reproduces.
 #include "engine/core/log.hpp"
 #include "engine/db/database.hpp"
-#include "net/json_codec.hpp"
+#include "net/request_decoding.hpp"
+#include "net/response_encoding.hpp"
 #include "net/routes.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 #include "tests/support/sync_db.hpp"

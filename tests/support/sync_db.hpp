@@ -96,6 +96,21 @@ inline result<query::search_response> search(db::database& d, const std::string&
     return search(d, name, std::move(r));
 }
 
+inline result<query::batch_response> search_batch(db::database& d, const std::string& name,
+                                                 std::vector<query::search_request> requests)
+{
+    waiter<result<query::batch_response>> w;
+    d.search_batch(name, std::move(requests), w.callback());
+    return w.get();
+}
+
+inline result<query::recall_response> recall(db::database& d, const std::string& name, query::recall_request r)
+{
+    waiter<result<query::recall_response>> w;
+    d.recall(name, std::move(r), w.callback());
+    return w.get();
+}
+
 inline status flush(db::database& d, const std::string& name)
 {
     waiter<status> w;

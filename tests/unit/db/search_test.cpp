@@ -228,4 +228,66 @@ BOOST_AUTO_TEST_CASE(flushes_share_the_collections_table)
     BOOST_TEST(st->info.points == s.base.rows);
 }
 
+// A batch answers each search exactly as it would be answered alone (the matrix product that
+// ranks centroids for the whole batch is re-checked at the edge of each search's probes), with
+// each search's own top_k and nprobe, split among shards or not, warm or cold.
+BOOST_AUTO_TEST_CASE(a_batch_answers_each_search_as_alone)
+{
+    test::temp_dir dir;
+    auto d = open_db(options_for(dir.file("d"), 2, 0));
+    load(*d, "c", 3);
+    const auto& s = data();
+    std::vector<query::search_request> batch;
+    for (std::size_t qi = 0; qi < s.queries.rows; ++qi) {
+        query::search_request r;
+        r.vector.assign(s.queries.row(qi), s.queries.row(qi) + s.queries.dimension);
+        r.top_k = 1 + qi % 20;
+        r.nprobe = 1 + (qi * 7) % 60;
+        if (qi % 9 == 0) {
+            r.nprobe = 0;
+            r.recall_target = 0.9;
+        }
+        batch.push_back(std::move(r));
+    }
+    for (bool cold : {true, false}) {
+        if (cold) {
+            test::clear_caches(*d);
+        }
+        auto answers = test::search_batch(*d, "c", batch);
+        BOOST_TEST_REQUIRE(answers.has_value(), answers.error().message());
+        BOOST_TEST_REQUIRE(answers->results.size() == batch.size());
+        BOOST_TEST(answers->totals.shards == 2u);
+        if (cold) {
+            BOOST_TEST(answers->totals.clusters_read > 0u);
+        }
+        for (std::size_t qi = 0; qi < batch.size(); ++qi) {
+            auto alone = test::search(*d, "c", batch[qi]);
+            BOOST_TEST_REQUIRE(alone.has_value());
+            expect_same(answers->results[qi], *alone, qi);
+            BOOST_TEST(answers->results[qi].stats.nprobe == alone->stats.nprobe, "query " << qi);
+            BOOST_TEST(answers->results[qi].stats.expected_recall == alone->stats.expected_recall, "query " << qi);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_with_a_bad_search_fails_whole_naming_it)
+{
+    test::temp_dir dir;
+    auto d = open_db(options_for(dir.file("d"), 1, 0));
+    load(*d, "c", 1);
+    const auto& s = data();
+    std::vector<query::search_request> batch(3);
+    for (auto& r : batch) {
+        r.vector.assign(s.queries.row(0), s.queries.row(0) + s.queries.dimension);
+    }
+    batch[2].vector.pop_back();
+    auto answers = test::search_batch(*d, "c", batch);
+    BOOST_TEST_REQUIRE(!answers.has_value());
+    BOOST_TEST((answers.error().code == make_error_code(errc::invalid_argument)));
+    BOOST_TEST(answers.error().message().find("searches[2]") != std::string::npos, answers.error().message());
+    BOOST_TEST(!test::search_batch(*d, "c", {}).has_value());
+    std::vector<query::search_request> too_many(query::batch_searches_max + 1, batch[0]);
+    BOOST_TEST(!test::search_batch(*d, "c", too_many).has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,7 +4,8 @@
 // validation messages name the field; the router answers 503 once shutting down; error bodies
 // are valid JSON (valid UTF-8) whatever bytes the request quoted in them carried.
 #include "net/error_envelope.hpp"
-#include "net/json_codec.hpp"
+#include "net/request_decoding.hpp"
+#include "net/response_encoding.hpp"
 #include "net/routes.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -1,13 +1,13 @@
 #pragma once
-// JSON request bodies -> engine requests (validated: types, ranges, finite float32 values,
-// ids, payload objects, unknown fields), and engine results -> JSON response bodies. The shapes
-// are documented in docs/api.md and docs/openapi.yaml. Every rejection is errc::invalid_argument
-// with a message that names the field (and the point index, for batches).
+// JSON request bodies -> engine requests, validated: types, ranges, finite float32 values, ids,
+// payload objects, unknown fields. The shapes are documented in docs/api.md and
+// docs/openapi.yaml. Every rejection is errc::invalid_argument with a message that names the
+// field (and the point or search index, for batches).
 
 #include "engine/collection/types.hpp"
-#include "engine/query/request.hpp"
 #include "engine/core/point_batch.hpp"
 #include "engine/core/result.hpp"
+#include "engine/query/request.hpp"
 
 #include <string>
 #include <string_view>
@@ -16,6 +16,8 @@
 namespace puffer::net {
 
 inline constexpr std::size_t top_k_max = 1000;
+inline constexpr double recall_target_min = 0.5;
+inline constexpr double recall_target_max = 0.999;
 
 struct create_request {
     std::string name;
@@ -28,6 +30,9 @@ struct create_request {
 // collection's.
 [[nodiscard]] result<point_batch> parse_points(std::string_view body);
 [[nodiscard]] result<query::search_request> parse_search(std::string_view body);
+// {"searches": [<search body>, ...]}, 1 to query::batch_searches_max of them.
+[[nodiscard]] result<std::vector<query::search_request>> parse_search_batch(std::string_view body);
+[[nodiscard]] result<query::recall_request> parse_recall(std::string_view body);
 [[nodiscard]] result<std::vector<std::string>> parse_delete(std::string_view body);
 
 namespace detail {
@@ -35,11 +40,5 @@ namespace detail {
 // check that the two agree.
 [[nodiscard]] result<point_batch> parse_points_dom(std::string_view body);
 }  // namespace detail
-
-std::string info_json(const collection::collection_info& info);
-std::string list_json(const std::vector<collection::collection_info>& infos);
-std::string stats_json(const collection::collection_stats& stats);
-// errc::corruption when a stored payload no longer parses: damaged data is an error, not null.
-[[nodiscard]] result<std::string> search_json(const query::search_response& response, bool include_payload);
 
 }  // namespace puffer::net

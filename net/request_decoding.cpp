@@ -1,4 +1,4 @@
-#include "net/json_codec.hpp"
+#include "net/request_decoding.hpp"
 
 #include "engine/core/log.hpp"
 #include "net/error_envelope.hpp"
@@ -21,12 +21,6 @@ namespace {
 // 2^128 - 2^103. Below it they round to at most FLT_MAX (3.4028235e38 is accepted).
 constexpr double float_overflow_threshold = 340282356779733661637539395458142568448.0;
 
-// Nesting limits. A points body is object > "points" array > point object > payload, so a
-// payload has three levels fewer than the body. The scanner checks a payload alone with the
-// payload's limit, and search answers re-read stored payloads with it, so all three agree.
-constexpr int body_depth_max = 64;
-constexpr int payload_depth_max = body_depth_max - 3;
-
 error invalid(std::string message)
 {
     return make_error(errc::invalid_argument, std::move(message));
@@ -45,12 +39,6 @@ result<json::object*> parse_object(std::string_view body, json::value& storage, 
         return invalid("request body must be a JSON object");
     }
     return o;
-}
-
-// A payload object, read on its own (the scanner) or re-read from storage: numbers are doubles.
-result<json::value> parse_payload(std::string_view text)
-{
-    return parse_json(text, payload_depth_max, number_mode::doubles);
 }
 
 // Refuses a payload holding a number beyond double range (parsed as infinity): JSON cannot
@@ -612,19 +600,113 @@ result<point_batch> parse_points(std::string_view body)
     return detail::parse_points_dom(body);
 }
 
+namespace {
+
+// One search's fields (a search body, or an item of a batch); where prefixes every message.
+result<query::search_request> search_of(const json::object& o, const std::string& where)
+{
+    PUFFER_TRY(reject_unknown_fields(o, {"vector", "top_k", "nprobe", "recall_target", "include_payload"},
+                                     where.empty() ? "the search request" : where.c_str()));
+    const std::string prefix = where.empty() ? "" : where + ": ";
+    query::search_request r;
+    const json::value* vec = o.if_contains("vector");
+    if (vec == nullptr) {
+        return invalid(prefix + "'vector' is required");
+    }
+    PUFFER_TRY_ASSIGN(r.vector, parse_vector(*vec, where.empty() ? "search" : where));
+    if (const json::value* k = o.if_contains("top_k")) {
+        auto parsed = to_count(*k, "top_k");
+        if (!parsed || *parsed < 1 || *parsed > top_k_max) {
+            return invalid(strprintf("%s'top_k' must be an integer from 1 to %zu", prefix.c_str(), top_k_max));
+        }
+        r.top_k = *parsed;
+    }
+    if (const json::value* np = o.if_contains("nprobe"); np != nullptr && !np->is_null()) {
+        auto parsed = to_count(*np, "nprobe");
+        if (!parsed || *parsed < 1) {
+            return invalid(prefix +
+                           "'nprobe' must be an integer of at least 1 (more than the cluster count means all clusters)");
+        }
+        r.nprobe = static_cast<std::size_t>(std::min<std::uint64_t>(*parsed, 1u << 30));
+    }
+    if (const json::value* rt = o.if_contains("recall_target"); rt != nullptr && !rt->is_null()) {
+        double t = rt->is_number() ? rt->to_number<double>() : -1;
+        if (!(t >= recall_target_min && t <= recall_target_max)) {
+            return invalid(strprintf("%s'recall_target' must be a number from %g to %g", prefix.c_str(),
+                                     recall_target_min, recall_target_max));
+        }
+        if (r.nprobe != 0) {
+            return invalid(prefix + "give 'nprobe' or 'recall_target', not both");
+        }
+        r.recall_target = t;
+    }
+    if (const json::value* ip = o.if_contains("include_payload"); ip != nullptr && !ip->is_null()) {
+        if (!ip->is_bool()) {
+            return invalid(prefix + "'include_payload' must be true or false");
+        }
+        r.include_payload = ip->get_bool();
+    }
+    return r;
+}
+
+}  // namespace
+
 result<query::search_request> parse_search(std::string_view body)
 {
     json::monotonic_resource mr;
     json::value storage;
     PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
-    PUFFER_TRY(reject_unknown_fields(*o, {"vector", "top_k", "nprobe", "include_payload"}, "the search request"));
-    query::search_request r;
-    const json::value* vec = o->if_contains("vector");
-    if (vec == nullptr) {
-        return invalid("'vector' is required");
+    return search_of(*o, "");
+}
+
+result<std::vector<query::search_request>> parse_search_batch(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY(reject_unknown_fields(*o, {"searches"}, "the batch"));
+    const json::value* searches = o->if_contains("searches");
+    if (searches == nullptr || !searches->is_array()) {
+        return invalid("'searches' is required and must be an array of search requests");
     }
-    PUFFER_TRY_ASSIGN(r.vector, parse_vector(*vec, "search"));
-    if (const json::value* k = o->if_contains("top_k")) {
+    const json::array& a = searches->get_array();
+    if (a.empty() || a.size() > query::batch_searches_max) {
+        return invalid(strprintf("'searches' holds %zu searches; 1 to %zu are allowed", a.size(),
+                                 query::batch_searches_max));
+    }
+    std::vector<query::search_request> out;
+    out.reserve(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        std::string where = strprintf("searches[%zu]", i);
+        const json::object* item = a[i].if_object();
+        if (item == nullptr) {
+            return invalid(where + " must be a search request object");
+        }
+        PUFFER_TRY_ASSIGN(auto r, search_of(*item, where));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+result<query::recall_request> parse_recall(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    query::recall_request r;
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        return r;  // an empty body: every default
+    }
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY(reject_unknown_fields(*o, {"num_queries", "top_k", "nprobe", "recall_target", "queries"},
+                                     "the recall request"));
+    if (const json::value* n = o->if_contains("num_queries"); n != nullptr && !n->is_null()) {
+        auto parsed = to_count(*n, "num_queries");
+        if (!parsed || *parsed < 1 || *parsed > query::recall_queries_max) {
+            return invalid(strprintf("'num_queries' must be an integer from 1 to %zu", query::recall_queries_max));
+        }
+        r.num_queries = *parsed;
+    }
+    if (const json::value* k = o->if_contains("top_k"); k != nullptr && !k->is_null()) {
         auto parsed = to_count(*k, "top_k");
         if (!parsed || *parsed < 1 || *parsed > top_k_max) {
             return invalid(strprintf("'top_k' must be an integer from 1 to %zu", top_k_max));
@@ -634,15 +716,30 @@ result<query::search_request> parse_search(std::string_view body)
     if (const json::value* np = o->if_contains("nprobe"); np != nullptr && !np->is_null()) {
         auto parsed = to_count(*np, "nprobe");
         if (!parsed || *parsed < 1) {
-            return invalid("'nprobe' must be an integer of at least 1 (more than the cluster count means all clusters)");
+            return invalid("'nprobe' must be an integer of at least 1");
         }
         r.nprobe = static_cast<std::size_t>(std::min<std::uint64_t>(*parsed, 1u << 30));
     }
-    if (const json::value* ip = o->if_contains("include_payload"); ip != nullptr && !ip->is_null()) {
-        if (!ip->is_bool()) {
-            return invalid("'include_payload' must be true or false");
+    if (const json::value* rt = o->if_contains("recall_target"); rt != nullptr && !rt->is_null()) {
+        double t = rt->is_number() ? rt->to_number<double>() : -1;
+        if (!(t >= recall_target_min && t <= recall_target_max)) {
+            return invalid(strprintf("'recall_target' must be a number from %g to %g", recall_target_min,
+                                     recall_target_max));
         }
-        r.include_payload = ip->get_bool();
+        if (r.nprobe != 0) {
+            return invalid("give 'nprobe' or 'recall_target', not both");
+        }
+        r.recall_target = t;
+    }
+    if (const json::value* q = o->if_contains("queries"); q != nullptr && !q->is_null()) {
+        const json::array* a = q->if_array();
+        if (a == nullptr || a->empty() || a->size() > query::recall_queries_max) {
+            return invalid(strprintf("'queries' must be an array of 1 to %zu vectors", query::recall_queries_max));
+        }
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            PUFFER_TRY_ASSIGN(auto v, parse_vector((*a)[i], strprintf("queries[%zu]", i)));
+            r.queries.push_back(std::move(v));
+        }
     }
     return r;
 }
@@ -666,125 +763,6 @@ result<std::vector<std::string>> parse_delete(std::string_view body)
         out.push_back(std::move(id));
     }
     return out;
-}
-
-namespace {
-
-json::object info_object(const collection::collection_info& info)
-{
-    json::object o;
-    o["name"] = info.name;
-    o["dimension"] = info.dimension;
-    o["metric"] = to_string(info.distance_metric);
-    o["points"] = info.points;
-    if (info.failed) {
-        o["status"] = "failed";
-    } else {
-        o["status"] = "ok";
-    }
-    return o;
-}
-
-}  // namespace
-
-std::string info_json(const collection::collection_info& info)
-{
-    return json::serialize(info_object(info));
-}
-
-std::string list_json(const std::vector<collection::collection_info>& infos)
-{
-    json::array a;
-    for (const auto& i : infos) {
-        a.push_back(info_object(i));
-    }
-    json::object o;
-    o["collections"] = std::move(a);
-    return json::serialize(o);
-}
-
-std::string stats_json(const collection::collection_stats& s)
-{
-    json::object o = info_object(s.info);
-    if (!s.failure.empty()) {
-        o["failure"] = utf8_text(s.failure);  // names files, whose paths need not be UTF-8
-    }
-    o["segments"] = s.segments;
-    o["staging_vectors"] = s.staging_vectors;
-    o["flushing_vectors"] = s.frozen_vectors;
-    o["tombstones"] = s.tombstones;
-    o["disk_bytes"] = s.disk_bytes;
-    o["segment_bytes"] = s.segment_bytes;
-    o["wal_bytes"] = s.wal_bytes;
-    o["cache_hits"] = s.cache_hits;
-    o["cache_misses"] = s.cache_misses;
-    o["bytes_read"] = s.bytes_read;
-    o["flushes"] = s.flushes;
-    o["compactions"] = s.compactions;
-    o["wal_syncs"] = s.wal_groups;
-    o["flushing"] = s.flushing;
-    o["compacting"] = s.compacting;
-    return json::serialize(o);
-}
-
-namespace {
-
-// A score as a JSON number. JSON has no infinities: a squared distance or a dot product of
-// finite float32 values can still overflow float32 (values near 1e38), and such a score is
-// written as the largest float32 of its sign, where it still ranks. Top-k turns a NaN distance
-// into +inf, so a NaN cannot get here; it would be written as null rather than as invalid JSON.
-json::value score_value(float score)
-{
-    if (std::isnan(score)) {
-        return nullptr;
-    }
-    if (std::isinf(score)) {
-        return score > 0 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::max();
-    }
-    return score;
-}
-
-}  // namespace
-
-result<std::string> search_json(const query::search_response& response, bool include_payload)
-{
-    json::array results;
-    results.reserve(response.hits.size());
-    for (const auto& h : response.hits) {
-        json::object r;
-        r["id"] = h.id;
-        r["score"] = score_value(h.score);
-        if (include_payload) {
-            if (h.payload.empty()) {
-                r["payload"] = nullptr;
-            } else {
-                // Stored payloads were checked when written; one that no longer parses (or holds
-                // a number JSON cannot carry, as an earlier version let through) is damaged data,
-                // reported as such rather than answered as null.
-                auto v = parse_payload(h.payload);
-                std::optional<std::string> bad_number = v ? find_non_finite(*v) : std::nullopt;
-                if (!v || !v->is_object() || bad_number) {
-                    return make_error(errc::corruption,
-                                      strprintf("the stored payload of point '%s' is damaged: %s", h.id.c_str(),
-                                                !v ? v.error().context.c_str()
-                                                   : bad_number ? ("field '" + *bad_number + "' is out of range").c_str()
-                                                                : "not an object"));
-                }
-                r["payload"] = std::move(*v);
-            }
-        }
-        results.push_back(std::move(r));
-    }
-    json::object o;
-    o["results"] = std::move(results);
-    json::object st;
-    st["segments"] = response.stats.segments;
-    st["clusters_probed"] = response.stats.clusters_probed;
-    st["clusters_read"] = response.stats.clusters_read;
-    st["vectors_scanned"] = response.stats.vectors_scanned;
-    st["bytes_read"] = response.stats.bytes_read;
-    o["stats"] = std::move(st);
-    return json::serialize(o);
 }
 
 }  // namespace puffer::net

@@ -1,0 +1,197 @@
+#include "net/response_encoding.hpp"
+
+#include "engine/core/log.hpp"
+#include "net/error_envelope.hpp"
+#include "net/json_parse.hpp"
+
+#include <boost/json.hpp>
+
+#include <cmath>
+#include <limits>
+#include <optional>
+
+namespace json = boost::json;
+
+namespace puffer::net {
+namespace {
+
+json::object info_object(const collection::collection_info& info)
+{
+    json::object o;
+    o["name"] = info.name;
+    o["dimension"] = info.dimension;
+    o["metric"] = to_string(info.distance_metric);
+    o["points"] = info.points;
+    if (info.failed) {
+        o["status"] = "failed";
+    } else {
+        o["status"] = "ok";
+    }
+    return o;
+}
+
+}  // namespace
+
+std::string info_json(const collection::collection_info& info)
+{
+    return json::serialize(info_object(info));
+}
+
+std::string list_json(const std::vector<collection::collection_info>& infos)
+{
+    json::array a;
+    for (const auto& i : infos) {
+        a.push_back(info_object(i));
+    }
+    json::object o;
+    o["collections"] = std::move(a);
+    return json::serialize(o);
+}
+
+std::string stats_json(const collection::collection_stats& s)
+{
+    json::object o = info_object(s.info);
+    if (!s.failure.empty()) {
+        o["failure"] = utf8_text(s.failure);  // names files, whose paths need not be UTF-8
+    }
+    o["segments"] = s.segments;
+    o["staging_vectors"] = s.staging_vectors;
+    o["flushing_vectors"] = s.frozen_vectors;
+    o["tombstones"] = s.tombstones;
+    o["disk_bytes"] = s.disk_bytes;
+    o["segment_bytes"] = s.segment_bytes;
+    o["wal_bytes"] = s.wal_bytes;
+    o["cache_hits"] = s.cache_hits;
+    o["cache_misses"] = s.cache_misses;
+    o["bytes_read"] = s.bytes_read;
+    o["flushes"] = s.flushes;
+    o["compactions"] = s.compactions;
+    o["wal_syncs"] = s.wal_groups;
+    o["flushing"] = s.flushing;
+    o["compacting"] = s.compacting;
+    return json::serialize(o);
+}
+
+namespace {
+
+// A score as a JSON number. JSON has no infinities: a squared distance or a dot product of
+// finite float32 values can still overflow float32 (values near 1e38), and such a score is
+// written as the largest float32 of its sign, where it still ranks. Top-k turns a NaN distance
+// into +inf, so a NaN cannot get here; it would be written as null rather than as invalid JSON.
+json::value score_value(float score)
+{
+    if (std::isnan(score)) {
+        return nullptr;
+    }
+    if (std::isinf(score)) {
+        return score > 0 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::max();
+    }
+    return score;
+}
+
+}  // namespace
+
+namespace {
+
+// A search's hits as a JSON array.
+result<json::array> hits_json(const query::search_response& response, bool include_payload)
+{
+    json::array results;
+    results.reserve(response.hits.size());
+    for (const auto& h : response.hits) {
+        json::object r;
+        r["id"] = h.id;
+        r["score"] = score_value(h.score);
+        if (include_payload) {
+            if (h.payload.empty()) {
+                r["payload"] = nullptr;
+            } else {
+                // Stored payloads were checked when written; one that no longer parses (or holds
+                // a number JSON cannot carry, as an earlier version let through) is damaged data,
+                // reported as such rather than answered as null.
+                auto v = parse_payload(h.payload);
+                std::optional<std::string> bad_number = v ? find_non_finite(*v) : std::nullopt;
+                if (!v || !v->is_object() || bad_number) {
+                    return make_error(errc::corruption,
+                                      strprintf("the stored payload of point '%s' is damaged: %s", h.id.c_str(),
+                                                !v ? v.error().context.c_str()
+                                                   : bad_number ? ("field '" + *bad_number + "' is out of range").c_str()
+                                                                : "not an object"));
+                }
+                r["payload"] = std::move(*v);
+            }
+        }
+        results.push_back(std::move(r));
+    }
+    return results;
+}
+
+json::object stats_object(const query::search_stats& s)
+{
+    json::object st;
+    st["segments"] = s.segments;
+    st["clusters_probed"] = s.clusters_probed;
+    st["clusters_read"] = s.clusters_read;
+    st["vectors_scanned"] = s.vectors_scanned;
+    st["bytes_read"] = s.bytes_read;
+    st["nprobe"] = s.nprobe;
+    if (s.expected_recall >= 0) {
+        st["expected_recall"] = s.expected_recall;
+    }
+    st["shards"] = s.shards;
+    return st;
+}
+
+}  // namespace
+
+result<std::string> search_json(const query::search_response& response, bool include_payload)
+{
+    PUFFER_TRY_ASSIGN(json::array results, hits_json(response, include_payload));
+    json::object o;
+    o["results"] = std::move(results);
+    o["stats"] = stats_object(response.stats);
+    return json::serialize(o);
+}
+
+result<std::string> batch_json(const query::batch_response& response, const std::vector<bool>& include_payload)
+{
+    json::array results;
+    json::array per_search;
+    results.reserve(response.results.size());
+    for (std::size_t i = 0; i < response.results.size(); ++i) {
+        PUFFER_TRY_ASSIGN(json::array hits, hits_json(response.results[i], include_payload[i]));
+        results.push_back(std::move(hits));
+        json::object st;
+        st["nprobe"] = response.results[i].stats.nprobe;
+        st["clusters_probed"] = response.results[i].stats.clusters_probed;
+        st["vectors_scanned"] = response.results[i].stats.vectors_scanned;
+        if (response.results[i].stats.expected_recall >= 0) {
+            st["expected_recall"] = response.results[i].stats.expected_recall;
+        }
+        per_search.push_back(std::move(st));
+    }
+    json::object o;
+    o["results"] = std::move(results);
+    json::object totals = stats_object(response.totals);
+    totals.erase("nprobe");
+    totals["searches"] = std::move(per_search);
+    o["stats"] = std::move(totals);
+    return json::serialize(o);
+}
+
+std::string recall_json(const query::recall_response& r)
+{
+    json::object o;
+    o["recall"] = r.recall;
+    o["num_queries"] = r.queries;
+    o["top_k"] = r.top_k;
+    o["nprobe"] = r.nprobe;
+    if (r.expected_recall >= 0) {
+        o["expected_recall"] = r.expected_recall;
+    }
+    o["vectors_scanned"] = r.vectors_scanned;
+    o["exhaustive_vectors_scanned"] = r.exhaustive_vectors_scanned;
+    return json::serialize(o);
+}
+
+}  // namespace puffer::net

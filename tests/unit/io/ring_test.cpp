@@ -1,11 +1,12 @@
 // Rings: io_uring and the synchronous ring give the same bytes for aligned O_DIRECT reads;
 // io_uring with a 4 KiB transfer cap (every read comes back short and is resubmitted) still
 // delivers whole reads; reads past the end come back short; a bad descriptor fails with -EBADF;
-// writes and fdatasync complete; wake() ends a blocking reap. Exits 77 (skipped) when the kernel
-// refuses io_uring.
+// writes and fdatasync complete; wake() ends a blocking reap. When the kernel refuses io_uring
+// the test exits 77 (skipped) at a desk and fails under CI=true (tests/support/skip.hpp).
 #include "engine/core/aligned_buffer.hpp"
 #include "engine/io/env.hpp"
 #include "engine/io/ring.hpp"
+#include "tests/support/skip.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -26,8 +27,7 @@ std::unique_ptr<io::ring> uring_or_skip(std::size_t cap = 0)
     o.transfer_cap_bytes = cap;
     auto r = io::make_uring_ring(o);
     if (!r) {
-        std::fprintf(stderr, "io_uring unavailable (%s): skipping\n", r.error().message().c_str());
-        std::exit(77);
+        test::skip_or_fail("ring_test", "io_uring unavailable (" + r.error().message() + ")");
     }
     return std::move(*r);
 }

@@ -126,9 +126,35 @@ BOOST_AUTO_TEST_CASE(write_then_fdatasync)
     std::string data(20000, 'x');
     r->submit_write((*f)->fd(), 0, std::as_bytes(std::span(data)), 1);
     BOOST_TEST(wait_one(*r).result == 20000);
+    BOOST_TEST(r->counters().writes == 5u);  // 20000 bytes in 4 KiB pieces
     r->submit_fdatasync((*f)->fd(), 2);
     BOOST_TEST(wait_one(*r).result == 0);
     BOOST_TEST(test::slurp(dir.file("w")) == data);
+}
+
+// A completion of 0 proves little: a no-op completes with 0 too. The sync must go to the kernel
+// as an fdatasync (the SQE's opcode and flag, as counted by the ring), and a bad descriptor must
+// come back as the kernel's -EBADF, which only a real sync reports.
+BOOST_AUTO_TEST_CASE(fdatasync_is_submitted_as_an_fdatasync)
+{
+    test::temp_dir dir;
+    auto f = io::posix_env().open(dir.file("w"), io::open_mode::read_write);
+    BOOST_TEST_REQUIRE(f.has_value());
+    std::vector<std::unique_ptr<io::ring>> rings;
+    rings.push_back(uring_or_skip());
+    rings.push_back(io::make_sync_ring());
+    for (auto& r : rings) {
+        BOOST_TEST(r->counters().fdatasyncs == 0u, r->name());
+        r->submit_fdatasync((*f)->fd(), 1);
+        BOOST_TEST(wait_one(*r).result == 0, r->name());
+        BOOST_TEST(r->counters().fdatasyncs == 1u, r->name());
+        BOOST_TEST(r->counters().fsyncs == 0u, r->name());
+        r->submit_fdatasync(987654, 2);
+        BOOST_TEST(wait_one(*r).result == -EBADF, r->name());
+        BOOST_TEST(r->counters().fdatasyncs == 2u, r->name());
+        BOOST_TEST(r->counters().reads == 0u, r->name());
+        BOOST_TEST(r->counters().writes == 0u, r->name());
+    }
 }
 
 BOOST_AUTO_TEST_CASE(wake_interrupts_a_blocking_reap)

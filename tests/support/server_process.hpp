@@ -16,8 +16,11 @@ std::string cli_binary();
 
 class server_process {
 public:
-    // Starts and waits until /healthz answers. Throws std::runtime_error on failure.
-    server_process(const std::string& data_dir, std::vector<std::string> extra_args = {});
+    // Starts and waits until /healthz answers. Throws std::runtime_error on failure. The
+    // defaults (--log-level warn, --shards 2, --net-threads 2, --cache-mb 64) give way to the
+    // same flags in extra_args; env entries ("NAME=value") are added to the server's environment.
+    server_process(const std::string& data_dir, std::vector<std::string> extra_args = {},
+                   std::vector<std::string> env = {});
     ~server_process();
     server_process(const server_process&) = delete;
     server_process& operator=(const server_process&) = delete;
@@ -33,6 +36,9 @@ public:
     bool running() const { return pid_ > 0; }
     pid_t pid() const { return pid_; }
     const std::string& log_path() const { return log_path_; }
+    // The server's start-up line on the I/O in use ("io: io_uring, segment reads O_DIRECT"),
+    // or "" when the log has none (it is at info level: start with --log-level info).
+    std::string io_line() const;
 
 private:
     pid_t pid_ = -1;

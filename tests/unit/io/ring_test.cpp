@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <random>
 #include <thread>
 
@@ -155,6 +156,26 @@ BOOST_AUTO_TEST_CASE(fdatasync_is_submitted_as_an_fdatasync)
         BOOST_TEST(r->counters().reads == 0u, r->name());
         BOOST_TEST(r->counters().writes == 0u, r->name());
     }
+}
+
+// open_mode::read_direct on the test's file system (a real one: ext4, xfs or tmpfs since Linux
+// 6.6) really sets O_DIRECT; there is no buffered fallback to hide behind.
+BOOST_AUTO_TEST_CASE(read_direct_opens_with_o_direct_in_effect)
+{
+    test::temp_dir dir;
+    make_file(dir, 8192);
+    auto f = io::posix_env().open(dir.file("data"), io::open_mode::read_direct);
+    const boost::system::error_code einval(EINVAL, boost::system::system_category());
+    if (!f && f.error().code == einval) {
+        test::skip_or_fail("ring_test", dir.path() + " has no O_DIRECT: " + f.error().message());
+    }
+    BOOST_TEST_REQUIRE(f.has_value(), f.error().message());
+    int flags = ::fcntl((*f)->fd(), F_GETFL);
+    BOOST_TEST_REQUIRE(flags >= 0);
+    BOOST_TEST((flags & O_DIRECT) != 0);
+    auto plain = io::posix_env().open(dir.file("data"), io::open_mode::read);
+    BOOST_TEST_REQUIRE(plain.has_value());
+    BOOST_TEST((::fcntl((*plain)->fd(), F_GETFL) & O_DIRECT) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(wake_interrupts_a_blocking_reap)

@@ -180,7 +180,11 @@ public:
                 return false;
             }
             if (last) {
-                server->kill();
+                // A graceful stop at the end: exit status 0, so sanitizer reports at exit count.
+                if (int status = server->stop(); status != 0) {
+                    fail(round, "the server exited with status " + std::to_string(status) + " at a graceful stop");
+                    return false;
+                }
                 break;
             }
             auto kill_after = std::chrono::milliseconds(100 + rng() % 2400);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -130,8 +131,19 @@ server_process::server_process(const std::string& data_dir, std::vector<std::str
 
 server_process::~server_process()
 {
-    if (pid_ > 0) {
-        kill();
+    if (pid_ <= 0) {
+        return;
+    }
+    if (std::uncaught_exceptions() > 0) {
+        kill();  // a failed test is unwinding: its own report is the one that matters
+        return;
+    }
+    int status = stop();
+    if (status != 0) {
+        std::fprintf(stderr, "puffer-server (log %s) exited with status %d at a graceful stop; its log:\n%s\n",
+                     log_path_.c_str(), status, slurp(log_path_).c_str());
+        std::fflush(stderr);
+        std::abort();
     }
 }
 
@@ -162,7 +174,17 @@ int server_process::stop()
     }
     ::kill(pid_, SIGTERM);
     int st = 0;
-    ::waitpid(pid_, &st, 0);
+    // A graceful stop drains requests in flight (30 s at most); past 60 s the server is stuck.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::waitpid(pid_, &st, WNOHANG) != pid_) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            std::fprintf(stderr, "puffer-server (log %s) still running 60 s after SIGTERM: killed\n",
+                         log_path_.c_str());
+            kill();
+            return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     pid_ = -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

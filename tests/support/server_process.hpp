@@ -1,6 +1,10 @@
 #pragma once
 // Runs the real puffer-server binary for integration tests: on 127.0.0.1 with a free port (read
-// from --port-file), on a given data directory, stopped with SIGTERM (graceful) or SIGKILL.
+// from --port-file), on a given data directory, stopped with SIGTERM (graceful) or SIGKILL. A
+// server still running when its server_process goes away is stopped gracefully and must exit
+// with status 0: under ASan, UBSan and TSan the reports at exit (leaks, races in shutdown) turn
+// into a non-zero status, and the process aborts with the server's log rather than let them
+// pass unseen. (During a test failure's unwinding the server is killed instead.)
 
 #include "net/http_client.hpp"
 
@@ -29,7 +33,8 @@ public:
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     net::http_client client(std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
 
-    // SIGTERM and wait; returns the exit status (0 for a clean stop).
+    // SIGTERM and wait (SIGKILL after 60 s); returns the exit status (0 for a clean stop,
+    // 128 + signal for a signal, -1 if it had to be killed or was not running).
     int stop();
     // SIGKILL and wait.
     void kill();

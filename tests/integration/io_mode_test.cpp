@@ -22,13 +22,12 @@ namespace {
 
 struct mount_point {
     std::string path;
-    mount_point(const std::string& p, const char* type)
-        : path(p)
+    mount_point(const std::string& p, const char* type) : path(p)
     {
         ::mkdir(p.c_str(), 0755);
         if (::mount(type, p.c_str(), type, 0, "size=64m") != 0) {
-            test::skip_or_fail("io_mode_test", std::string("cannot mount a ") + type + " at " + p + " (" +
-                                                   std::strerror(errno) + ")");
+            test::skip_or_fail("io_mode_test", std::string("cannot mount a ") + type + " at " + p +
+                                                   " (" + std::strerror(errno) + ")");
         }
     }
     ~mount_point() { ::umount2(path.c_str(), MNT_DETACH); }
@@ -52,7 +51,8 @@ bool o_direct_works(const std::string& dir)
 void serve_a_segment(test::server_process& server)
 {
     auto c = server.client();
-    BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections", R"({"name":"m","dimension":2})")->status == 201u);
+    BOOST_TEST_REQUIRE(
+        c.request("POST", "/v1/collections", R"({"name":"m","dimension":2})")->status == 201u);
     auto up = c.request("POST", "/v1/collections/m/points",
                         R"({"points":[{"id":"a","vector":[1,2]},{"id":"b","vector":[5,5]}]})");
     BOOST_TEST_REQUIRE(up->status == 200u, up->body);
@@ -70,7 +70,7 @@ std::string refused_start(const std::string& data_dir, const std::string& mode)
     try {
         test::server_process server(data_dir, {"--log-level", "info", "--io-mode", mode});
         BOOST_ERROR("the server started with --io-mode " << mode << " on " << data_dir << " ("
-                                                          << server.io_line() << ")");
+                                                         << server.io_line() << ")");
         return {};
     } catch (const std::runtime_error& e) {
         return e.what();

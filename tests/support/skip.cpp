@@ -31,8 +31,8 @@ int skip_or_fail_code(std::string_view what, std::string_view reason)
         std::fflush(stderr);
         return ci_skip_exit_code;
     }
-    std::fprintf(stderr, "%s: skipped: %s (exit %d; under CI=true this fails)\n", w.c_str(), r.c_str(),
-                 skip_exit_code);
+    std::fprintf(stderr, "%s: skipped: %s (exit %d; under CI=true this fails)\n", w.c_str(),
+                 r.c_str(), skip_exit_code);
     std::fflush(stderr);
     return skip_exit_code;
 }

@@ -1,7 +1,7 @@
 // Regression cases other vector stores have had, on real data (sift20k): after many upserts,
 // deletes and re-inserts (flushed, compacted), recall@10 stays within 0.01 of a fresh build of
-// the same data; a deleted id never comes back (not after flush, compaction or restart); a
-// re-inserted id is visible at once and after restart.
+// the same data and at least 0.95 at nprobe 48; a deleted id never comes back (not after flush,
+// compaction or restart); a re-inserted id is visible at once and after restart.
 #include "engine/db/database.hpp"
 #include "engine/format/vecs_file.hpp"
 #include "tests/support/sync_db.hpp"
@@ -169,6 +169,9 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
     double churned = recall(*db, "churned", nprobe, gone);
     BOOST_TEST_MESSAGE("recall@10 at nprobe " << nprobe << ": fresh " << fresh << ", churned " << churned);
     BOOST_TEST(churned >= fresh - 0.01);
+    // And an absolute floor: a fresh build that itself lost recall would hide a churn loss above.
+    BOOST_TEST(fresh >= 0.95);
+    BOOST_TEST(churned >= 0.95);
 
     // Restart: still no deleted id, still the same recall.
     db.reset();

@@ -182,7 +182,8 @@ public:
             if (last) {
                 // A graceful stop at the end: exit status 0, so sanitizer reports at exit count.
                 if (int status = server->stop(); status != 0) {
-                    fail(round, "the server exited with status " + std::to_string(status) + " at a graceful stop");
+                    fail(round, "the server exited with status " + std::to_string(status) +
+                                    " at a graceful stop");
                     return false;
                 }
                 break;
@@ -643,8 +644,10 @@ int main(int argc, char** argv)
             return 1;
         }
         if (line.empty() || status != 0) {
-            std::fprintf(stderr, "crash harness: FAILED: the server logged no \"io:\" line at start (exit %d)\n",
-                         status);
+            std::fprintf(
+                stderr,
+                "crash harness: FAILED: the server logged no \"io:\" line at start (exit %d)\n",
+                status);
             return 1;
         }
         std::printf("crash harness: server %s\n", line.c_str());
@@ -652,7 +655,8 @@ int main(int argc, char** argv)
         fs::remove_all(pattern + "/io-probe", ec);
         if (line.rfind("io: io_uring,", 0) != 0) {
             fs::remove_all(pattern, ec);
-            return test::skip_or_fail_code("crash harness", "the server does not run on io_uring here (" + line + ")");
+            return test::skip_or_fail_code(
+                "crash harness", "the server does not run on io_uring here (" + line + ")");
         }
     }
     std::printf("crash harness: seed %llu, %zu rounds, %zu writers, data in %s\n",

@@ -42,8 +42,9 @@ std::vector<char*> to_argv(std::vector<std::string>& args)
 
 std::vector<std::string> server_args(const std::string& data_dir, const std::vector<std::string>& extra_args)
 {
-    std::vector<std::string> args = {server_binary(), "--data-dir", data_dir, "--bind-addr", "127.0.0.1:0",
-                                     "--port-file", data_dir + ".port"};
+    std::vector<std::string> args = {server_binary(),   "--data-dir",  data_dir,
+                                     "--bind-addr",     "127.0.0.1:0", "--port-file",
+                                     data_dir + ".port"};
     // A flag given twice is an error for the server, so a default yields to the caller's.
     const std::pair<const char*, const char*> defaults[] = {
         {"--log-level", "warn"}, {"--shards", "2"}, {"--net-threads", "2"}, {"--cache-mb", "64"}};
@@ -59,7 +60,8 @@ std::vector<std::string> server_args(const std::string& data_dir, const std::vec
 
 // Forks and execs the server with its output appended to log_path and env added to its
 // environment.
-pid_t spawn(std::vector<std::string> args, const std::string& log_path, std::vector<std::string> env = {})
+pid_t spawn(std::vector<std::string> args, const std::string& log_path,
+            std::vector<std::string> env = {})
 {
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -110,8 +112,8 @@ server_process::server_process(const std::string& data_dir, std::vector<std::str
         if (::waitpid(pid_, &st, WNOHANG) == pid_) {
             pid_ = -1;
             int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            throw std::runtime_error("puffer-server exited at start with status " + std::to_string(status) + ": " +
-                                     slurp(log_path_));
+            throw std::runtime_error("puffer-server exited at start with status " +
+                                     std::to_string(status) + ": " + slurp(log_path_));
         }
         std::ifstream in(port_file);
         unsigned port = 0;
@@ -140,8 +142,10 @@ server_process::~server_process()
     }
     int status = stop();
     if (status != 0) {
-        std::fprintf(stderr, "puffer-server (log %s) exited with status %d at a graceful stop; its log:\n%s\n",
-                     log_path_.c_str(), status, slurp(log_path_).c_str());
+        std::fprintf(
+            stderr,
+            "puffer-server (log %s) exited with status %d at a graceful stop; its log:\n%s\n",
+            log_path_.c_str(), status, slurp(log_path_).c_str());
         std::fflush(stderr);
         std::abort();
     }
@@ -153,8 +157,10 @@ std::string server_process::io_line() const
     std::istringstream log(slurp(log_path_));
     for (std::string line; std::getline(log, line);) {
         std::size_t time_end = line.find(' ');
-        std::size_t level_end = time_end == std::string::npos ? time_end : line.find(' ', time_end + 1);
-        std::size_t message = level_end == std::string::npos ? level_end : line.find_first_not_of(' ', level_end);
+        std::size_t level_end =
+            time_end == std::string::npos ? time_end : line.find(' ', time_end + 1);
+        std::size_t message =
+            level_end == std::string::npos ? level_end : line.find_first_not_of(' ', level_end);
         if (message != std::string::npos && line.compare(message, 4, "io: ") == 0) {
             return line.substr(message);
         }
@@ -178,7 +184,8 @@ int server_process::stop()
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (::waitpid(pid_, &st, WNOHANG) != pid_) {
         if (std::chrono::steady_clock::now() > deadline) {
-            std::fprintf(stderr, "puffer-server (log %s) still running 60 s after SIGTERM: killed\n",
+            std::fprintf(stderr,
+                         "puffer-server (log %s) still running 60 s after SIGTERM: killed\n",
                          log_path_.c_str());
             kill();
             return -1;

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // Points with small integer vectors (exact in every kernel) and optional payloads.
-point_batch batch(const std::vector<std::string>& ids, const std::vector<std::vector<float>>& vectors,
+point_batch batch(const std::vector<std::string>& ids,
+                  const std::vector<std::vector<float>>& vectors,
                   const std::vector<std::string>& payloads)
 {
     point_batch b;
@@ -69,33 +70,40 @@ int main(int argc, char** argv)
             return 1;
         }
         db::database& db = **d;
-        bool ok = check(test::create(db, "compat", 4, metric::l2), "create") &&
-                  check(test::upsert(db, "compat",
-                                     batch({"p0", "p1", "p2", "p3", "p4", "p5"},
-                                           {{1, 0, 0, 0}, {2, 0, 0, 0}, {3, 1, 0, 0},
-                                            {0, 0, 9, 9}, {0, 1, 9, 8}, {1, 0, 8, 9}},
-                                           {"{\"n\":0}", "", "{\"n\":2,\"s\":\"two\"}", "", "{\"n\":4}", ""})),
-                        "upsert p0-p5") &&
-                  check(test::flush(db, "compat"), "flush 1");
+        bool ok =
+            check(test::create(db, "compat", 4, metric::l2), "create") &&
+            check(test::upsert(
+                      db, "compat",
+                      batch({"p0", "p1", "p2", "p3", "p4", "p5"},
+                            {{1, 0, 0, 0},
+                             {2, 0, 0, 0},
+                             {3, 1, 0, 0},
+                             {0, 0, 9, 9},
+                             {0, 1, 9, 8},
+                             {1, 0, 8, 9}},
+                            {"{\"n\":0}", "", "{\"n\":2,\"s\":\"two\"}", "", "{\"n\":4}", ""})),
+                  "upsert p0-p5") &&
+            check(test::flush(db, "compat"), "flush 1");
         // Segment 2 with p6 and p7; p2 deleted in segment 1 (a tombstone in the MANIFEST).
         auto removed = test::remove(db, "compat", {"p2"});
         ok = ok && removed.has_value() &&
-             check(test::upsert(db, "compat",
-                                batch({"p6", "p7"}, {{5, 5, 5, 5}, {-1, -2, -3, -4}}, {"{\"n\":6}", ""})),
+             check(test::upsert(
+                       db, "compat",
+                       batch({"p6", "p7"}, {{5, 5, 5, 5}, {-1, -2, -3, -4}}, {"{\"n\":6}", ""})),
                    "upsert p6 p7") &&
              check(test::flush(db, "compat"), "flush 2");
         // The live WAL: two records that stay, and a third that the cut tears.
-        ok = ok &&
-             check(test::upsert(db, "compat",
-                                batch({"q0", "q1"}, {{7, 0, 0, 7}, {0.5f, 0.25f, -0.125f, 3}},
-                                      {"{\"q\":[1,2]}", ""})),
-                   "upsert q0 q1");
+        ok = ok && check(test::upsert(db, "compat",
+                                      batch({"q0", "q1"}, {{7, 0, 0, 7}, {0.5f, 0.25f, -0.125f, 3}},
+                                            {"{\"q\":[1,2]}", ""})),
+                         "upsert q0 q1");
         if (ok) {
             auto r = test::remove(db, "compat", {"p0"});
             ok = r.has_value();
         }
-        ok = ok && check(test::upsert(db, "compat", batch({"q2"}, {{9, 9, 9, 9}}, {"{\"torn\":true}"})),
-                         "upsert q2");
+        ok = ok &&
+             check(test::upsert(db, "compat", batch({"q2"}, {{9, 9, 9, 9}}, {"{\"torn\":true}"})),
+                   "upsert q2");
         if (!ok) {
             return 1;
         }
@@ -104,7 +112,8 @@ int main(int argc, char** argv)
     fs::create_directories(out);
     fs::copy_file(collection + "/segments/" + format::segment_file_name(1), out + "/000001.seg",
                   fs::copy_options::overwrite_existing);
-    fs::copy_file(collection + "/MANIFEST", out + "/MANIFEST", fs::copy_options::overwrite_existing);
+    fs::copy_file(collection + "/MANIFEST", out + "/MANIFEST",
+                  fs::copy_options::overwrite_existing);
     // Cut the last record (q2) in half: the header and the first two records stay whole. The
     // record is 9 bytes of framing, dimension and count, id "q2", payload {"torn":true} (13
     // bytes) and 4 floats.
@@ -116,10 +125,11 @@ int main(int argc, char** argv)
     }
     const std::size_t torn_size = wal.size() - last_record_bytes / 2;
     test::spit(out + "/000003.log", wal.substr(0, torn_size));
-    std::printf("wrote %s: 000001.seg (%zu bytes), MANIFEST (%zu bytes), 000003.log (%zu of %zu bytes, "
-                "whole records end at %zu)\n",
-                out.c_str(), static_cast<std::size_t>(fs::file_size(out + "/000001.seg")),
-                static_cast<std::size_t>(fs::file_size(out + "/MANIFEST")), torn_size, wal.size(),
-                wal.size() - last_record_bytes);
+    std::printf(
+        "wrote %s: 000001.seg (%zu bytes), MANIFEST (%zu bytes), 000003.log (%zu of %zu bytes, "
+        "whole records end at %zu)\n",
+        out.c_str(), static_cast<std::size_t>(fs::file_size(out + "/000001.seg")),
+        static_cast<std::size_t>(fs::file_size(out + "/MANIFEST")), torn_size, wal.size(),
+        wal.size() - last_record_bytes);
     return 0;
 }

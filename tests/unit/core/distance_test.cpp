@@ -65,9 +65,11 @@ std::vector<const simd::kernel_table*> simd_tables()
             auto below = static_cast<simd::level>(static_cast<int>(l) - 1);
             BOOST_ERROR("CPU lacks " << simd::to_string(l)
                                      << ", so its kernels go untested; set PUFFER_SIMD_EXPECT="
-                                     << simd::to_string(below) << " if this machine is meant to lack it");
+                                     << simd::to_string(below)
+                                     << " if this machine is meant to lack it");
         } else {
-            BOOST_TEST_MESSAGE("CPU lacks " << simd::to_string(l) << "; not expected (PUFFER_SIMD_EXPECT="
+            BOOST_TEST_MESSAGE("CPU lacks " << simd::to_string(l)
+                                            << "; not expected (PUFFER_SIMD_EXPECT="
                                             << simd::to_string(expected) << ")");
         }
     }

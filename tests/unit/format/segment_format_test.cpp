@@ -97,7 +97,8 @@ BOOST_AUTO_TEST_CASE(golden_tiny_segment)
                "f88d24f6"          // checksum tables crc 0xf6248df8
                "36fecb57"          // trailer crc 0x57cbfe36
     );
-    BOOST_TEST(hex(bytes, 4179, footer - 4179) == std::string(2 * (footer - 4179), '0'));  // padding
+    BOOST_TEST(hex(bytes, 4179, footer - 4179) ==
+               std::string(2 * (footer - 4179), '0'));  // padding
 }
 
 // The seeds of the seeded checksums, from the table under the worked example.

@@ -13,7 +13,9 @@
 #   scripts/test.sh --release            the Release pass only
 #   scripts/test.sh --sanitize address   the ASan+UBSan pass only (build-asan/)
 #   scripts/test.sh --sanitize thread    a TSan pass (build-tsan/): shards, cache, flush and
-#                                        compaction against concurrent searches
+#                                        compaction against concurrent searches; not a default
+#                                        pass: it would take CI to ~30 minutes
+#                                        (docs/fuzzing.md, "CI time")
 #   scripts/test.sh --fuzz               the fuzz pass only
 # Arguments after -- go to ctest (for example: -- -R unit_core).
 set -euo pipefail

@@ -122,6 +122,15 @@ int main(int argc, char** argv)
         std::cerr << "puffer-server: cannot open " << data_dir << ": " << db.error().text() << "\n";
         return 1;
     }
+    // The I/O actually in use, in one line: a shard that fell back to the synchronous ring is a
+    // warning, because it serves every read with a blocking pread.
+    const db::io_report& io = (*db)->io();
+    if (io.ring == "io_uring") {
+        PUFFER_LOG(info, "io: %s, segment reads %s", io.ring.c_str(), io.segment_reads.c_str());
+    } else {
+        PUFFER_LOG(warn, "io: %s, segment reads %s (io_uring unavailable)", io.ring.c_str(),
+                   io.segment_reads.c_str());
+    }
 
     net::server_options so;
     so.bind_addr = bind_addr;

@@ -53,7 +53,7 @@ compaction_choice choose_compaction(const std::vector<segment_summary>& segments
 
     // A table much coarser (or finer) than the collection's size calls for: train a new one on
     // every row. Not for a collection too small to give a table more clusters (n / 16 caps it).
-    if (live > 0) {
+    if (live > 0 && o.fixed_cluster_count == 0) {
         double wanted = static_cast<double>(index::default_cluster_count(live));
         double have = static_cast<double>(current_clusters);
         std::size_t retrained = retrain_cluster_count(live, o);

@@ -32,6 +32,9 @@ struct policy_options {
     // A new table is sized for the collection grown by this factor, so retrains come at ~1.57x
     // growth rather than at every 12%.
     double growth_ahead = 1.25;
+    // Tables of a fixed size (options::cluster_count, for tests and benchmarks): never retrained
+    // for size, only merged.
+    std::size_t fixed_cluster_count = 0;
 };
 
 struct compaction_choice {

@@ -121,6 +121,7 @@ policy_options collection::policy() const
     policy_options p;
     p.segments_max = options_.segments_max;
     p.tombstone_ratio_max = options_.tombstone_ratio_max;
+    p.fixed_cluster_count = options_.cluster_count;
     return p;
 }
 

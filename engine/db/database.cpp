@@ -4,6 +4,8 @@
 #include "engine/core/log.hpp"
 #include "engine/shard/shard.hpp"
 
+#include <algorithm>
+#include <fcntl.h>
 #include <random>
 #include <set>
 #include <sys/resource.h>
@@ -56,6 +58,46 @@ void raise_file_limit()
     }
 }
 
+// Direct mode reads every segment with O_DIRECT. A data directory whose file system refuses it
+// fails the start here, once and clearly, rather than every collection with segments later (or,
+// as before, reads that silently went through the page cache). The LOCK file exists by now and
+// is opened exactly as segments are.
+status check_direct_io(io::env& e, const std::string& data_dir)
+{
+    const std::string probe = io::join_path(data_dir, "LOCK");
+    auto f = e.open(probe, io::open_mode::read_direct);
+    std::string why;
+    if (!f) {
+        why = f.error().message();
+    } else if (int flags = ::fcntl((*f)->fd(), F_GETFL); flags < 0 || (flags & O_DIRECT) == 0) {
+        why = probe + ": opened, but O_DIRECT is not in effect";
+    }
+    if (why.empty()) {
+        return ok();
+    }
+    return make_error(errc::invalid_argument,
+                      "--io-mode direct needs O_DIRECT reads, which " + data_dir +
+                          " does not give (" + why +
+                          "); use --io-mode mmap, or a data directory on a file system with "
+                          "direct I/O");
+}
+
+// "io_uring" when every shard has it, "sync ring" when none has, else shard by shard.
+std::string describe_rings(const std::vector<std::string>& names)
+{
+    auto label = [](const std::string& n) { return n == "sync" ? std::string("sync ring") : n; };
+    bool same = std::all_of(names.begin(), names.end(),
+                            [&](const std::string& n) { return n == names.front(); });
+    if (names.empty() || same) {
+        return names.empty() ? "none" : label(names.front());
+    }
+    std::string out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        out += (i == 0 ? "" : ", ") + strprintf("shard %zu ", i) + label(names[i]);
+    }
+    return out;
+}
+
 }  // namespace
 
 bool valid_collection_name(std::string_view name)
@@ -96,12 +138,16 @@ status database::start()
 
     PUFFER_TRY(env_->make_dirs(collections_dir(options_.data_dir)));
     PUFFER_TRY_ASSIGN(lock_, env_->lock(io::join_path(options_.data_dir, "LOCK")));
+    if (options_.collection.mode == collection::io_mode::direct) {
+        PUFFER_TRY(check_direct_io(*env_, options_.data_dir));
+    }
     options_.collection.cancel = &shutting_down_;
     options_.collection.dma_alignment_bytes =
         std::max(options_.collection.dma_alignment_bytes, io::dma_alignment(options_.data_dir));
 
     // Segment builds and compaction run at nice 10: under load, requests get the CPU first.
     pool_ = std::make_unique<thread_pool>(background, 10);
+    std::vector<std::string> ring_names;
     for (std::size_t i = 0; i < shard_count; ++i) {
         std::unique_ptr<io::ring> ring;
         if (options_.make_ring) {
@@ -125,8 +171,12 @@ status database::start()
         so.cpu = options_.pin_shards && shard_count <= cores ? static_cast<int>(i % cores) : -1;
         so.executor = options_.executor;
         so.executor.dma_alignment_bytes = options_.collection.dma_alignment_bytes;
+        ring_names.push_back(ring->name());
         shards_.push_back(std::make_unique<shard::shard>(so, std::move(ring), *pool_, *env_));
     }
+    io_.ring = describe_rings(ring_names);
+    io_.segment_reads =
+        options_.collection.mode == collection::io_mode::direct ? "O_DIRECT" : "buffered (mmap)";
 
     // Recovery: every collection directory, in parallel on the pool, before the shards run.
     std::string dir = collections_dir(options_.data_dir);

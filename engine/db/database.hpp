@@ -44,6 +44,15 @@ struct database_options {
     std::function<std::unique_ptr<io::ring>(std::size_t)> make_ring;
 };
 
+// The I/O the database really uses, decided at start: ring is "io_uring", "sync ring"
+// (io_uring unavailable or not asked for), the name of a ring a test supplied, or a mix named
+// shard by shard; segment_reads is "O_DIRECT" (direct mode: checked on the data directory at
+// start) or "buffered (mmap)".
+struct io_report {
+    std::string ring;
+    std::string segment_reads;
+};
+
 // Collection names that may reach a path: [A-Za-z0-9_-]{1,64}.
 bool valid_collection_name(std::string_view name);
 
@@ -82,6 +91,7 @@ public:
     std::size_t shard_count() const { return shards_.size(); }
     std::size_t shard_of(std::string_view name) const;
     const char* io_backend() const;
+    const io_report& io() const { return io_; }
     const database_options& options() const { return options_; }
 
 private:
@@ -102,6 +112,7 @@ private:
     std::unique_ptr<thread_pool> pool_;
     std::vector<std::unique_ptr<shard::shard>> shards_;
     std::atomic<bool> shutting_down_{false};
+    io_report io_;
 };
 
 }  // namespace puffer::db

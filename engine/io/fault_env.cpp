@@ -136,6 +136,7 @@ public:
     void wake() override { base_->wake(); }
     std::size_t inflight() const override { return base_->inflight() + injected_.size(); }
     const char* name() const override { return "fault"; }
+    ring_counters counters() const override { return base_->counters(); }
 
 private:
     enum class kind { read, write, sync };

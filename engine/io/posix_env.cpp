@@ -123,14 +123,16 @@ public:
         case open_mode::read_write: flags |= O_RDWR | O_CREAT; break;
         }
         int fd = ::open(path.c_str(), flags, 0644);
-        if (fd < 0 && mode == open_mode::read_direct && errno == EINVAL) {
-            // File systems without O_DIRECT (tmpfs): aligned reads still work, buffered.
-            fd = ::open(path.c_str(), O_CLOEXEC | O_RDONLY, 0644);
-        }
         if (fd < 0) {
             int e = errno;
             if (e == ENOENT) {
                 return make_error(errc::not_found, path + ": no such file");
+            }
+            if (e == EINVAL && mode == open_mode::read_direct) {
+                // No buffered fallback: a caller that asked for direct I/O gets it or an error,
+                // never page-cache reads that look the same until the cache is measured.
+                return errno_error(e, path + ": open with O_DIRECT (the file system does not "
+                                             "support direct I/O)");
             }
             return errno_error(e, path + ": open");
         }

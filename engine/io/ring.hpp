@@ -42,6 +42,17 @@ struct completion {
     std::int64_t result;
 };
 
+// Operations a ring has handed to the kernel, by what was really submitted: for io_uring the
+// opcode of each SQE as prepared (a resubmitted short transfer counts again), for the sync ring
+// each system call. Lets tests check that an fdatasync goes out as one, not merely that a
+// completion of 0 came back.
+struct ring_counters {
+    std::uint64_t reads = 0;
+    std::uint64_t writes = 0;
+    std::uint64_t fdatasyncs = 0;  // IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, or fdatasync(2)
+    std::uint64_t fsyncs = 0;      // IORING_OP_FSYNC without it (the engine submits none)
+};
+
 class ring {
 public:
     virtual ~ring() = default;
@@ -74,6 +85,8 @@ public:
     virtual std::size_t inflight() const = 0;
 
     virtual const char* name() const = 0;
+
+    virtual ring_counters counters() const = 0;
 };
 
 struct uring_options {

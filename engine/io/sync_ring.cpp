@@ -21,6 +21,7 @@ public:
     {
         std::size_t done = 0;
         while (done < buffer.size()) {
+            ++counters_.reads;
             ssize_t n = ::pread(fd, buffer.data() + done, buffer.size() - done, static_cast<off_t>(offset + done));
             if (n < 0) {
                 if (errno == EINTR || errno == EAGAIN) {
@@ -41,6 +42,7 @@ public:
     {
         std::size_t done = 0;
         while (done < data.size()) {
+            ++counters_.writes;
             ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
             if (n < 0) {
                 if (errno == EINTR || errno == EAGAIN) {
@@ -60,6 +62,7 @@ public:
 
     void submit_fdatasync(int fd, std::uint64_t tag) override
     {
+        ++counters_.fdatasyncs;
         ready_.push_back({tag, ::fdatasync(fd) == 0 ? 0 : -errno});
     }
 
@@ -90,10 +93,12 @@ public:
 
     std::size_t inflight() const override { return ready_.size(); }
     const char* name() const override { return "sync"; }
+    ring_counters counters() const override { return counters_; }
 
 private:
     int event_fd_;
     std::deque<completion> ready_;
+    ring_counters counters_;
 };
 
 }  // namespace

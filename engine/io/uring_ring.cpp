@@ -137,6 +137,7 @@ public:
 
     std::size_t inflight() const override { return live_ops_; }
     const char* name() const override { return "io_uring"; }
+    ring_counters counters() const override { return counters_; }
 
 private:
     void arm_wake()
@@ -201,7 +202,32 @@ private:
             break;
         }
         io_uring_sqe_set_data64(sqe, slot);
+        count_prepared(*sqe);
         return true;
+    }
+
+    // Counted from the SQE itself, not from the op kind, so a prep call that submits something
+    // other than it should (a no-op for the fdatasync) shows in counters().
+    void count_prepared(const io_uring_sqe& sqe)
+    {
+        switch (sqe.opcode) {
+        case IORING_OP_READ:
+        case IORING_OP_READ_FIXED:
+            ++counters_.reads;
+            break;
+        case IORING_OP_WRITE:
+            ++counters_.writes;
+            break;
+        case IORING_OP_FSYNC:
+            if ((sqe.fsync_flags & IORING_FSYNC_DATASYNC) != 0) {
+                ++counters_.fdatasyncs;
+            } else {
+                ++counters_.fsyncs;
+            }
+            break;
+        default:
+            break;
+        }
     }
 
     // The registered region holding [p, p + size), or -1.
@@ -315,6 +341,7 @@ private:
     std::deque<std::size_t> backlog_;
     std::deque<completion> ready_;
     std::size_t live_ops_ = 0;
+    ring_counters counters_;
 };
 
 }  // namespace

@@ -14,10 +14,12 @@
 //
 // The seed (printed; default: from the clock, or PUFFER_TEST_SEED) decides every request and kill
 // time; thread timing makes a run not bit-for-bit repeatable. Exit status 0 (pass), 1 (a check
-// failed: the data directory is kept and its path printed), 2 (bad usage).
+// failed: the data directory is kept and its path printed; or puffer-server is missing), 2 (bad
+// usage), 77 (the server gets no io_uring here: skipped at a desk, 1 under CI=true).
 #include "net/http_client.hpp"
 #include "tests/support/point_model.hpp"
 #include "tests/support/server_process.hpp"
+#include "tests/support/skip.hpp"
 
 #include <boost/json.hpp>
 
@@ -178,7 +180,12 @@ public:
                 return false;
             }
             if (last) {
-                server->kill();
+                // A graceful stop at the end: exit status 0, so sanitizer reports at exit count.
+                if (int status = server->stop(); status != 0) {
+                    fail(round, "the server exited with status " + std::to_string(status) +
+                                    " at a graceful stop");
+                    return false;
+                }
                 break;
             }
             auto kill_after = std::chrono::milliseconds(100 + rng() % 2400);
@@ -610,15 +617,47 @@ int main(int argc, char** argv)
         o.seed %= 1000000007ull;
     }
     if (!fs::exists(test::server_binary())) {
-        std::fprintf(stderr, "crash harness: %s is missing; build puffer-server first\n",
+        // Never a skip: a harness that cannot find what it tests has tested nothing.
+        std::fprintf(stderr, "crash harness: FAILED: %s is missing; build puffer-server first\n",
                      test::server_binary().c_str());
-        return 77;
+        return 1;
     }
     const char* tmp = std::getenv("TMPDIR");
     std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/puffer-crash-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) {
         std::perror("mkdtemp");
         return 1;
+    }
+    // The harness crashes the server on its production I/O path. Where the kernel refuses
+    // io_uring the server falls back to the synchronous ring, which is not that path: a skip at a
+    // desk, a failure under CI (tests/support/skip.hpp). The server's own start-up line says
+    // which ring it got.
+    {
+        std::string line;
+        int status = 0;
+        try {
+            test::server_process probe(pattern + "/io-probe", {"--log-level", "info"});
+            line = probe.io_line();
+            status = probe.stop();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "crash harness: FAILED: the server did not start: %s\n", e.what());
+            return 1;
+        }
+        if (line.empty() || status != 0) {
+            std::fprintf(
+                stderr,
+                "crash harness: FAILED: the server logged no \"io:\" line at start (exit %d)\n",
+                status);
+            return 1;
+        }
+        std::printf("crash harness: server %s\n", line.c_str());
+        std::error_code ec;
+        fs::remove_all(pattern + "/io-probe", ec);
+        if (line.rfind("io: io_uring,", 0) != 0) {
+            fs::remove_all(pattern, ec);
+            return test::skip_or_fail_code(
+                "crash harness", "the server does not run on io_uring here (" + line + ")");
+        }
     }
     std::printf("crash harness: seed %llu, %zu rounds, %zu writers, data in %s\n",
                 static_cast<unsigned long long>(o.seed), o.rounds, o.writers, pattern.c_str());

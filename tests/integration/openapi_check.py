@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 # Checks a real puffer-server against docs/openapi.yaml. It runs a scripted sequence of requests
 # over loopback that covers every path and method in the spec and the error statuses a client
-# can provoke (400, 404, 405, 409, 413, and 503 during a graceful stop). Each response's status
+# can provoke (400, 404, 405, 409, 413, and 503 during a graceful stop), then 500
+# collection_failed (a second server on a data directory whose MANIFEST was damaged) and 507
+# insufficient_storage (a third on a full 4 MiB tmpfs; mounting needs root: without it the check
+# is skipped at a desk and fails under CI=true). Each response's status
 # must be one the spec documents for that operation (and the one the script expects), and its
 # body must match the spec's schema. Prints one line per check and exits 1 on any mismatch.
 #
@@ -254,6 +257,15 @@ class Checker:
         self.count = 0
         self.exercised = {}  # (template, METHOD) -> set of statuses seen
         self.statuses_seen = set()
+        self.skipped_statuses = set()  # could not be provoked here (no mount at a desk)
+
+    def absorb(self, other):
+        """Adds the checks of a checker that ran against another server."""
+        self.count += other.count
+        self.failures += other.failures
+        self.statuses_seen |= other.statuses_seen
+        for key, statuses in other.exercised.items():
+            self.exercised.setdefault(key, set()).update(statuses)
 
     def report(self, ok, label, detail=""):
         self.count += 1
@@ -696,6 +708,132 @@ def run_shutdown(c, server):
         c.report(False, "server exits after the stop", "still running 40 s after SIGTERM")
 
 
+def start_server(server_binary, data_dir, port_file, log, extra=()):
+    if os.path.exists(port_file):
+        os.remove(port_file)
+    return subprocess.Popen(
+        [server_binary, "--data-dir", data_dir, "--bind-addr", "127.0.0.1:0", "--port-file", port_file,
+         "--log-level", "warn", "--max-body-mb", str(MAX_BODY_MB), *extra],
+        stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+
+def stop_server(c, label, server):
+    """Graceful stop; the exit status must be 0 (sanitizer reports at exit count)."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        code = server.wait(timeout=40)
+        c.expect(f"{label}: server exits with status 0 after SIGTERM", code == 0, f"exit status {code}")
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        c.report(False, f"{label}: server exits after SIGTERM", "still running 40 s after SIGTERM")
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def run_collection_failed(c, server_binary, temp, log):
+    """500 collection_failed: a collection whose MANIFEST no longer passes its crc opens failed,
+    and every call on it but stats and delete answers 500."""
+    C = "/v1/collections"
+    data = os.path.join(temp, "data-500")
+    port_file = os.path.join(temp, "port-500")
+    server = start_server(server_binary, data, port_file, log)
+    first = Checker(c.spec, wait_ready(port_file, server))
+    first.call("500 setup: create broken", "POST", C, C, {"name": "broken", "dimension": 2}, 201)
+    first.call("500 setup: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/broken/points",
+               {"points": [{"id": "a", "vector": [1, 2]}]})
+    first.call("500 setup: flush", "POST", "/v1/collections/{name}/flush", "/v1/collections/broken/flush")
+    first.conn.close()
+    stop_server(c, "500 setup", server)
+    c.absorb(first)
+    manifest = os.path.join(data, "collections", "broken", "MANIFEST")
+    with open(manifest, "r+b") as f:
+        f.seek(20)  # inside the body: the crc no longer matches
+        byte = f.read(1)
+        f.seek(20)
+        f.write(bytes([byte[0] ^ 0x40]))
+    server = start_server(server_binary, data, port_file, log)
+    failed = Checker(c.spec, wait_ready(port_file, server))
+    calls = [
+        ("search", "POST", "/v1/collections/{name}/search", "/v1/collections/broken/search", {"vector": [1, 2]}),
+        ("upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/broken/points",
+         {"points": [{"id": "b", "vector": [1, 2]}]}),
+        ("delete points", "POST", "/v1/collections/{name}/points/delete", "/v1/collections/broken/points/delete",
+         {"ids": ["a"]}),
+        ("flush", "POST", "/v1/collections/{name}/flush", "/v1/collections/broken/flush", None),
+        ("compact", "POST", "/v1/collections/{name}/compact", "/v1/collections/broken/compact", None),
+    ]
+    for label, method, template, path, body in calls:
+        failed.call(f"failed collection: {label}", method, template, path, body, 500, "collection_failed")
+    stats = failed.call("failed collection: stats", "GET", "/v1/collections/{name}/stats",
+                        "/v1/collections/broken/stats")
+    failed.expect("failed collection: stats say failed and why",
+                  isinstance(stats, dict) and stats.get("status") == "failed" and "MANIFEST" in stats.get("failure", ""),
+                  repr(stats))
+    failed.call("failed collection: delete", "DELETE", "/v1/collections/{name}", "/v1/collections/broken")
+    failed.conn.close()
+    stop_server(c, "failed collection", server)
+    c.absorb(failed)
+
+
+def run_disk_full(c, server_binary, temp, log):
+    """507 insufficient_storage: the data directory on a 4 MiB tmpfs, filled up."""
+    C = "/v1/collections"
+    mount_point = os.path.join(temp, "tmpfs")
+    os.mkdir(mount_point)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount_point],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        reason = f"cannot mount a tmpfs at {mount_point}: {mounted.stderr.strip()}"
+        if in_ci():
+            c.report(False, "507 insufficient_storage", reason + " (CI=true: a skip is a failure)")
+        else:
+            print(f"SKIP 507 insufficient_storage: {reason} (under CI=true this fails)", flush=True)
+            c.skipped_statuses.add(507)
+        return
+    try:
+        extra = []
+        probe = os.path.join(mount_point, "probe")
+        with open(probe, "wb") as f:
+            f.write(b"p" * 4096)
+        try:
+            os.close(os.open(probe, os.O_RDONLY | os.O_DIRECT))
+        except OSError:
+            extra = ["--io-mode", "mmap"]  # tmpfs before Linux 6.6 has no O_DIRECT
+        os.remove(probe)
+        port_file = os.path.join(temp, "port-507")
+        server = start_server(server_binary, os.path.join(mount_point, "data"), port_file, log, extra)
+        full = Checker(c.spec, wait_ready(port_file, server))
+        full.call("507 setup: create", "POST", C, C, {"name": "full", "dimension": 2}, 201)
+        filler = os.path.join(mount_point, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            for block in (65536, 512):
+                try:
+                    while os.write(fd, b"f" * block) > 0:
+                        pass
+                except OSError:
+                    pass  # ENOSPC: full at this block size
+        finally:
+            os.close(fd)
+        points = {"points": [{"id": f"p{i}", "vector": [float(i), 1.0], "payload": {"pad": "x" * 2000}}
+                             for i in range(64)]}
+        full.call("disk full: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/full/points",
+                  points, 507, "insufficient_storage")
+        full.call("disk full: create", "POST", C, C, {"name": "second", "dimension": 2}, 507,
+                  "insufficient_storage")
+        os.remove(filler)
+        full.call("space again: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/full/points",
+                  points)
+        full.conn.close()
+        stop_server(c, "disk full", server)
+        c.absorb(full)
+    finally:
+        subprocess.run(["umount", "-l", mount_point], capture_output=True)
+
+
 def check_examples(c):
     """Every example in the spec matches its own schema."""
     for template, item in c.spec.doc["paths"].items():
@@ -721,7 +859,9 @@ def check_coverage(c):
             success = [s for s in seen if 200 <= s < 300]
             c.expect(f"coverage: {method} {template} exercised with success",
                      success, f"statuses seen: {sorted(seen)}")
-    for status in (400, 404, 405, 409, 413, 503):
+    for status in (400, 404, 405, 409, 413, 500, 503, 507):
+        if status in c.skipped_statuses:
+            continue
         c.expect(f"coverage: status {status} provoked", status in c.statuses_seen)
 
 
@@ -781,6 +921,9 @@ def main():
         check_examples(checker)
         run_sequence(checker)
         run_shutdown(checker, server)
+        with open(log_path, "ab") as log:
+            run_collection_failed(checker, args.server_binary, temp, log)
+            run_disk_full(checker, args.server_binary, temp, log)
         check_coverage(checker)
         failed = checker.failures > 0
         print(f"{checker.count - checker.failures} of {checker.count} checks passed", flush=True)

@@ -1,8 +1,9 @@
 // puffer-server as a client sees it: the real binary on 127.0.0.1 with a free port and a
 // temporary data directory. Every endpoint; every error class with its status and envelope; a
 // batch with one bad point stored not at all; graceful restart and kill -9 keep every
-// acknowledged point; concurrent clients on collections of different shards; the seed README's
-// curl bodies and CLI commands as written.
+// acknowledged point; concurrent clients on collections of different shards (which shard each
+// lands on pinned to the FNV-1a rule); the seed README's curl bodies and CLI commands as written;
+// option precedence: command line, then environment, then config file.
 #include "engine/db/database.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -300,12 +301,37 @@ BOOST_AUTO_TEST_CASE(concurrent_clients_on_collections_of_different_shards)
 {
     test::temp_dir dir;
     test::server_process server(dir.file("data"));
-    // Pick names that land on both shards (2 shards, same hash as the server's).
-    std::vector<std::string> names;
-    std::set<std::size_t> shards;
-    db::database_options probe_options;
-    for (int i = 0; names.size() < 4; ++i) {
-        names.push_back("col" + std::to_string(i));
+    // The shard of a collection is FNV-1a of its name modulo the shard count (2 here, as
+    // server_process starts the server; engine/db/database.cpp). Written out here so that a
+    // change of the hash, which would move every collection, fails; the database must agree, and
+    // the names must cover both shards or the test would not be about shards at all.
+    auto fnv1a = [](std::string_view s) {
+        std::uint64_t h = 1469598103934665603ull;
+        for (unsigned char c : s) {
+            h ^= c;
+            h *= 1099511628211ull;
+        }
+        return h;
+    };
+    const std::vector<std::string> names = {"col0", "col1", "col2", "col3"};
+    const std::vector<std::size_t> expected_shards = {1, 0, 1, 0};
+    {
+        test::temp_dir probe_dir;
+        db::database_options probe_options;
+        probe_options.data_dir = probe_dir.path();
+        probe_options.shards = 2;
+        probe_options.pin_shards = false;
+        probe_options.background_threads = 1;
+        probe_options.cache_bytes = 1 << 20;
+        auto probe = db::database::open(probe_options);
+        BOOST_TEST_REQUIRE(probe.has_value());
+        std::set<std::size_t> shards;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            BOOST_TEST(fnv1a(names[i]) % 2 == expected_shards[i], names[i]);
+            BOOST_TEST((*probe)->shard_of(names[i]) == expected_shards[i], names[i]);
+            shards.insert((*probe)->shard_of(names[i]));
+        }
+        BOOST_TEST(shards.size() == 2u);
     }
     {
         auto c = server.client();
@@ -433,15 +459,56 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_help)
     BOOST_TEST(out.find("bind-addr") != std::string::npos, out);
 }
 
-BOOST_AUTO_TEST_CASE(environment_and_config_file_set_options)
+// Where an option comes from: the command line beats the environment (PUFFER_*), which beats
+// the config file. The probe is --max-body-mb: a body of 1.5 MiB gets 413 under a 1 MiB limit
+// and, as a body of blanks, 400 (not JSON) under a 2 MiB one.
+BOOST_AUTO_TEST_CASE(command_line_beats_environment_beats_config_file)
 {
     test::temp_dir dir;
-    std::string config = dir.file("puffer.conf");
-    test::spit(config, "max-body-mb = 1\nlog-level = warn\n");
-    // PUFFER_MAX_BODY_MB beats the config file; the command line beats both.
-    test::server_process server(dir.file("data"), {"--config", config});
-    auto c = server.client();
-    expect_error(send(c, "POST", "/v1/collections", std::string((1 << 20) + 10, ' ')), 413, "payload_too_large");
+    const std::string big((3 << 20) / 2, ' ');
+    auto limit_is_1_mib = [&](test::server_process& server) {
+        auto c = server.client();
+        reply r = send(c, "POST", "/v1/collections", big);
+        BOOST_TEST((r.status == 413u || r.status == 400u), r.raw);
+        return r.status == 413u;
+    };
+    std::string one = dir.file("one.conf");
+    std::string two = dir.file("two.conf");
+    test::spit(one, "max-body-mb = 1\nlog-level = warn\n");
+    test::spit(two, "max-body-mb = 2\n");
+    int run = 0;
+    auto data = [&] { return dir.file("data" + std::to_string(run++)); };
+    {
+        test::server_process server(data(), {"--config", one});  // the file alone
+        BOOST_TEST(limit_is_1_mib(server));
+    }
+    {
+        test::server_process server(data(), {"--config", two});
+        BOOST_TEST(!limit_is_1_mib(server));
+    }
+    {
+        test::server_process server(data(), {"--config", one},
+                                    {"PUFFER_MAX_BODY_MB=2"});  // env > file
+        BOOST_TEST(!limit_is_1_mib(server));
+    }
+    {
+        test::server_process server(data(), {"--config", two},
+                                    {"PUFFER_MAX_BODY_MB=1"});  // env > file
+        BOOST_TEST(limit_is_1_mib(server));
+    }
+    {
+        test::server_process server(data(), {"--config", two, "--max-body-mb", "1"},
+                                    {"PUFFER_MAX_BODY_MB=2"});  // command line > env > file
+        BOOST_TEST(limit_is_1_mib(server));
+    }
+    {
+        test::server_process server(data(), {"--config", one, "--max-body-mb", "2"},
+                                    {"PUFFER_MAX_BODY_MB=1"});  // command line > env > file
+        BOOST_TEST(!limit_is_1_mib(server));
+    }
+    // The environment also names the config file itself.
+    test::server_process server(data(), {}, {"PUFFER_CONFIG=" + one});
+    BOOST_TEST(limit_is_1_mib(server));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

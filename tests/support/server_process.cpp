@@ -2,12 +2,15 @@
 
 #include "tests/support/temp_dir.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -39,15 +42,26 @@ std::vector<char*> to_argv(std::vector<std::string>& args)
 
 std::vector<std::string> server_args(const std::string& data_dir, const std::vector<std::string>& extra_args)
 {
-    std::vector<std::string> args = {server_binary(), "--data-dir", data_dir, "--bind-addr", "127.0.0.1:0",
-                                     "--port-file", data_dir + ".port", "--log-level", "warn", "--shards", "2",
-                                     "--net-threads", "2", "--cache-mb", "64"};
+    std::vector<std::string> args = {server_binary(),   "--data-dir",  data_dir,
+                                     "--bind-addr",     "127.0.0.1:0", "--port-file",
+                                     data_dir + ".port"};
+    // A flag given twice is an error for the server, so a default yields to the caller's.
+    const std::pair<const char*, const char*> defaults[] = {
+        {"--log-level", "warn"}, {"--shards", "2"}, {"--net-threads", "2"}, {"--cache-mb", "64"}};
+    for (const auto& [flag, value] : defaults) {
+        if (std::find(extra_args.begin(), extra_args.end(), flag) == extra_args.end()) {
+            args.push_back(flag);
+            args.push_back(value);
+        }
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     return args;
 }
 
-// Forks and execs the server with its output appended to log_path.
-pid_t spawn(std::vector<std::string> args, const std::string& log_path)
+// Forks and execs the server with its output appended to log_path and env added to its
+// environment.
+pid_t spawn(std::vector<std::string> args, const std::string& log_path,
+            std::vector<std::string> env = {})
 {
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -58,6 +72,9 @@ pid_t spawn(std::vector<std::string> args, const std::string& log_path)
         if (fd >= 0) {
             ::dup2(fd, STDOUT_FILENO);
             ::dup2(fd, STDERR_FILENO);
+        }
+        for (auto& e : env) {
+            ::putenv(e.data());
         }
         auto argv = to_argv(args);
         ::execv(argv[0], argv.data());
@@ -82,18 +99,21 @@ bool start_and_kill(const std::string& data_dir, const std::vector<std::string>&
     return !exited;
 }
 
-server_process::server_process(const std::string& data_dir, std::vector<std::string> extra_args)
+server_process::server_process(const std::string& data_dir, std::vector<std::string> extra_args,
+                               std::vector<std::string> env)
 {
     std::string port_file = data_dir + ".port";
     log_path_ = data_dir + ".log";
     std::remove(port_file.c_str());
-    pid_ = spawn(server_args(data_dir, extra_args), log_path_);
+    pid_ = spawn(server_args(data_dir, extra_args), log_path_, std::move(env));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
         int st = 0;
         if (::waitpid(pid_, &st, WNOHANG) == pid_) {
             pid_ = -1;
-            throw std::runtime_error("puffer-server exited at start: " + slurp(log_path_));
+            int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            throw std::runtime_error("puffer-server exited at start with status " +
+                                     std::to_string(status) + ": " + slurp(log_path_));
         }
         std::ifstream in(port_file);
         unsigned port = 0;
@@ -113,9 +133,39 @@ server_process::server_process(const std::string& data_dir, std::vector<std::str
 
 server_process::~server_process()
 {
-    if (pid_ > 0) {
-        kill();
+    if (pid_ <= 0) {
+        return;
     }
+    if (std::uncaught_exceptions() > 0) {
+        kill();  // a failed test is unwinding: its own report is the one that matters
+        return;
+    }
+    int status = stop();
+    if (status != 0) {
+        std::fprintf(
+            stderr,
+            "puffer-server (log %s) exited with status %d at a graceful stop; its log:\n%s\n",
+            log_path_.c_str(), status, slurp(log_path_).c_str());
+        std::fflush(stderr);
+        std::abort();
+    }
+}
+
+std::string server_process::io_line() const
+{
+    // Log lines are "<UTC time> <LEVEL> <message>"; the one wanted has the message "io: ...".
+    std::istringstream log(slurp(log_path_));
+    for (std::string line; std::getline(log, line);) {
+        std::size_t time_end = line.find(' ');
+        std::size_t level_end =
+            time_end == std::string::npos ? time_end : line.find(' ', time_end + 1);
+        std::size_t message =
+            level_end == std::string::npos ? level_end : line.find_first_not_of(' ', level_end);
+        if (message != std::string::npos && line.compare(message, 4, "io: ") == 0) {
+            return line.substr(message);
+        }
+    }
+    return {};
 }
 
 net::http_client server_process::client(std::chrono::milliseconds timeout) const
@@ -130,7 +180,18 @@ int server_process::stop()
     }
     ::kill(pid_, SIGTERM);
     int st = 0;
-    ::waitpid(pid_, &st, 0);
+    // A graceful stop drains requests in flight (30 s at most); past 60 s the server is stuck.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::waitpid(pid_, &st, WNOHANG) != pid_) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            std::fprintf(stderr,
+                         "puffer-server (log %s) still running 60 s after SIGTERM: killed\n",
+                         log_path_.c_str());
+            kill();
+            return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     pid_ = -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -1,12 +1,14 @@
 // SIMD kernels against the scalar reference. On integer-valued floats every partial sum is an
 // exactly representable integer, so the results must be equal bit for bit, whatever the order
-// of additions; every tail length is covered.
+// of additions; every tail length is covered. A level the CPU lacks is a failure unless the run
+// declares the highest level it expects (PUFFER_SIMD_EXPECT=scalar|avx2|avx512).
 #include "engine/core/distance.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -36,14 +38,39 @@ std::vector<float> integer_floats(std::size_t n, std::mt19937_64& rng)
     return out;
 }
 
+// The highest SIMD level this run must test: PUFFER_SIMD_EXPECT (scalar, avx2 or avx512) when a
+// run declares a machine without some level, else avx512, every level there is.
+simd::level expected_level()
+{
+    const char* declared = std::getenv("PUFFER_SIMD_EXPECT");
+    if (declared == nullptr || *declared == '\0') {
+        return simd::level::avx512;
+    }
+    auto l = simd::parse_level(declared);
+    BOOST_TEST_REQUIRE(l.has_value(),
+                       "PUFFER_SIMD_EXPECT=" << declared << ": use scalar, avx2 or avx512");
+    return *l;
+}
+
+// The kernel tables to test against the reference. A level the run expects but the CPU lacks
+// fails the test: its kernels would otherwise go untested without anyone noticing.
 std::vector<const simd::kernel_table*> simd_tables()
 {
     std::vector<const simd::kernel_table*> out;
+    const simd::level expected = expected_level();
     for (auto l : {simd::level::avx2, simd::level::avx512}) {
         if (const auto* t = simd::table_for(l)) {
             out.push_back(t);
+        } else if (static_cast<int>(l) <= static_cast<int>(expected)) {
+            auto below = static_cast<simd::level>(static_cast<int>(l) - 1);
+            BOOST_ERROR("CPU lacks " << simd::to_string(l)
+                                     << ", so its kernels go untested; set PUFFER_SIMD_EXPECT="
+                                     << simd::to_string(below)
+                                     << " if this machine is meant to lack it");
         } else {
-            BOOST_TEST_MESSAGE("CPU lacks " << simd::to_string(l) << "; its kernels are not tested");
+            BOOST_TEST_MESSAGE("CPU lacks " << simd::to_string(l)
+                                            << "; not expected (PUFFER_SIMD_EXPECT="
+                                            << simd::to_string(expected) << ")");
         }
     }
     return out;

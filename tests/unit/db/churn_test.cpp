@@ -1,7 +1,7 @@
 // Regression cases other vector stores have had, on real data (sift20k): after many upserts,
 // deletes and re-inserts (flushed, compacted), recall@10 stays within 0.01 of a fresh build of
-// the same data; a deleted id never comes back (not after flush, compaction or restart); a
-// re-inserted id is visible at once and after restart.
+// the same data and is at least 0.95 (nprobe 96); a deleted id never comes back (not after flush,
+// compaction or restart); a re-inserted id is visible at once and after restart.
 #include "engine/db/database.hpp"
 #include "engine/format/vecs_file.hpp"
 #include "tests/support/sync_db.hpp"
@@ -95,7 +95,9 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
     o.collection.segments_max = 3;
     const std::size_t d = data().base.dimension;
     const std::size_t n = data().base.rows;
-    const std::size_t nprobe = 48;
+    // At 48 probes a fresh build of sift20k reaches 0.9475 here, below the floor; 96 gives 0.9665
+    // (64: 0.9575), so the floor tests churn rather than the probe count.
+    const std::size_t nprobe = 96;
     std::mt19937_64 rng(test::test_seed("churn", 71));
 
     auto db = *db::database::open(o);
@@ -169,6 +171,9 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
     double churned = recall(*db, "churned", nprobe, gone);
     BOOST_TEST_MESSAGE("recall@10 at nprobe " << nprobe << ": fresh " << fresh << ", churned " << churned);
     BOOST_TEST(churned >= fresh - 0.01);
+    // And an absolute floor: a fresh build that itself lost recall would hide a churn loss above.
+    BOOST_TEST(fresh >= 0.95);
+    BOOST_TEST(churned >= 0.95);
 
     // Restart: still no deleted id, still the same recall.
     db.reset();

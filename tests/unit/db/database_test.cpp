@@ -2,7 +2,8 @@
 // dropped; upserts and deletes are visible at once, after a flush and after a restart; searches
 // running during a flush see every point exactly once; compaction drops deleted rows; the LOCK
 // file keeps a second database out; a corrupt segment fails only its own collection; a torn WAL
-// tail is cut without losing whole records.
+// tail is cut without losing whole records; mmap mode answers exactly as direct mode and checks
+// each cluster's crc; a search without nprobe probes default_nprobe clusters per segment.
 #include "engine/db/database.hpp"
 #include "engine/format/segment_format.hpp"
 #include "engine/io/env.hpp"
@@ -22,6 +23,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 using namespace puffer;
 using test::make_batch;
@@ -650,21 +652,156 @@ BOOST_AUTO_TEST_CASE(overwrites_and_deletes_cannot_grow_staging_or_the_log_witho
     BOOST_TEST(wal_files <= 2u);
 }
 
+// The same data read through mmap and through O_DIRECT gives the same answers, result for
+// result: ids, scores bit for bit and payloads, for nprobe 1, 3, the default and all clusters.
 BOOST_AUTO_TEST_CASE(mmap_mode_answers_like_direct_mode)
 {
     test::temp_dir dir;
     auto o = small_options(dir.path());
+    o.collection.cluster_count = 8;
+    using answers = std::vector<std::vector<std::tuple<std::string, float, std::string>>>;
+    auto ask = [](db::database& d) {
+        answers out;
+        for (std::size_t q = 0; q < 40; ++q) {
+            for (std::size_t nprobe : {1u, 3u, 0u, 1000u}) {
+                // Queries between stored points, so the top 10 mixes clusters and segments.
+                std::vector<float> v = vector_of(q * 37 % 900, 16);
+                v[q % 16] += 0.5f;
+                auto r = test::search(d, "x", v, 10, nprobe, true);
+                BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+                auto& row = out.emplace_back();
+                for (const auto& h : r->hits) {
+                    row.emplace_back(h.id, h.score, h.payload);
+                }
+            }
+        }
+        return out;
+    };
+    answers direct;
     {
         auto d = open_db(o);
         BOOST_TEST_REQUIRE(test::create(*d, "x", 16).has_value());
+        // Two segments, deletes in the first, and rows left in staging.
         BOOST_TEST_REQUIRE(test::upsert(*d, "x", make_batch("p", 0, 500, 16, grid, true)).has_value());
         BOOST_TEST_REQUIRE(test::flush(*d, "x").has_value());
+        BOOST_TEST_REQUIRE(
+            test::upsert(*d, "x", make_batch("p", 500, 400, 16, grid, true)).has_value());
+        BOOST_TEST_REQUIRE(test::flush(*d, "x").has_value());
+        BOOST_TEST_REQUIRE(test::remove(*d, "x", {"p3", "p250", "p777"}).has_value());
+        BOOST_TEST_REQUIRE(
+            test::upsert(*d, "x", make_batch("s", 0, 20, 16, grid, true)).has_value());
+        test::clear_caches(*d);
+        direct = ask(*d);
     }
     o.collection.mode = collection::io_mode::mmap;
     auto d = open_db(o);
-    expect_self_hits(*d, "x", 16, {0, 250, 499});
-    auto r = test::search(*d, "x", vector_of(3, 16), 1, 0, true);
-    BOOST_TEST(r->hits[0].payload == "{\"i\":3}");
+    BOOST_TEST(d->io().segment_reads == "buffered (mmap)");
+    answers mapped = ask(*d);
+    BOOST_TEST_REQUIRE(mapped.size() == direct.size());
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+        BOOST_TEST_REQUIRE(mapped[i].size() == direct[i].size(), "query " << i);
+        for (std::size_t k = 0; k < direct[i].size(); ++k) {
+            BOOST_TEST(std::get<0>(mapped[i][k]) == std::get<0>(direct[i][k]),
+                       "query " << i << " hit " << k);
+            BOOST_TEST(std::get<1>(mapped[i][k]) == std::get<1>(direct[i][k]),
+                       "query " << i << " hit " << k);
+            BOOST_TEST(std::get<2>(mapped[i][k]) == std::get<2>(direct[i][k]),
+                       "query " << i << " hit " << k);
+        }
+    }
+    expect_self_hits(*d, "x", 16, {0, 499, 500, 899});
+}
+
+// mmap mode verifies each cluster's crc32c the first time it is scanned: a flipped byte in a
+// cluster's vectors fails a search that probes it, with the cluster named, and leaves searches
+// of the other clusters alone.
+BOOST_AUTO_TEST_CASE(mmap_mode_checks_the_crc_of_every_cluster_it_scans)
+{
+    test::temp_dir dir;
+    auto o = small_options(dir.path());
+    o.collection.cluster_count = 4;
+    {
+        auto d = open_db(o);
+        BOOST_TEST_REQUIRE(test::create(*d, "x", 8).has_value());
+        BOOST_TEST_REQUIRE(test::upsert(*d, "x", make_batch("p", 0, 200, 8, grid)).has_value());
+        BOOST_TEST_REQUIRE(test::flush(*d, "x").has_value());
+    }
+    std::string seg = dir.path() + "/collections/x/segments/" + format::segment_file_name(1);
+    std::string bytes = test::slurp(seg);
+    // The vector section starts at 4096 (64 + 4 * (4 * 8 + 8) bytes of metadata before it): its
+    // first float is cluster 0's first row.
+    bytes[4096 + 1] = static_cast<char>(bytes[4096 + 1] ^ 0x10);
+    test::spit(seg, bytes);
+    o.collection.mode = collection::io_mode::mmap;
+    auto d = open_db(o);
+    auto all = test::search(*d, "x", vector_of(1, 8), 5, 1000);
+    BOOST_TEST_REQUIRE(!all.has_value(), "a search of every cluster succeeded over a flipped byte");
+    BOOST_TEST(is(all.error(), errc::corruption), all.error().message());
+    BOOST_TEST(all.error().message().find("000001.seg") != std::string::npos,
+               all.error().message());
+    BOOST_TEST(all.error().message().find("cluster 0 crc32c mismatch") != std::string::npos,
+               all.error().message());
+    // Some point lies in another cluster: nprobe 1 for its own vector scans only that cluster.
+    std::size_t answered = 0;
+    for (std::size_t i = 0; i < 200; ++i) {
+        auto r = test::search(*d, "x", vector_of(i, 8), 1, 1);
+        if (r) {
+            BOOST_TEST(r->hits[0].score == 0.0f);
+            ++answered;
+        } else {
+            BOOST_TEST(is(r.error(), errc::corruption), r.error().message());
+        }
+    }
+    BOOST_TEST(answered > 0u);
+    BOOST_TEST(answered < 200u);
+}
+
+// query::default_nprobe is about 1.5 * sqrt(clusters), at least 1 and at most the cluster count.
+// A search that gives no nprobe probes what a one-segment collection of the same size would:
+// default_nprobe(default_cluster_count(rows)) of its default_cluster_count(rows) clusters, as the
+// same share of the clusters of the table the segments share.
+BOOST_AUTO_TEST_CASE(default_nprobe_is_what_a_search_without_nprobe_probes)
+{
+    // 1.5 * sqrt(k) + 0.5, rounded down, clamped to 1..k.
+    const std::pair<std::size_t, std::size_t> table[] = {
+        {0, 1}, {1, 1}, {2, 2}, {4, 3}, {9, 5}, {16, 6}, {100, 15}, {1788, 63}, {10000, 150}};
+    for (const auto& [clusters, nprobe] : table) {
+        BOOST_TEST(query::default_nprobe(clusters) == nprobe, "clusters " << clusters);
+    }
+    test::temp_dir dir;
+    auto o = small_options(dir.path());
+    o.collection.cluster_count = 16;  // tables of 16 clusters, never retrained
+    auto d = open_db(o);
+    BOOST_TEST_REQUIRE(test::create(*d, "x", 8).has_value());
+    BOOST_TEST_REQUIRE(test::upsert(*d, "x", make_batch("p", 0, 400, 8, grid)).has_value());
+    BOOST_TEST_REQUIRE(test::flush(*d, "x").has_value());
+    // 400 rows: a one-segment collection would have min(round(4 * sqrt(400)), 400 / 16) = 25
+    // clusters and probe default_nprobe(25) = 8 of them, 32%: 5 of these 16.
+    auto r = test::search(*d, "x", vector_of(5, 8), 10);
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST(r->stats.segments == 1u);
+    BOOST_TEST(r->stats.nprobe == 8u);
+    BOOST_TEST(r->stats.clusters_probed <= 5u);
+    BOOST_TEST(r->stats.clusters_probed >= 4u);  // a probed cluster may be empty
+    BOOST_TEST_REQUIRE(test::upsert(*d, "x", make_batch("q", 0, 400, 8, grid)).has_value());
+    BOOST_TEST_REQUIRE(test::flush(*d, "x").has_value());
+    // 800 rows in two segments of the same table: min(113, 50) = 50 clusters, default_nprobe(50)
+    // = 11 of them, 22%: 4 of the 16 clusters, in each segment.
+    auto st = test::stats(*d, "x");
+    BOOST_TEST_REQUIRE(st.has_value());
+    BOOST_TEST(st->segments == 2u);
+    BOOST_TEST(st->centroid_tables == 1u);
+    r = test::search(*d, "x", vector_of(5, 8), 10);
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST(r->stats.segments == 2u);
+    BOOST_TEST(r->stats.nprobe == 11u);
+    BOOST_TEST(r->stats.clusters_probed <= 8u);
+    BOOST_TEST(r->stats.clusters_probed >= 6u);
+    r = test::search(*d, "x", vector_of(5, 8), 10, 2);
+    BOOST_TEST(r->stats.clusters_probed <= 2u);  // an explicit nprobe wins: 2 of 50 is one cluster
+    r = test::search(*d, "x", vector_of(5, 8), 10, 1000);
+    BOOST_TEST(r->stats.nprobe == 50u);               // capped at the one-segment cluster count
+    BOOST_TEST(r->stats.vectors_scanned == 800u);     // every cluster of both segments
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -386,6 +386,10 @@ void report_fault_points(const std::string& scenario)
 
 struct scenario {
     std::string name;
+    // Fault points the scenario must reach (as fault_point() names them; the lists of
+    // docs/reliability.md): a code path whose writes moved, or a run that stopped early, would
+    // otherwise leave steps untested while every run passed.
+    std::vector<std::string> expected_points;
     collection::options options = base_collection_options();
     // Builds the acknowledged starting state (no faults).
     std::function<void(session&)> prepare;
@@ -469,6 +473,11 @@ void run_every_step(const scenario& sc)
     }
     BOOST_TEST_MESSAGE(sc.name << ": " << iterations << " faulted runs");
     report_fault_points(sc.name);
+    BOOST_TEST(!sc.expected_points.empty(), sc.name << ": the scenario names no fault points");
+    const auto& reached = fault_points()[sc.name];
+    for (const auto& p : sc.expected_points) {
+        BOOST_TEST(reached.count(p) == 1u, sc.name << ": fault point '" << p << "' never reached");
+    }
 }
 
 }  // namespace
@@ -479,6 +488,25 @@ BOOST_AUTO_TEST_CASE(flush_with_writes_at_every_step)
 {
     scenario sc;
     sc.name = "flush";
+    sc.expected_points = {
+        "fdatasync c/MANIFEST.tmp",
+        "fdatasync c/segments/N.seg",
+        "fdatasync c/wal/N.log",
+        "fsync directory c",
+        "fsync directory c/segments",
+        "fsync directory c/wal",
+        "ftruncate c/wal/N.log",
+        "open (create) c/wal/N.log",
+        "open (create, truncate) c/MANIFEST.tmp",
+        "open (create, truncate) c/segments/N.seg",
+        "rename c/MANIFEST.tmp -> c/MANIFEST",
+        "ring fdatasync c/wal/N.log",
+        "ring write c/wal/N.log",
+        "unlink c/wal/N.log",
+        "write c/MANIFEST.tmp",
+        "write c/segments/N.seg",
+        "write c/wal/N.log",
+    };
     sc.prepare = [](session& s) {
         s.create("c", false);
         s.upsert("c", ids("a", 0, 120));
@@ -501,6 +529,20 @@ BOOST_AUTO_TEST_CASE(compaction_rewriting_a_segment_while_deletes_land)
     // runs: deletes in the segment being rewritten and in another, replacements of its rows.
     scenario sc;
     sc.name = "compaction (rewrite)";
+    sc.expected_points = {
+        "fdatasync c/MANIFEST.tmp",
+        "fdatasync c/segments/N.seg",
+        "fsync directory c",
+        "fsync directory c/segments",
+        "open (create, truncate) c/MANIFEST.tmp",
+        "open (create, truncate) c/segments/N.seg",
+        "rename c/MANIFEST.tmp -> c/MANIFEST",
+        "ring fdatasync c/wal/N.log",
+        "ring write c/wal/N.log",
+        "unlink c/segments/N.seg",
+        "write c/MANIFEST.tmp",
+        "write c/segments/N.seg",
+    };
     sc.prepare = [](session& s) {
         s.create("c", false);
         for (std::size_t k = 0; k < 3; ++k) {
@@ -530,6 +572,26 @@ BOOST_AUTO_TEST_CASE(compaction_merging_segments_after_a_flush)
     // every segment, while deletes and replacements land.
     scenario sc;
     sc.name = "compaction (merge)";
+    sc.expected_points = {
+        "fdatasync c/MANIFEST.tmp",
+        "fdatasync c/segments/N.seg",
+        "fdatasync c/wal/N.log",
+        "fsync directory c",
+        "fsync directory c/segments",
+        "fsync directory c/wal",
+        "ftruncate c/wal/N.log",
+        "open (create) c/wal/N.log",
+        "open (create, truncate) c/MANIFEST.tmp",
+        "open (create, truncate) c/segments/N.seg",
+        "rename c/MANIFEST.tmp -> c/MANIFEST",
+        "ring fdatasync c/wal/N.log",
+        "ring write c/wal/N.log",
+        "unlink c/segments/N.seg",
+        "unlink c/wal/N.log",
+        "write c/MANIFEST.tmp",
+        "write c/segments/N.seg",
+        "write c/wal/N.log",
+    };
     sc.prepare = [](session& s) {
         s.create("c", true);
         for (std::size_t k = 0; k < 3; ++k) {
@@ -558,6 +620,21 @@ BOOST_AUTO_TEST_CASE(manifest_only_flush_at_every_step)
     // the WAL start.
     scenario sc;
     sc.name = "MANIFEST replacement (flush of deleted rows)";
+    sc.expected_points = {
+        "fdatasync c/MANIFEST.tmp",
+        "fdatasync c/wal/N.log",
+        "fsync directory c",
+        "fsync directory c/wal",
+        "ftruncate c/wal/N.log",
+        "open (create) c/wal/N.log",
+        "open (create, truncate) c/MANIFEST.tmp",
+        "rename c/MANIFEST.tmp -> c/MANIFEST",
+        "ring fdatasync c/wal/N.log",
+        "ring write c/wal/N.log",
+        "unlink c/wal/N.log",
+        "write c/MANIFEST.tmp",
+        "write c/wal/N.log",
+    };
     sc.prepare = [](session& s) {
         s.create("c", false);
         s.upsert("c", ids("a", 0, 60));
@@ -578,6 +655,16 @@ BOOST_AUTO_TEST_CASE(manifest_only_compaction_at_every_step)
     // Every row of a segment is deleted: compaction drops it with a MANIFEST alone.
     scenario sc;
     sc.name = "MANIFEST replacement (compaction of a dead segment)";
+    sc.expected_points = {
+        "fdatasync c/MANIFEST.tmp",
+        "fsync directory c",
+        "open (create, truncate) c/MANIFEST.tmp",
+        "rename c/MANIFEST.tmp -> c/MANIFEST",
+        "ring fdatasync c/wal/N.log",
+        "ring write c/wal/N.log",
+        "unlink c/segments/N.seg",
+        "write c/MANIFEST.tmp",
+    };
     sc.prepare = [](session& s) {
         s.create("c", false);
         s.upsert("c", ids("a", 0, 40));
@@ -598,6 +685,29 @@ BOOST_AUTO_TEST_CASE(create_collection_at_every_step)
 {
     scenario sc;
     sc.name = "create collection";
+    sc.expected_points = {
+        "fdatasync .tmp-fresh-X/MANIFEST.tmp",
+        "fdatasync .tmp-fresh-X/wal/N.log",
+        "fsync directory .tmp-fresh-X",
+        "fsync directory .tmp-fresh-X/segments",
+        "fsync directory .tmp-fresh-X/wal",
+        "fsync directory collections/",
+        "ftruncate .tmp-fresh-X/wal/N.log",
+        "mkdir .tmp-fresh-X/segments",
+        "mkdir .tmp-fresh-X/wal",
+        "open (create) .tmp-fresh-X/wal/N.log",
+        "open (create) fresh/wal/N.log",
+        "open (create, truncate) .tmp-fresh-X/MANIFEST.tmp",
+        "rename .tmp-fresh-X -> fresh",
+        "rename .tmp-fresh-X/MANIFEST.tmp -> .tmp-fresh-X/MANIFEST",
+        "ring fdatasync fresh/wal/N.log",
+        "ring fdatasync keep/wal/N.log",
+        "ring write fresh/wal/N.log",
+        "ring write keep/wal/N.log",
+        "unlink fresh/MANIFEST.tmp",
+        "write .tmp-fresh-X/MANIFEST.tmp",
+        "write .tmp-fresh-X/wal/N.log",
+    };
     sc.prepare = [](session& s) {
         s.create("keep", false);
         s.upsert("keep", ids("k", 0, 60));
@@ -617,6 +727,11 @@ BOOST_AUTO_TEST_CASE(drop_collection_at_every_step)
 {
     scenario sc;
     sc.name = "drop collection";
+    sc.expected_points = {
+        "fsync directory collections/",     "remove tree .trash-doomed-X",
+        "rename doomed -> .trash-doomed-X", "ring fdatasync keep/wal/N.log",
+        "ring write keep/wal/N.log",
+    };
     sc.prepare = [](session& s) {
         for (const char* name : {"keep", "doomed"}) {
             s.create(name, false);

@@ -1,7 +1,8 @@
 // WAL records: round trip of upsert and remove batches; replay keeps exactly the whole records
-// before a cut at every byte of the last record, before a flipped bit, and refuses an unknown
-// version; the writer commits concurrent appends in groups and fails a group whose write fails,
-// asking for repair, after which appends resume.
+// before a cut at every byte of the last record and exactly the records before the one holding a
+// flipped bit (compared by content), and refuses an unknown version; the writer commits
+// concurrent appends in groups and fails a group whose write fails, asking for repair, after
+// which appends resume.
 #include "engine/core/crc32c.hpp"
 #include "engine/io/env.hpp"
 #include "engine/io/fault_env.hpp"
@@ -99,26 +100,72 @@ BOOST_AUTO_TEST_CASE(torn_tail_at_every_byte_keeps_whole_records_only)
     BOOST_TEST(replayed_records(log) == 2u);
 }
 
+// A flipped bit anywhere in record r (its length, crc, type or body) ends the log there: replay
+// hands over exactly records 0..r-1, unchanged, and the valid size is where record r starts.
 BOOST_AUTO_TEST_CASE(flipped_bit_ends_the_log_there)
 {
     std::string log = wal::encode_file_header();
+    std::vector<std::size_t> starts;  // where each record begins, then the end of the log
+    starts.push_back(log.size());
     wal::append_upsert_record(log, sample_batch(3));
-    std::size_t first_end = log.size();
+    starts.push_back(log.size());
     wal::append_remove_record(log, {"x"});
-    wal::append_upsert_record(log, sample_batch(2));
-    for (std::size_t at = first_end; at < log.size(); at += 3) {
-        std::string bad = log;
-        bad[at] = static_cast<char>(bad[at] ^ 0x04);
-        auto r = wal::replay(bad, [](wal::record_type, std::string_view) -> status { return ok(); });
-        BOOST_TEST_REQUIRE(r.has_value());
-        BOOST_TEST(!r->clean);
-        BOOST_TEST(r->records <= 2u);
-        BOOST_TEST(r->valid_size_bytes <= at);
+    starts.push_back(log.size());
+    wal::append_upsert_record(log, sample_batch(2, 20));
+    starts.push_back(log.size());
+    // The records as replay must hand them over: type and decoded content.
+    const std::vector<std::string> expected = {"upsert id0 id1 id2", "remove x",
+                                               "upsert id20 id21"};
+    auto describe = [](wal::record_type type, std::string_view body) {
+        std::string out;
+        if (type == wal::record_type::upsert) {
+            point_batch b;
+            BOOST_TEST_REQUIRE(wal::decode_upsert(body, b).has_value());
+            out = "upsert";
+            for (std::size_t i = 0; i < b.ids.size(); ++i) {
+                out += " " + b.ids[i];
+            }
+            BOOST_TEST(b.vectors ==
+                       sample_batch(b.ids.size(), b.ids[0] == "id20" ? 20 : 0).vectors);
+        } else {
+            std::vector<std::string> ids;
+            BOOST_TEST_REQUIRE(wal::decode_remove(body, ids).has_value());
+            out = "remove";
+            for (const auto& id : ids) {
+                out += " " + id;
+            }
+        }
+        return out;
+    };
+    for (std::size_t at = starts[0]; at < log.size(); ++at) {
+        for (int bit : {0, 5}) {
+            std::string bad = log;
+            bad[at] = static_cast<char>(bad[at] ^ (1 << bit));
+            std::size_t hit = 0;  // the record holding the flipped byte
+            while (at >= starts[hit + 1]) {
+                ++hit;
+            }
+            std::vector<std::string> kept;
+            auto r = wal::replay(bad, [&](wal::record_type type, std::string_view body) -> status {
+                kept.push_back(describe(type, body));
+                return ok();
+            });
+            BOOST_TEST_REQUIRE(r.has_value());
+            std::vector<std::string> want(expected.begin(),
+                                          expected.begin() + static_cast<std::ptrdiff_t>(hit));
+            BOOST_TEST(kept == want,
+                       "flip of bit " << bit << " at " << at << " (record " << hit << ")");
+            BOOST_TEST(r->records == hit);
+            BOOST_TEST(r->valid_size_bytes == starts[hit], "flip at " << at);
+            BOOST_TEST(!r->clean);
+            BOOST_TEST(!r->reason.empty());
+        }
     }
     std::string wrong_version = log;
     wrong_version[8] = 9;
     auto r = wal::replay(wrong_version, [](wal::record_type, std::string_view) -> status { return ok(); });
-    BOOST_TEST(!r.has_value());
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST(is(r.error(), errc::unsupported_version), r.error().message());
     std::string no_header = "garbage";
     auto g = wal::replay(no_header, [](wal::record_type, std::string_view) -> status { return ok(); });
     BOOST_TEST_REQUIRE(g.has_value());

@@ -48,7 +48,7 @@ std::string list_json(const std::vector<collection::collection_info>& infos)
     return json::serialize(o);
 }
 
-std::string stats_json(const collection::collection_stats& s)
+std::string stats_json(const collection::collection_stats& s, const db::io_report& io)
 {
     json::object o = info_object(s.info);
     if (!s.failure.empty()) {
@@ -66,6 +66,13 @@ std::string stats_json(const collection::collection_stats& s)
     o["bytes_read"] = s.bytes_read;
     o["flushes"] = s.flushes;
     o["compactions"] = s.compactions;
+    o["retrains"] = s.retrains;
+    o["centroid_tables"] = s.centroid_tables;
+    o["clusters"] = s.clusters;
+    json::object iob;
+    iob["ring"] = io.ring;
+    iob["segment_reads"] = io.segment_reads;
+    o["io"] = std::move(iob);
     o["wal_syncs"] = s.wal_groups;
     o["flushing"] = s.flushing;
     o["compacting"] = s.compacting;

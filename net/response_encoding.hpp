@@ -3,6 +3,7 @@
 // connection's thread, never on a shard.
 
 #include "engine/collection/types.hpp"
+#include "engine/db/database.hpp"
 #include "engine/core/result.hpp"
 #include "engine/query/request.hpp"
 
@@ -13,7 +14,8 @@ namespace puffer::net {
 
 std::string info_json(const collection::collection_info& info);
 std::string list_json(const std::vector<collection::collection_info>& infos);
-std::string stats_json(const collection::collection_stats& stats);
+// io: how the server reads segments (db::database::io()).
+std::string stats_json(const collection::collection_stats& stats, const db::io_report& io);
 // errc::corruption when a stored payload no longer parses: damaged data is an error, not null.
 [[nodiscard]] result<std::string> search_json(const query::search_response& response, bool include_payload);
 // {"results": [[hits of search 0], ...], "stats": {...}}; include_payload per search.

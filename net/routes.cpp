@@ -230,8 +230,10 @@ void router::drop_collection(call& c)
 
 void router::collection_stats(call& c)
 {
-    db_.stats(c.name, [d = c.deliver](result<collection::collection_stats> r) {
-        (*d)([r = std::move(r)]() mutable { return r ? json_response(200, stats_json(*r)) : error_response(r.error()); });
+    db_.stats(c.name, [d = c.deliver, io = db_.io()](result<collection::collection_stats> r) {
+        (*d)([r = std::move(r), io]() mutable {
+            return r ? json_response(200, stats_json(*r, io)) : error_response(r.error());
+        });
     });
 }
 

@@ -557,6 +557,49 @@ def run_sequence(c):
         c.expect("search: payload read from the segment",
                  found["results"][0].get("payload") == {"color": "red"}, repr(found["results"]))
 
+    # Batch search: answers in order, each with its own options; an invalid item fails the batch.
+    BATCH = "/v1/collections/{name}/search/batch"
+    batch = c.call("batch search", "POST", BATCH, "/v1/collections/docs/search/batch",
+                   {"searches": [{"vector": [1, 0, 0], "top_k": 1},
+                                 {"vector": [0, 1, 0], "top_k": 2, "include_payload": True},
+                                 {"vector": [1, 0, 0], "top_k": 3, "recall_target": 0.9}]},
+                   request_valid=True)
+    if isinstance(batch, dict) and isinstance(batch.get("results"), list):
+        c.expect("batch: one answer per search, in order", [len(r) for r in batch["results"]] == [1, 2, 3],
+                 repr(batch["results"]))
+        c.expect("batch: the first answer is the nearest", batch["results"][0][0].get("id") == "a",
+                 repr(batch["results"][0]))
+    bad_batches = [
+        ("batch: no searches", {}, False),
+        ("batch: empty", {"searches": []}, False),
+        ("batch: not an array", {"searches": {"vector": [1, 0, 0]}}, False),
+        ("batch: an item without a vector", {"searches": [{"vector": [1, 0, 0]}, {"top_k": 2}]}, False),
+        ("batch: an item of the wrong dimension", {"searches": [{"vector": [1, 0, 0]}, {"vector": [1, 0]}]}, True),
+        # The schema cannot say "not both"; the description does.
+        ("batch: nprobe and recall_target", {"searches": [{"vector": [1, 0, 0], "nprobe": 2, "recall_target": 0.9}]},
+         True),
+    ]
+    for label, body, schema_ok in bad_batches:
+        c.call(label, "POST", BATCH, "/v1/collections/docs/search/batch", body, 400, "invalid_argument",
+               request_valid=schema_ok)
+    c.call("batch: unknown collection", "POST", BATCH, "/v1/collections/nope/search/batch",
+           {"searches": [{"vector": [1, 0, 0]}]}, 404, "not_found", request_valid=True)
+    c.call("search: recall_target out of range", "POST", SEARCH, "/v1/collections/docs/search",
+           {"vector": [1, 0, 0], "recall_target": 1.5}, 400, "invalid_argument", request_valid=False)
+
+    # Recall: sampled queries (or given ones) searched as asked and exhaustively.
+    RECALL = "/v1/collections/{name}/recall"
+    measured = c.call("recall", "POST", RECALL, "/v1/collections/docs/recall", {"num_queries": 3, "top_k": 2},
+                      request_valid=True)
+    if isinstance(measured, dict):
+        c.expect("recall: between 0 and 1", 0 <= measured.get("recall", -1) <= 1, repr(measured))
+    c.call("recall with given queries", "POST", RECALL, "/v1/collections/docs/recall",
+           {"queries": [[1, 0, 0], [0, 1, 0]], "nprobe": 1}, request_valid=True)
+    c.call("recall: num_queries 0", "POST", RECALL, "/v1/collections/docs/recall", {"num_queries": 0}, 400,
+           "invalid_argument", request_valid=False)
+    c.call("recall: unknown collection", "POST", RECALL, "/v1/collections/nope/recall", {}, 404, "not_found",
+           request_valid=True)
+
     # Delete points.
     deleted = c.call("delete points", "POST", DELETE, "/v1/collections/docs/points/delete", {"ids": ["c", "zz"]},
                      request_valid=True)

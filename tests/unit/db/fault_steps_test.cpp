@@ -93,6 +93,9 @@ collection::options base_collection_options()
     collection::options co;
     co.flush_threshold_vectors = 1u << 30;  // flushes only when asked
     co.segments_max = 3;
+    // Fixed tables of 4 clusters: each scenario below steps through one kind of compaction, which
+    // a table retrained as the collection grows would otherwise pre-empt.
+    co.cluster_count = 4;
     return co;
 }
 
@@ -609,6 +612,50 @@ BOOST_AUTO_TEST_CASE(compaction_merging_segments_after_a_flush)
             [&](unique_function<void(status)> done) { s.d->flush("c", std::move(done)); });
         s.during([&] { s.remove("c", ids("s0_", 0, 5)); },
                  [&](unique_function<void(status)> done) { s.d->compact("c", std::move(done)); });
+        s.upsert("c", ids("u", 0, 10));
+    };
+    run_every_step(sc);
+}
+
+BOOST_AUTO_TEST_CASE(compaction_retraining_the_table_after_a_flush)
+{
+    // Tables sized for the rows (no fixed cluster count): a first segment of 64 rows trains a
+    // table of 4 clusters; a flush of 200 more goes into it, which leaves it too coarse for 264
+    // rows, and the compaction that follows trains a new one over every row, while deletes and
+    // replacements land.
+    scenario sc;
+    sc.name = "compaction (retrain)";
+    sc.options.cluster_count = 0;
+    sc.options.segments_max = 8;
+    sc.expected_points = {
+        "fdatasync c/MANIFEST.tmp",
+        "fdatasync c/segments/N.seg",
+        "fsync directory c",
+        "fsync directory c/segments",
+        "open (create, truncate) c/MANIFEST.tmp",
+        "open (create, truncate) c/segments/N.seg",
+        "rename c/MANIFEST.tmp -> c/MANIFEST",
+        "ring fdatasync c/wal/N.log",
+        "ring write c/wal/N.log",
+        "unlink c/segments/N.seg",
+        "write c/MANIFEST.tmp",
+        "write c/segments/N.seg",
+    };
+    sc.prepare = [](session& s) {
+        s.create("c", false);
+        s.upsert("c", ids("s0_", 0, 64));
+        s.expect(test::flush(*s.d, "c").has_value(), "flush");
+        s.upsert("c", ids("s1_", 0, 200));
+    };
+    sc.run = [](session& s) {
+        s.during([&] { s.remove("c", ids("s0_", 0, 10)); },
+                 [&](unique_function<void(status)> done) { s.d->flush("c", std::move(done)); });
+        s.during(
+            [&] {
+                s.remove("c", ids("s1_", 0, 10));
+                s.upsert("c", ids("s0_", 20, 5));
+            },
+            [&](unique_function<void(status)> done) { s.d->compact("c", std::move(done)); });
         s.upsert("c", ids("u", 0, 10));
     };
     run_every_step(sc);

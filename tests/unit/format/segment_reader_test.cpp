@@ -148,11 +148,18 @@ BOOST_FIXTURE_TEST_CASE(rejects_bad_magic, fixture)
 
 BOOST_FIXTURE_TEST_CASE(rejects_unknown_version, fixture)
 {
+    // A version this build does not know, with a header crc that matches it: a newer format.
     std::string bytes = original;
-    bytes[7] = 2;
-    expect_error(reopen(bytes), errc::unsupported_version, "segment version 2");
+    bytes[7] = 3;
+    fix_header_crc(bytes);
+    expect_error(reopen(bytes), errc::unsupported_version, "segment version 3; this build reads versions 1 to 2");
     bytes[7] = 0;
+    fix_header_crc(bytes);
     expect_error(reopen(bytes), errc::unsupported_version, "segment version 0");
+    // The same change without the crc: a damaged version field is damage, not a new format.
+    bytes = original;
+    bytes[7] = 3;
+    expect_error(reopen(bytes), errc::corruption, "header crc32c mismatch");
 }
 
 BOOST_FIXTURE_TEST_CASE(rejects_a_misplaced_file, fixture)
@@ -188,6 +195,7 @@ BOOST_FIXTURE_TEST_CASE(rejects_a_payload_blob_size_that_wraps, fixture)
     std::string bytes(8192, '\0');
     auto* b = reinterpret_cast<std::byte*>(bytes.data());
     format::segment_header h;
+    h.version = 1;  // the version 1 layout: cluster metadata right after the header
     h.dimension = 1;
     h.vector_count = 2;
     h.cluster_count = 1;
@@ -224,16 +232,16 @@ BOOST_FIXTURE_TEST_CASE(rejects_bad_counts_and_metric, fixture)
     fix_header_crc(bytes);
     expect_error(reopen(bytes), errc::corruption, "dimension 0");
     bytes = original;
-    put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + 20), 4);  // clusters > vectors
+    put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + 20), 0);  // no clusters
     fix_header_crc(bytes);
-    expect_error(reopen(bytes), errc::corruption, "4 clusters");
+    expect_error(reopen(bytes), errc::corruption, "3 vectors in 0 clusters");
 }
 
 BOOST_FIXTURE_TEST_CASE(rejects_truncation_at_every_section_boundary, fixture)
 {
     // Section starts (header, metadata, padding, vectors, ids, payload offsets, blob, footer,
     // trailer) and a few bytes around each.
-    for (std::size_t boundary : {0u, 1u, 63u, 64u, 96u, 4096u, 4120u, 4136u, 4172u, 4179u, 8108u,
+    for (std::size_t boundary : {0u, 1u, 63u, 64u, 68u, 72u, 104u, 4096u, 4120u, 4136u, 4172u, 4179u, 8108u,
                                  8128u, 8191u}) {
         expect_error(reopen(original.substr(0, boundary)), errc::corruption, "offset");
     }
@@ -248,7 +256,9 @@ BOOST_FIXTURE_TEST_CASE(rejects_a_flipped_bit_in_every_checked_section, fixture)
     const probe probes[] = {
         {5, "bad magic"},                    // header magic
         {13, "header crc32c mismatch"},      // header dimension
-        {70, "cluster metadata crc32c"},     // a centroid
+        {66, "section directory crc32c"},    // the directory's crc
+        {70, "section directory"},           // its entry count
+        {78, "cluster metadata crc32c"},     // a centroid
         {200, "nonzero byte in the padding"},  // metadata padding
         {4121, "id table crc32c"},           // id length
         {4124, "id table crc32c"},           // id bytes
@@ -302,6 +312,139 @@ BOOST_FIXTURE_TEST_CASE(random_corruption_never_crashes, fixture)
             BOOST_TEST(!r->verify_all(io::posix_env()).has_value(), "byte " << at << " change undetected");
         }
     }
+}
+
+// Version 2's extra sections, on the tiny segment with a recall curve at 8192 (directory entry at
+// 72: kind, flags, offset, length, crc, reserved). Each rejection with the crcs recomputed, so the
+// check itself is what fails.
+struct section_fixture : fixture {
+    section_fixture()
+    {
+        test::write_tiny_segment(path, true);
+        original = test::slurp(path);
+    }
+    static constexpr std::size_t entry = 72;
+    void put32(std::string& bytes, std::size_t at, std::uint32_t v)
+    {
+        put_fixed32_le(reinterpret_cast<std::byte*>(bytes.data() + at), v);
+    }
+};
+
+BOOST_FIXTURE_TEST_CASE(reads_the_recall_curve, section_fixture)
+{
+    auto r = segment_reader::open(io::posix_env(), path, 7);
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST_REQUIRE(r->recall().has_value());
+    BOOST_TEST(r->recall()->top_k == 1u);
+    BOOST_TEST(r->recall()->queries == 3u);
+    BOOST_TEST_REQUIRE(r->recall()->points.size() == 2u);
+    BOOST_TEST(r->recall()->points[1].probes == 2u);
+    BOOST_TEST(r->recall()->points[1].recall == 1.0f);
+    BOOST_TEST(r->sections().size() == 1u);
+    BOOST_TEST(r->verify_all(io::posix_env()).has_value());
+    auto plain = fixture();
+    auto p = segment_reader::open(io::posix_env(), plain.path, 7);
+    BOOST_TEST_REQUIRE(p.has_value());
+    BOOST_TEST(!p->recall().has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_a_damaged_section_or_directory, section_fixture)
+{
+    std::string bytes = original;
+    bytes[8200] = static_cast<char>(bytes[8200] ^ 1);  // inside the curve
+    expect_error(reopen(bytes), errc::corruption, "offset 8192: recall curve crc32c mismatch");
+    bytes = original;
+    bytes[entry + 16] = static_cast<char>(bytes[entry + 16] ^ 1);  // the entry's length
+    expect_error(reopen(bytes), errc::corruption, "section directory crc32c mismatch");
+    bytes = original;
+    bytes[5000] = 1;  // the padding before the section
+    expect_error(reopen(bytes), errc::corruption, "nonzero byte in the padding before a section");
+    bytes = original;
+    bytes[8300] = 1;  // the padding after it, before the footer
+    expect_error(reopen(bytes), errc::corruption, "nonzero byte in the padding before the footer");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_a_misplaced_section, section_fixture)
+{
+    std::string bytes = original;
+    put_fixed64_le(reinterpret_cast<std::byte*>(bytes.data() + entry + 8), 4096);  // not after the blob
+    expect_error(reopen(test::reseal_segment(bytes)), errc::corruption, "section 0 at offset 4096");
+    bytes = original;
+    put_fixed64_le(reinterpret_cast<std::byte*>(bytes.data() + entry + 16), 1u << 20);  // past the end
+    expect_error(reopen(test::reseal_segment(bytes)), errc::corruption, "section 0 at offset 8192");
+}
+
+BOOST_FIXTURE_TEST_CASE(unknown_sections_are_refused_only_when_required, section_fixture)
+{
+    std::string bytes = original;
+    put32(bytes, entry, 99);  // a kind from a later version, optional
+    auto r = reopen(test::reseal_segment(bytes));
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST(!r->recall().has_value());
+    BOOST_TEST(r->sections().size() == 1u);
+    put32(bytes, entry + 4, format::section_flag_required);
+    expect_error(reopen(test::reseal_segment(bytes)), errc::unsupported_version, "kind 99");
+    bytes = original;
+    put32(bytes, entry + 4, 2);  // a flag this build does not know
+    expect_error(reopen(test::reseal_segment(bytes)), errc::unsupported_version, "unknown flags 0x2");
+    bytes = original;
+    put32(bytes, entry + 28, 1);  // reserved
+    expect_error(reopen(test::reseal_segment(bytes)), errc::unsupported_version, "nonzero reserved");
+}
+
+BOOST_FIXTURE_TEST_CASE(rejects_a_bad_recall_curve, section_fixture)
+{
+    struct change {
+        std::size_t at;
+        std::uint32_t value;
+        const char* needle;
+    };
+    const change changes[] = {
+        {8192, 0, "top_k 0"},              // top_k
+        {8200, 3, "3 points"},             // more points than clusters
+        {8204, 1, "nonzero reserved"},     // reserved
+        {8216, 1, "point 1: 1 probes"},    // probes not ascending
+        {8212, 0x3f800001, "point 0"},     // recall above 1
+        {8220, 0x3e800000, "point 1"},     // recall falls (0.25 after 0.5)
+    };
+    for (const auto& c : changes) {
+        std::string bytes = original;
+        put32(bytes, c.at, c.value);
+        expect_error(reopen(test::reseal_segment(bytes)), errc::corruption, c.needle);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(version_2_allows_more_clusters_than_rows)
+{
+    // A flush of a few rows into its collection's table of many clusters.
+    test::temp_dir dir;
+    index::ivf_layout layout;
+    layout.dimension = 2;
+    layout.cluster_count = 5;
+    layout.centroids = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4};
+    layout.cluster_offsets = {0, 0, 1, 1, 2, 2};
+    layout.order = {0, 1};
+    const float vectors[] = {1, 1, 3, 3};
+    std::vector<std::string_view> ids = {"x", "y"};
+    format::segment_input in;
+    in.segment_id = 3;
+    in.dimension = 2;
+    in.vectors = vectors;
+    in.ids = ids;
+    in.layout = &layout;
+    std::string path = dir.file("000003.seg");
+    BOOST_TEST_REQUIRE(format::write_segment(io::posix_env(), path, in).has_value());
+    auto r = segment_reader::open(io::posix_env(), path, 3);
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST(r->cluster_count() == 5u);
+    BOOST_TEST(r->cluster_length(3) == 1u);
+    // The same counts in a version 1 file are refused.
+    std::string bytes = test::slurp(path);
+    bytes[7] = 1;
+    test::spit(path, test::reseal_segment(bytes));
+    auto v1 = segment_reader::open(io::posix_env(), path, 3);
+    BOOST_TEST_REQUIRE(!v1.has_value());
+    BOOST_TEST(v1.error().message().find("need 1 <= clusters <= vectors") != std::string::npos, v1.error().message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

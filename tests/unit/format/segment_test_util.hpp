@@ -17,7 +17,9 @@ namespace puffer::test {
 // The tiny segment pinned by the golden test: d = 2, l2, 3 rows in 2 clusters, segment id 7.
 //   rows: "a" (1,2); "bb" (3,4) payload {"x":1}; "c" (5,6)
 //   clusters: 0 = {row 0}, centroid (1,2); 1 = {rows 1, 2}, centroid (4,5)
-inline format::segment_file_info write_tiny_segment(const std::string& path)
+// With with_curve, it also holds one extra section (version 2 directory): a recall curve of top_k
+// 1, 3 queries, points (1 probe, 0.5) and (2 probes, 1.0).
+inline format::segment_file_info write_tiny_segment(const std::string& path, bool with_curve = false)
 {
     static const float vectors[] = {1, 2, 3, 4, 5, 6};
     static const std::vector<std::string_view> ids = {"a", "bb", "c"};
@@ -39,6 +41,13 @@ inline format::segment_file_info write_tiny_segment(const std::string& path)
     input.ids = ids;
     input.payloads = payloads;
     input.layout = &layout;
+    if (with_curve) {
+        index::recall_curve curve;
+        curve.top_k = 1;
+        curve.queries = 3;
+        curve.points = {{1, 0.5f}, {2, 1.0f}};
+        input.sections.push_back({format::section_kind::recall_curve, 0, format::encode_recall_curve(curve)});
+    }
     auto info = format::write_segment(io::posix_env(), path, input);
     if (!info) {
         throw std::runtime_error(info.error().message());
@@ -152,6 +161,24 @@ inline std::string reseal_segment(std::string_view input)
         }
         if (tables_inside) {
             put_fixed32_le(tb + format::trailer_tables_crc_offset, crc_of(footer, tables_size));
+        }
+    }
+    // Version 2: each extra section's crc in its directory entry, then the directory's crc.
+    const std::uint32_t version = get_fixed32_le(b + format::header_version_offset);
+    if (version >= 2 && size >= format::directory_offset + format::directory_header_size_bytes) {
+        const std::uint64_t count = get_fixed32_le(b + format::directory_offset + 4);
+        const std::uint64_t dir_size = format::directory_size_bytes(count);
+        if (count <= format::directory_entries_max && segment_range_inside(format::directory_offset, dir_size, size)) {
+            for (std::uint64_t i = 0; i < count; ++i) {
+                std::byte* e = b + format::directory_offset + format::directory_header_size_bytes +
+                               i * format::directory_entry_size_bytes;
+                std::uint64_t offset = get_fixed64_le(e + 8);
+                std::uint64_t length = get_fixed64_le(e + 16);
+                if (segment_range_inside(offset, length, size)) {
+                    put_fixed32_le(e + 24, crc_of(offset, length));
+                }
+            }
+            put_fixed32_le(b + format::directory_offset, crc_of(format::directory_offset + 4, dir_size - 4));
         }
     }
     put_fixed32_le(tb + format::trailer_header_crc_offset,

@@ -67,6 +67,7 @@ struct options {
     // staged rows, as a server with its default --flush-threshold does (20000).
     std::size_t flush_threshold = 0;
     std::string recall_targets;  // comma-separated: sweep recall targets instead of nprobe
+    bool reuse = false;
     // Read-path mode.
     std::string read_path;
     std::size_t queue_depth = 32;
@@ -299,10 +300,15 @@ int run_engine(const dataset& data, metric m, const options& o)
         return 1;
     }
     db::database& db = **opened;
-    (void)test::drop(db, name);
-    if (auto s = test::create(db, name, d, m); !s) {
-        std::fprintf(stderr, "puffer-bench: %s\n", s.error().text().c_str());
-        return 1;
+    // --reuse: a collection loaded by an earlier run with the same base set is searched as it is.
+    auto existing = o.reuse ? test::stats(db, name) : result<collection::collection_stats>(make_error(errc::not_found, ""));
+    bool reused = existing && existing->info.points == data.base.rows && existing->staging_vectors == 0;
+    if (!reused) {
+        (void)test::drop(db, name);
+        if (auto s = test::create(db, name, d, m); !s) {
+            std::fprintf(stderr, "puffer-bench: %s\n", s.error().text().c_str());
+            return 1;
+        }
     }
 
     // Load: batches of o.batch, write_concurrency batches in flight; each acknowledged only once
@@ -310,7 +316,7 @@ int run_engine(const dataset& data, metric m, const options& o)
     auto t0 = clock_type::now();
     std::atomic<std::size_t> next_batch{0};
     std::atomic<bool> load_failed{false};
-    std::size_t batches = (data.base.rows + o.batch - 1) / o.batch;
+    std::size_t batches = reused ? 0 : (data.base.rows + o.batch - 1) / o.batch;
     auto loader = [&] {
         for (;;) {
             std::size_t b = next_batch.fetch_add(1);
@@ -660,6 +666,7 @@ int main(int argc, char** argv)
         ("warm-only", po::bool_switch(&o.warm_only), "engine mode: skip the cold runs")
         ("flush-threshold", po::value(&o.flush_threshold)->default_value(0),
          "engine mode: automatic flushes at this many staged rows, as the server does (0: one flush of everything)")
+        ("reuse", po::bool_switch(&o.reuse), "engine mode: search the collection an earlier run loaded into --data-dir")
         ("recall-targets", po::value(&o.recall_targets), "engine mode: comma-separated recall targets to sweep instead of nprobe")
         ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs")
         ("read-path", po::value(&o.read_path), "read-path mode: random cluster reads from this segment file")

@@ -153,9 +153,9 @@ collection_stats collection::stats() const
     }
     s.wal_bytes += wal_.size_bytes();
     s.disk_bytes = s.segment_bytes + s.wal_bytes;
-    s.cache_hits = cache_hits_;
-    s.cache_misses = cache_misses_;
-    s.bytes_read = bytes_read_;
+    s.cache_hits = counters_->cache_hits;
+    s.cache_misses = counters_->cache_misses;
+    s.bytes_read = counters_->bytes_read;
     s.flushes = flushes_;
     s.compactions = compactions_;
     s.retrains = retrains_;
@@ -163,13 +163,6 @@ collection_stats collection::stats() const
     s.flushing = flush_lane_.running.has_value();
     s.compacting = compact_lane_.running.has_value();
     return s;
-}
-
-void collection::record_search(const query::search_stats& s)
-{
-    cache_hits_ += s.cache_hits;
-    cache_misses_ += s.clusters_read;
-    bytes_read_ += s.bytes_read;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +176,7 @@ std::shared_ptr<const query::read_view> collection::view()
     }
     auto v = std::make_shared<query::read_view>();
     v->collection = name_;
+    v->counters = counters_;
     v->distance_metric = metric_;
     v->dimension = dimension_;
     v->live_points = ids_.size();

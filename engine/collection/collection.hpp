@@ -98,8 +98,6 @@ public:
 
     // What searches see now. REQUIRES: not failed.
     std::shared_ptr<const query::read_view> view();
-    // A finished search's reads, for stats().
-    void record_search(const query::search_stats& s);
 
     // The collection is being deleted: pending calls fail, background results are dropped.
     void drop();
@@ -214,9 +212,8 @@ private:
     std::deque<install> installs_;
     bool installing_ = false;
 
-    std::uint64_t cache_hits_ = 0;
-    std::uint64_t cache_misses_ = 0;
-    std::uint64_t bytes_read_ = 0;
+    // What the searches read (the executor counts into it through the views).
+    std::shared_ptr<query::search_counters> counters_ = std::make_shared<query::search_counters>();
     std::uint64_t flushes_ = 0;
     std::uint64_t compactions_ = 0;
     std::uint64_t retrains_ = 0;

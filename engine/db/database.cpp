@@ -266,15 +266,19 @@ void database::on_owner(std::string name, Done done, Fn fn)
         return;
     }
     shard::shard* s = shards_[shard_of(name)].get();
-    // The task owns done; if the post is refused the task is destroyed unrun, so keep done in a
-    // shared holder to answer from here.
-    auto holder = std::make_shared<Done>(std::move(done));
-    bool posted = s->post([s, name = std::move(name), holder, fn = std::move(fn)]() mutable {
-        fn(*s, name, std::move(*holder));
-    });
+    // The call (its name, done and fn) lives in one shared holder: if the post is refused the
+    // task is destroyed unrun and done is answered from here; and the posted task, a pointer or
+    // two, fits in unique_function's inline storage, so routing a call allocates once.
+    struct call {
+        std::string name;
+        Done done;
+        Fn fn;
+    };
+    auto holder = std::make_shared<call>(call{std::move(name), std::move(done), std::move(fn)});
+    bool posted = s->post([s, holder]() mutable { holder->fn(*s, holder->name, std::move(holder->done)); });
     if (!posted) {
-        (*holder)(shutting_down_.load() ? shutting_down_error()
-                                        : make_error(errc::busy, "the server is overloaded; retry"));
+        holder->done(shutting_down_.load() ? shutting_down_error()
+                                           : make_error(errc::busy, "the server is overloaded; retry"));
     }
 }
 
@@ -487,19 +491,11 @@ void database::search(std::string name, query::search_request request,
             d(not_found_error(n));
             return;
         }
-        std::shared_ptr<collection::collection> c = it->second;
-        if (c->failed()) {
-            d(c->failed_error());
+        if (it->second->failed()) {
+            d(it->second->failed_error());
             return;
         }
-        auto view = c->view();
-        s.executor().search(std::move(view), std::move(request),
-                            [c = std::move(c), d = std::move(d)](result<query::search_response> r) mutable {
-                                if (r) {
-                                    c->record_search(r->stats);
-                                }
-                                d(std::move(r));
-                            });
+        s.executor().search(it->second->view(), std::move(request), std::move(d));
     });
 }
 
@@ -514,19 +510,11 @@ void database::search_batch(std::string name, std::vector<query::search_request>
             d(not_found_error(n));
             return;
         }
-        std::shared_ptr<collection::collection> c = it->second;
-        if (c->failed()) {
-            d(c->failed_error());
+        if (it->second->failed()) {
+            d(it->second->failed_error());
             return;
         }
-        auto view = c->view();
-        s.executor().search_batch(std::move(view), std::move(requests),
-                                  [c = std::move(c), d = std::move(d)](result<query::batch_response> r) mutable {
-                                      if (r) {
-                                          c->record_search(r->totals);
-                                      }
-                                      d(std::move(r));
-                                  });
+        s.executor().search_batch(it->second->view(), std::move(requests), std::move(d));
     });
 }
 

@@ -41,10 +41,11 @@ public:
     virtual cluster_cache& cache() = 0;
     virtual std::size_t shard_index() const = 0;
     virtual std::size_t shard_count() const = 0;
-    // Thread-safe: runs task on shard `shard`'s thread, with that shard's executor. Never refused
-    // for a full inbox (these messages are bounded by the searches in flight); false only when
-    // that shard has ended, and then the task is destroyed unrun.
-    virtual bool post_to(std::size_t shard, unique_function<void(executor&)> task) = 0;
+    // Thread-safe: runs fn(that shard's executor, arg) on shard `shard`'s thread. A message is a
+    // function and a pointer, so sending one allocates nothing. Never refused for a full inbox
+    // (these messages are bounded by the searches in flight); false only when that shard has
+    // ended, and then fn does not run.
+    virtual bool post_to(std::size_t shard, void (*fn)(executor&, void*), void* arg) = 0;
     // Thread-safe: runs work on the background pool (blocking reads), with this env.
     virtual void background(unique_function<void()> work) = 0;
     virtual io::env& env() = 0;

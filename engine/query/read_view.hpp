@@ -41,8 +41,19 @@ struct view_staging {
     std::shared_ptr<const bitmap> dead;       // null when no row is dead
 };
 
+// What the searches of a collection read, for its stats: counted by the executor on the
+// collection's own shard when a search answers (so only that shard writes them), read by the
+// collection on the same shard. The one mutable thing a view points to.
+struct search_counters {
+    std::uint64_t searches = 0;
+    std::uint64_t cache_hits = 0;
+    std::uint64_t cache_misses = 0;  // clusters read from disk
+    std::uint64_t bytes_read = 0;
+};
+
 struct read_view {
     std::string collection;  // the name, for messages
+    std::shared_ptr<search_counters> counters;
     metric distance_metric = metric::l2;
     std::size_t dimension = 0;
     std::vector<view_segment> segments;  // ascending id

@@ -113,14 +113,27 @@ void executor::measure_recall(std::shared_ptr<const read_view> view, recall_requ
                                   cluster.begin() + static_cast<std::ptrdiff_t>(at + d));
             }
         }
-        bool posted = host_.post_to(self, [view, state, got, finish, s = std::move(s)](executor& e) mutable {
-            --e.searches_active_;
-            if (!s) {
-                (*finish)(s.error());
-                return;
-            }
-            e.recall_searches(std::move(view), std::move(*state), std::move(*got), std::move(*finish));
-        });
+        struct back {
+            std::shared_ptr<const read_view> view;
+            std::shared_ptr<recall_request> state;
+            std::shared_ptr<std::vector<std::vector<float>>> got;
+            std::shared_ptr<recall_done> finish;
+            status read;
+        };
+        auto* b = new back{std::move(view), state, got, finish, std::move(s)};
+        bool posted = host_.post_to(
+            self,
+            [](executor& e, void* arg) {
+                std::unique_ptr<back> m(static_cast<back*>(arg));
+                --e.searches_active_;
+                if (!m->read) {
+                    (*m->finish)(m->read.error());
+                    return;
+                }
+                e.recall_searches(std::move(m->view), std::move(*m->state), std::move(*m->got),
+                                  std::move(*m->finish));
+            },
+            b);
         PUFFER_ASSERT(posted);  // the shard waits for this (searches_active_)
     });
 }

@@ -81,11 +81,11 @@ bool shard::post(unique_function<void()> task)
     return enqueue(std::move(task), false);
 }
 
-bool shard::post_to(std::size_t target, unique_function<void(query::executor&)> task)
+bool shard::post_to(std::size_t target, void (*fn)(query::executor&, void*), void* arg)
 {
     PUFFER_ASSERT(target < peers_.size());
     shard* s = peers_[target];
-    return s->enqueue([s, task = std::move(task)]() mutable { task(s->executor_); }, true);
+    return s->enqueue([s, fn, arg] { fn(s->executor_, arg); }, true);
 }
 
 void shard::background(unique_function<void()> work)
@@ -100,7 +100,9 @@ void shard::forget_segment(std::uint64_t segment_uid)
         if (i == options_.index) {
             executor_.forget_segment(segment_uid);
         } else {
-            (void)post_to(i, [segment_uid](query::executor& e) { e.forget_segment(segment_uid); });
+            (void)post_to(
+                i, [](query::executor& e, void* uid) { e.forget_segment(reinterpret_cast<std::uintptr_t>(uid)); },
+                reinterpret_cast<void*>(static_cast<std::uintptr_t>(segment_uid)));
         }
     }
 }

@@ -55,7 +55,7 @@ public:
     void background(unique_function<void()> work) override;
     thread_pool* pool() override { return &pool_; }
     io::env& env() override { return env_; }
-    bool post_to(std::size_t shard, unique_function<void(query::executor&)> task) override;
+    bool post_to(std::size_t shard, void (*fn)(query::executor&, void*), void* arg) override;
 
     // Shard-local.
     io::ring& ring() override { return *ring_; }

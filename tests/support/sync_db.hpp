@@ -4,6 +4,7 @@
 #include "engine/db/database.hpp"
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <thread>
 #include <future>
@@ -27,9 +28,20 @@ public:
             s->ready.notify_one();
         };
     }
+    // How long get() spins before it sleeps: PUFFER_WAIT_SPIN_US (default 2000). Benchmarks with
+    // more waiting threads than cores set 0, so that waiting threads leave the cores to the shards.
+    static std::chrono::microseconds spin()
+    {
+        static const std::chrono::microseconds us{[] {
+            const char* v = std::getenv("PUFFER_WAIT_SPIN_US");
+            return v != nullptr ? std::atol(v) : 2000L;
+        }()};
+        return us;
+    }
+
     T get()
     {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+        auto deadline = std::chrono::steady_clock::now() + spin();
         while (!state_->ready.load(std::memory_order_acquire)) {
             if (std::chrono::steady_clock::now() >= deadline) {
                 state_->ready.wait(false, std::memory_order_acquire);

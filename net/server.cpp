@@ -39,6 +39,9 @@ struct server::impl {
     router routes;
     asio::io_context ioc;
     tcp::acceptor acceptor{ioc};
+    // Every use of the acceptor (accepting, pausing, closing at stop) runs on this strand: an
+    // accept completing on one net thread while another closes the acceptor would be a race.
+    asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(ioc)};
     std::atomic<std::size_t> inflight{0};
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
@@ -403,7 +406,8 @@ result<tcp::endpoint> parse_endpoint(const std::string& bind_addr)
 
 void server::impl::accept()
 {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(asio::make_strand(ioc), asio::bind_executor(accept_strand, [this](beast::error_code ec,
+                                                                                             tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
             return;
         }
@@ -412,11 +416,11 @@ void server::impl::accept()
         } else if (ec == asio::error::no_descriptors) {
             PUFFER_LOG(warn, "accept: out of file descriptors; pausing accepts for 100 ms");
             auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(100));
-            timer->async_wait([this, timer](beast::error_code) { accept(); });
+            timer->async_wait(asio::bind_executor(accept_strand, [this, timer](beast::error_code) { accept(); }));
             return;
         }
         accept();
-    });
+    }));
 }
 
 void server::impl::begin_stop()
@@ -426,7 +430,7 @@ void server::impl::begin_stop()
     }
     PUFFER_LOG(info, "stopping: refusing new requests, waiting for %zu in flight", inflight.load());
     routes.set_shutting_down();
-    asio::post(ioc, [this] {
+    asio::post(accept_strand, [this] {
         beast::error_code ignored;
         acceptor.close(ignored);
         std::vector<std::weak_ptr<session>> live;

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""The engine's layers include downward only (DESIGN.md), and the includes that must stay in one
+place do: Beast and Boost.JSON only in net/ (and the tools over it), liburing only in
+engine/io/uring_ring.cpp. Each library also links only the ones below it (engine/CMakeLists.txt),
+so a call upward fails to link; this check catches an include upward before it gets that far."""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# layer -> the layers it may include (besides itself).
+ALLOWED = {
+    "core": set(),
+    "io": {"core"},
+    "index": {"core"},
+    "format": {"core", "io", "index"},
+    "wal": {"core", "io"},
+    "storage": {"core", "io", "index", "format"},
+    "query": {"core", "io", "index", "format", "storage"},
+    "collection": {"core", "io", "index", "format", "wal", "storage", "query"},
+    "shard": {"core", "io", "index", "format", "wal", "storage", "query", "collection"},
+    "db": {"core", "io", "index", "format", "wal", "storage", "query", "collection", "shard"},
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+
+
+def main():
+    problems = []
+    checked = 0
+    for layer in ALLOWED:
+        folder = os.path.join(ROOT, "engine", layer)
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith((".hpp", ".cpp")):
+                continue
+            path = os.path.join("engine", layer, name)
+            text = open(os.path.join(ROOT, path), encoding="utf-8").read()
+            checked += 1
+            for inc in INCLUDE.findall(text):
+                if inc.startswith("engine/"):
+                    target = inc.split("/")[1]
+                    if target != layer and target not in ALLOWED[layer]:
+                        problems.append(f"{path}: includes {inc}: {layer}/ may not depend on {target}/")
+                elif inc.startswith("net/") or inc.startswith("apps/"):
+                    problems.append(f"{path}: includes {inc}: the engine may not depend on {inc.split('/')[0]}/")
+                elif inc.startswith("boost/beast") or inc.startswith("boost/asio") or inc.startswith("boost/json"):
+                    problems.append(f"{path}: includes {inc}: only net/ uses Beast, Asio and Boost.JSON")
+                elif inc == "liburing.h" and path != "engine/io/uring_ring.cpp":
+                    problems.append(f"{path}: includes liburing.h: only engine/io/uring_ring.cpp may")
+    for p in problems:
+        print("FAIL " + p)
+    print(f"{checked} engine files checked, {len(problems)} problems")
+    return 1 if problems or checked == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

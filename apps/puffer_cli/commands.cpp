@@ -1,5 +1,6 @@
 #include "apps/puffer_cli/commands.hpp"
 
+#include "apps/puffer_cli/request_bodies.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/stats.hpp"
 #include "engine/format/manifest_codec.hpp"
@@ -125,78 +126,6 @@ std::string pretty(const json::value& v, int indent = 0)
     return json::serialize(v);
 }
 
-// Random vectors are generated on a 1/10000 grid and written as fixed decimals ("-0.1234"):
-// seven characters per value and no float formatting, so the client spends its CPU on sending
-// rather than printing (the server's parse is what a load test should measure).
-void append_grid_value(std::string& out, int k)
-{
-    char buf[16];
-    char* p = buf;
-    if (k < 0) {
-        *p++ = '-';
-        k = -k;
-    }
-    *p++ = static_cast<char>('0' + k / 10000);
-    *p++ = '.';
-    int frac = k % 10000;
-    p[3] = static_cast<char>('0' + frac % 10);
-    frac /= 10;
-    p[2] = static_cast<char>('0' + frac % 10);
-    frac /= 10;
-    p[1] = static_cast<char>('0' + frac % 10);
-    frac /= 10;
-    p[0] = static_cast<char>('0' + frac);
-    p += 4;
-    out.append(buf, static_cast<std::size_t>(p - buf));
-}
-
-void append_float(std::string& out, float v)
-{
-    char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 7);
-    (void)ec;
-    out.append(buf, static_cast<std::size_t>(end - buf));
-}
-
-void append_json_string(std::string& out, std::string_view s)
-{
-    out += json::serialize(json::string_view(s.data(), s.size()));
-}
-
-// {"points":[{"id":...,"vector":[...]}, ...]} for rows [first, first + n) of vectors (n * d).
-std::string points_body(const std::vector<std::string>& ids, const float* vectors, std::size_t d)
-{
-    std::string body;
-    body.reserve(ids.size() * (d * 11 + 32) + 16);
-    body += "{\"points\":[";
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        body += i == 0 ? "{\"id\":" : ",{\"id\":";
-        append_json_string(body, ids[i]);
-        body += ",\"vector\":[";
-        for (std::size_t j = 0; j < d; ++j) {
-            if (j != 0) {
-                body += ',';
-            }
-            append_float(body, vectors[i * d + j]);
-        }
-        body += "]}";
-    }
-    body += "]}";
-    return body;
-}
-
-std::string vector_json(const float* v, std::size_t d)
-{
-    std::string out = "[";
-    for (std::size_t j = 0; j < d; ++j) {
-        if (j != 0) {
-            out += ',';
-        }
-        append_float(out, v[j]);
-    }
-    return out + "]";
-}
-
 std::string collection_path(const std::string& name, std::string_view leaf = {})
 {
     std::string p = "/v1/collections/" + name;
@@ -314,6 +243,9 @@ bool run_parallel(const common& c, std::size_t batches, std::size_t concurrency,
     return !failed.load();
 }
 
+// How long an upload keeps resending one batch that the server answers 503.
+constexpr auto busy_wait_max = std::chrono::minutes(10);
+
 // Sends n points in batches over `concurrency` connections; body(first, count) makes the
 // request body for points [first, first + count). Prints "<what> N <unit> ... /s".
 template <class Body>
@@ -325,11 +257,31 @@ int upload(const common& c, const std::string& collection, std::size_t n, std::s
     std::string target = collection_path(collection, "points");
     progress bar(n, "points");
     auto start = clock_type::now();
+    std::atomic<bool> told_busy{false};
     bool ok = run_parallel(c, batches, concurrency, [&](net::http_client& client, std::size_t b) {
         std::size_t first = b * batch_size;
         std::size_t count = std::min(batch_size, n - first);
-        if (!call(client, "POST", target, body(first, count))) {
-            return false;
+        std::string request = body(first, count);
+        // 503 busy (staging full while flushes catch up, a shard's queue full): wait as long as
+        // the server asks (Retry-After), longer each time it asks again, and send the batch again.
+        auto backoff = std::chrono::milliseconds(0);
+        for (auto waited = std::chrono::milliseconds(0);;) {
+            auto r = client.request("POST", target, request);
+            if (ok_status(r)) {
+                break;
+            }
+            if (!r || r->status != 503 || waited > busy_wait_max) {
+                report(r);
+                return false;
+            }
+            long asked = std::atol(r->header("retry-after").c_str());
+            backoff = std::clamp(backoff * 2, std::chrono::milliseconds(std::max(100L, asked * 1000)),
+                                 std::chrono::milliseconds(5000));
+            if (!told_busy.exchange(true)) {
+                std::fprintf(stderr, "puffer-cli: the server is busy indexing; waiting and resending\n");
+            }
+            std::this_thread::sleep_for(backoff);
+            waited += backoff;
         }
         bar.add(count);
         return true;
@@ -355,18 +307,6 @@ void print_latency(const latency_report& r)
     std::printf("%zu queries in %.2f s: %s QPS; latency p50 %.3f ms, p95 %.3f ms, p99 %.3f ms\n", r.queries, r.seconds,
                 with_commas(static_cast<double>(r.queries) / r.seconds).c_str(), percentile(r.latencies_ms, 50),
                 percentile(r.latencies_ms, 95), percentile(r.latencies_ms, 99));
-}
-
-std::string search_body(const float* v, std::size_t d, std::size_t top_k, std::size_t nprobe, bool include_payload)
-{
-    std::string body = "{\"vector\":" + vector_json(v, d) + ",\"top_k\":" + std::to_string(top_k);
-    if (nprobe != 0) {
-        body += ",\"nprobe\":" + std::to_string(nprobe);
-    }
-    if (include_payload) {
-        body += ",\"include_payload\":true";
-    }
-    return body + "}";
 }
 
 // .npy: a 2-D little-endian float32 array in C order.
@@ -445,11 +385,7 @@ int create_collection(const common& c, const std::vector<std::string>& args)
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
-    json::object body;
-    body["name"] = name;
-    body["dimension"] = dimension;
-    body["metric"] = metric_name;
-    if (!call(*client, "POST", "/v1/collections", json::serialize(body))) {
+    if (!call(*client, "POST", "/v1/collections", create_body(name, dimension, metric_name))) {
         return 1;
     }
     std::printf("created collection '%s' (dimension %zu, metric %s)\n", name.c_str(), dimension, metric_name.c_str());
@@ -583,24 +519,7 @@ int load_random(const common& c, const std::vector<std::string>& args)
         k = static_cast<std::int16_t>(static_cast<int>(rng() % 20000) - 10000);
     }
     auto body = [&](std::size_t first, std::size_t n) {
-        std::string out;
-        out.reserve(n * (dimension * 8 + 32) + 16);
-        out += "{\"points\":[";
-        for (std::size_t i = first; i < first + n; ++i) {
-            out += i == first ? "{\"id\":\"vec-" : ",{\"id\":\"vec-";
-            out += std::to_string(start + i);
-            out += "\",\"vector\":[";
-            const std::int16_t* row = grid.data() + i * dimension;
-            for (std::size_t j = 0; j < dimension; ++j) {
-                if (j != 0) {
-                    out += ',';
-                }
-                append_grid_value(out, row[j]);
-            }
-            out += "]}";
-        }
-        out += "]}";
-        return out;
+        return grid_points_body(grid.data() + first * dimension, n, dimension, start + first);
     };
     return upload(c, name, count, batch_size, concurrency, body, "loaded",
                   "vectors (dimension " + std::to_string(dimension) + ")");
@@ -620,7 +539,7 @@ int search_random(const common& c, const std::vector<std::string>& args)
         "dimension", po::value(&dimension)->required(), "vector dimension")(
         "num-queries", po::value(&queries)->required(), "queries to run")(
         "top-k", po::value(&top_k)->default_value(10), "neighbours per query")(
-        "nprobe", po::value(&nprobe)->default_value(0), "clusters probed per segment (0: server default)")(
+        "nprobe", po::value(&nprobe)->default_value(0), "probe budget (0: server default)")(
         "concurrency", po::value(&concurrency)->default_value(1), "queries in flight")(
         "seed", po::value(&seed)->default_value(7), "random seed");
     po::variables_map vm;
@@ -640,7 +559,7 @@ int search_random(const common& c, const std::vector<std::string>& args)
     std::string target = collection_path(name, "search");
     auto start = clock_type::now();
     bool ok = run_parallel(c, queries, concurrency, [&](net::http_client& client, std::size_t i) {
-        std::string body = search_body(vectors.data() + i * dimension, dimension, top_k, nprobe, false);
+        std::string body = search_body(vectors.data() + i * dimension, dimension, search_options{top_k, nprobe, 0, false});
         auto t = clock_type::now();
         bool good = call(client, "POST", target, body);
         report.latencies_ms[i] = std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
@@ -660,12 +579,14 @@ int search(const common& c, const std::vector<std::string>& args)
     std::string vector;
     std::size_t top_k = 0;
     std::size_t nprobe = 0;
+    double recall_target = 0;
     bool include_payload = false;
     po::options_description desc("puffer-cli search: one query, results as JSON");
     desc.add_options()("collection", po::value(&name)->required(), "collection name")(
         "vector", po::value(&vector)->required(), "query vector as a JSON array")(
         "top-k", po::value(&top_k)->default_value(10), "neighbours")(
-        "nprobe", po::value(&nprobe)->default_value(0), "clusters probed per segment (0: server default)")(
+        "nprobe", po::value(&nprobe)->default_value(0), "probe budget (0: server default)")(
+        "recall-target", po::value(&recall_target)->default_value(0), "instead of --nprobe: the recall to reach (0.5-0.999)")(
         "include-payload", po::bool_switch(&include_payload), "return payloads");
     po::variables_map vm;
     int code = 0;
@@ -677,9 +598,7 @@ int search(const common& c, const std::vector<std::string>& args)
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
-    std::string body = "{\"vector\":" + vector + ",\"top_k\":" + std::to_string(top_k) +
-                       (nprobe != 0 ? ",\"nprobe\":" + std::to_string(nprobe) : "") +
-                       (include_payload ? ",\"include_payload\":true}" : "}");
+    std::string body = search_body(vector, search_options{top_k, nprobe, recall_target, include_payload});
     std::string response;
     if (!call(*client, "POST", collection_path(name, "search"), body, &response)) {
         return 1;
@@ -700,7 +619,7 @@ int delete_points(const common& c, const std::vector<std::string>& args)
     if (!parse(args, desc, vm, code)) {
         return code;
     }
-    json::array list;
+    std::vector<std::string> list;
     std::size_t i = 0;
     while (i <= ids.size()) {
         std::size_t j = ids.find(',', i);
@@ -708,19 +627,17 @@ int delete_points(const common& c, const std::vector<std::string>& args)
             j = ids.size();
         }
         if (j > i) {
-            list.emplace_back(ids.substr(i, j - i));
+            list.push_back(ids.substr(i, j - i));
         }
         i = j + 1;
     }
-    json::object body;
-    body["ids"] = std::move(list);
     auto client = client_for(c);
     if (!client) {
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     std::string response;
-    if (!call(*client, "POST", collection_path(name, "points/delete"), json::serialize(body), &response)) {
+    if (!call(*client, "POST", collection_path(name, "points/delete"), delete_body(list), &response)) {
         return 1;
     }
     std::printf("%s\n", response.c_str());
@@ -759,14 +676,7 @@ int import_file(const common& c, const std::vector<std::string>& args)
                 lines.push_back(std::move(line));
             }
         }
-        auto body = [&](std::size_t first, std::size_t n) {
-            std::string out = "{\"points\":[";
-            for (std::size_t i = first; i < first + n; ++i) {
-                out += i == first ? "" : ",";
-                out += lines[i];
-            }
-            return out + "]}";
-        };
+        auto body = [&](std::size_t first, std::size_t n) { return points_body_of_lines(lines, first, n); };
         return upload(c, name, lines.size(), batch_size, concurrency, body, "imported", "points");
     }
     result<format::matrix<float>> m = ends_with(file, ".npy") ? read_npy(file) : format::read_fvecs(file, limit);
@@ -793,6 +703,7 @@ int bench(const common& c, const std::vector<std::string>& args)
     std::string truth_file;
     std::size_t top_k = 0;
     std::size_t nprobe = 0;
+    double recall_target = 0;
     std::size_t concurrency = 0;
     std::size_t repeat = 0;
     po::options_description desc(
@@ -802,7 +713,8 @@ int bench(const common& c, const std::vector<std::string>& args)
         "queries", po::value(&queries_file)->required(), "query vectors (.fvecs)")(
         "groundtruth", po::value(&truth_file)->required(), "exact neighbours (.ivecs)")(
         "top-k", po::value(&top_k)->default_value(10), "neighbours per query (recall@top-k)")(
-        "nprobe", po::value(&nprobe)->default_value(0), "clusters probed per segment (0: server default)")(
+        "nprobe", po::value(&nprobe)->default_value(0), "probe budget (0: server default)")(
+        "recall-target", po::value(&recall_target)->default_value(0), "instead of --nprobe: the recall to reach")(
         "concurrency", po::value(&concurrency)->default_value(1), "queries in flight")(
         "repeat", po::value(&repeat)->default_value(1), "run the query set this many times");
     po::variables_map vm;
@@ -824,7 +736,7 @@ int bench(const common& c, const std::vector<std::string>& args)
     const std::size_t d = queries->dimension;
     std::vector<std::string> bodies(nq);
     for (std::size_t i = 0; i < nq; ++i) {
-        bodies[i] = search_body(queries->row(i), d, top_k, nprobe, false);
+        bodies[i] = search_body(queries->row(i), d, search_options{top_k, nprobe, recall_target, false});
     }
     latency_report lat;
     lat.queries = nq * std::max<std::size_t>(1, repeat);
@@ -861,9 +773,52 @@ int bench(const common& c, const std::vector<std::string>& args)
     for (double r : recalls) {
         recall += r;
     }
-    std::printf("recall@%zu %.4f over %zu queries (nprobe %s, concurrency %zu)\n", top_k, recall / static_cast<double>(nq),
-                nq, nprobe != 0 ? std::to_string(nprobe).c_str() : "default", concurrency);
+    std::string budget = recall_target > 0 ? strprintf("recall target %.3f", recall_target)
+                         : nprobe != 0     ? strprintf("nprobe %zu", nprobe)
+                                           : std::string("nprobe default");
+    std::printf("recall@%zu %.4f over %zu queries (%s, concurrency %zu)\n", top_k, recall / static_cast<double>(nq), nq,
+                budget.c_str(), concurrency);
     print_latency(lat);
+    return 0;
+}
+
+int recall(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::size_t num_queries = 0;
+    search_options o;
+    po::options_description desc(
+        "puffer-cli recall: the recall of the collection's searches, measured by the server now (stored points "
+        "as queries, searched as asked and exhaustively)");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "num-queries", po::value(&num_queries)->default_value(25), "stored points sampled as queries (1-1000)")(
+        "top-k", po::value(&o.top_k)->default_value(10), "recall@top-k")(
+        "nprobe", po::value(&o.nprobe)->default_value(0), "probe budget (0: server default)")(
+        "recall-target", po::value(&o.recall_target)->default_value(0), "instead of --nprobe: the recall to reach");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
+        return 2;
+    }
+    std::string response;
+    if (!call(*client, "POST", collection_path(name, "recall"), recall_body(num_queries, o), &response)) {
+        return 1;
+    }
+    json::value v = json::parse(response);
+    const auto& r = v.as_object();
+    std::printf("recall@%lld %.4f over %lld queries (nprobe %lld", static_cast<long long>(r.at("top_k").to_number<double>()),
+                r.at("recall").to_number<double>(), static_cast<long long>(r.at("num_queries").to_number<double>()),
+                static_cast<long long>(r.at("nprobe").to_number<double>()));
+    if (const json::value* e = r.if_contains("expected_recall")) {
+        std::printf(", expected %.4f", e->to_number<double>());
+    }
+    std::printf("); %.0f vectors scanned per query, %.0f exhaustively\n", r.at("vectors_scanned").to_number<double>(),
+                r.at("exhaustive_vectors_scanned").to_number<double>());
     return 0;
 }
 

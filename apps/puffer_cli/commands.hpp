@@ -24,6 +24,7 @@ int search(const common& c, const std::vector<std::string>& args);
 int delete_points(const common& c, const std::vector<std::string>& args);
 int import_file(const common& c, const std::vector<std::string>& args);
 int bench(const common& c, const std::vector<std::string>& args);
+int recall(const common& c, const std::vector<std::string>& args);
 int inspect(const common& c, const std::vector<std::string>& args);
 
 }  // namespace puffer::cli

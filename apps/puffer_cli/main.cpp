@@ -30,10 +30,11 @@ const char* usage =
     "  describe --collection N\n"
     "  load-random --collection N --count C --dimension D [--batch-size B] [--concurrency K]\n"
     "  search-random --collection N --dimension D --num-queries Q [--top-k K] [--nprobe P] [--concurrency K]\n"
-    "  search --collection N --vector '[...]' [--top-k K] [--nprobe P] [--include-payload]\n"
+    "  search --collection N --vector '[...]' [--top-k K] [--nprobe P | --recall-target R] [--include-payload]\n"
     "  delete-points --collection N --ids a,b,c\n"
     "  import --collection N --file F (.fvecs, .npy float32, or .jsonl points) [--batch-size B]\n"
-    "  bench --collection N --queries Q.fvecs --groundtruth G.ivecs [--top-k 10] [--nprobe P] [--concurrency C]\n"
+    "  bench --collection N --queries Q.fvecs --groundtruth G.ivecs [--top-k 10] [--nprobe P | --recall-target R] [--concurrency C]\n"
+    "  recall --collection N [--num-queries 25] [--top-k 10] [--nprobe P | --recall-target R]\n"
     "  inspect FILE (a .seg segment, a .log WAL file or a MANIFEST)\n";
 
 }  // namespace
@@ -86,6 +87,7 @@ int main(int argc, char** argv)
         {"delete-points", cli::delete_points},
         {"import", cli::import_file},
         {"bench", cli::bench},
+        {"recall", cli::recall},
         {"inspect", cli::inspect},
     };
     auto it = commands.find(command);

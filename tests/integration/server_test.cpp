@@ -409,6 +409,29 @@ BOOST_AUTO_TEST_CASE(seed_readme_curl_bodies_and_cli_commands_as_written)
     BOOST_TEST(test::run_command({cli, "delete-collection", "--name", "my_vectors"}, out, env) == 0, out);
 }
 
+// A server whose staging holds at most 1,000 rows answers most of four concurrent 1,000-point
+// batches 503 busy with Retry-After until a flush has taken the rows: import waits, sends the
+// batch again, and ends with every point stored.
+BOOST_AUTO_TEST_CASE(cli_import_waits_out_busy_answers)
+{
+    test::temp_dir dir;
+    test::server_process server(dir.file("data"), {"--flush-threshold", "1000", "--staging-max-vectors", "1000"});
+    std::string out;
+    std::vector<std::string> env = {"PUFFER_SERVER=" + server.url()};
+    std::string cli = test::cli_binary();
+    std::string sift = test::data_dir() + "/sift20k";
+    BOOST_TEST_REQUIRE(test::run_command({cli, "create-collection", "--name", "sift", "--dimension", "128"}, out, env) == 0, out);
+    BOOST_TEST_REQUIRE(test::run_command({cli, "import", "--collection", "sift", "--file", sift + "/sift_base.fvecs",
+                                          "--concurrency", "4"},
+                                         out, env) == 0,
+                       out);
+    BOOST_TEST(out.find("busy indexing; waiting") != std::string::npos, out);
+    BOOST_TEST(out.find("imported 20,000") != std::string::npos, out);
+    BOOST_TEST(test::run_command({cli, "stats", "--collection", "sift"}, out, env) == 0, out);
+    BOOST_TEST(out.find("\"points\": 20000") != std::string::npos, out);
+    BOOST_TEST(server.stop() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(cli_import_and_bench_on_real_data)
 {
     test::temp_dir dir;

@@ -40,6 +40,14 @@ public:
     virtual const std::string& path() const = 0;
 };
 
+// A read-only mapping of a file, unmapped when destroyed.
+class mapping {
+public:
+    virtual ~mapping() = default;
+    virtual const std::byte* data() const = 0;
+    virtual std::size_t size() const = 0;
+};
+
 // An advisory lock held until destroyed.
 class file_lock {
 public:
@@ -64,6 +72,8 @@ public:
     // Names (not paths) of the entries of a directory, sorted.
     [[nodiscard]] virtual result<std::vector<std::string>> list(const std::string& path) = 0;
     [[nodiscard]] virtual result<bool> exists(const std::string& path) = 0;
+    // Maps the first size bytes of f read-only and shared (--io-mode mmap reads segments so).
+    [[nodiscard]] virtual result<std::unique_ptr<mapping>> map(file& f, std::uint64_t size) = 0;
     // Non-blocking exclusive flock; errc::busy when another process holds it.
     [[nodiscard]] virtual result<std::unique_ptr<file_lock>> lock(const std::string& path) = 0;
 };

@@ -408,6 +408,14 @@ status fault_env::make_dirs(const std::string& path)
     return base_.make_dirs(path);
 }
 
+result<std::unique_ptr<mapping>> fault_env::map(file& f, std::uint64_t size)
+{
+    if (int e = before_op("mmap", f.path()); e != 0) {
+        return injected_error(e, f.path() + ": mmap");
+    }
+    return base_.map(f, size);
+}
+
 status fault_env::sync_dir(const std::string& path)
 {
     if (int e = before_op("fsync directory", path); e != 0) {

@@ -76,6 +76,8 @@ public:
     result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
     result<bool> exists(const std::string& path) override { return base_.exists(path); }
     result<std::unique_ptr<file_lock>> lock(const std::string& path) override { return base_.lock(path); }
+    // Counted and failed like a mutating operation ("mmap <path>"), so mmap mode meets faults too.
+    result<std::unique_ptr<mapping>> map(file& f, std::uint64_t size) override;
 
     // Used by the wrappers: counts an operation ("write", "fdatasync", ...) on path and says
     // whether (and with which errno) it fails.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -109,6 +110,18 @@ public:
 
 private:
     int fd_;
+};
+
+class posix_mapping final : public mapping {
+public:
+    posix_mapping(const std::byte* data, std::size_t size) : data_(data), size_(size) {}
+    ~posix_mapping() override { ::munmap(const_cast<std::byte*>(data_), size_); }
+    const std::byte* data() const override { return data_; }
+    std::size_t size() const override { return size_; }
+
+private:
+    const std::byte* data_;
+    std::size_t size_;
 };
 
 class posix_env_impl final : public env {
@@ -241,6 +254,15 @@ public:
             return false;
         }
         return errno_error(errno, path + ": stat");
+    }
+
+    result<std::unique_ptr<mapping>> map(file& f, std::uint64_t size) override
+    {
+        void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, f.fd(), 0);
+        if (p == MAP_FAILED) {
+            return errno_error(errno, f.path() + ": mmap");
+        }
+        return std::unique_ptr<mapping>(std::make_unique<posix_mapping>(static_cast<const std::byte*>(p), size));
     }
 
     result<std::unique_ptr<file_lock>> lock(const std::string& path) override

@@ -55,7 +55,7 @@ public:
         io_uring_params params{};
         int rc = io_uring_queue_init_params(options.queue_depth, &ring_, &params);
         if (rc < 0) {
-            return make_error(errc::io, strprintf("io_uring_queue_init: %s", std::strerror(-rc)));
+            return make_system_error(-rc, strprintf("io_uring_queue_init (%u entries)", options.queue_depth));
         }
         initialized_ = true;
         event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

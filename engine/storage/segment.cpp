@@ -1,7 +1,5 @@
 #include "engine/storage/segment.hpp"
 
-#include <cerrno>
-#include <sys/mman.h>
 
 namespace puffer::storage {
 namespace {
@@ -9,13 +7,6 @@ namespace {
 std::atomic<std::uint64_t> next_uid{1};
 
 }  // namespace
-
-segment::~segment()
-{
-    if (map_ != nullptr) {
-        ::munmap(const_cast<std::byte*>(map_), map_size_bytes_);
-    }
-}
 
 result<std::shared_ptr<const segment>> segment::open(io::env& e, const std::string& path, std::uint64_t id,
                                                      io_mode mode)
@@ -28,12 +19,9 @@ result<std::shared_ptr<const segment>> segment::open(io::env& e, const std::stri
         PUFFER_TRY_ASSIGN(s->file_, e.open(path, io::open_mode::read_direct));
     } else {
         PUFFER_TRY_ASSIGN(s->file_, e.open(path, io::open_mode::read));
-        void* p = ::mmap(nullptr, s->reader_.file_size_bytes(), PROT_READ, MAP_SHARED, s->file_->fd(), 0);
-        if (p == MAP_FAILED) {
-            return make_system_error(errno, path + ": mmap");
-        }
-        s->map_ = static_cast<const std::byte*>(p);
-        s->map_size_bytes_ = s->reader_.file_size_bytes();
+        // Through the env, so that fault injection reaches mmap mode too.
+        PUFFER_TRY_ASSIGN(s->mapping_, e.map(*s->file_, s->reader_.file_size_bytes()));
+        s->map_ = s->mapping_->data();
         std::size_t words = (s->reader_.cluster_count() + 63) / 64;
         s->verified_ = std::make_unique<std::atomic<std::uint64_t>[]>(words);
         for (std::size_t w = 0; w < words; ++w) {

@@ -23,7 +23,7 @@ public:
     // Opens and checks path. Blocking.
     [[nodiscard]] static result<std::shared_ptr<const segment>> open(io::env& e, const std::string& path,
                                                                      std::uint64_t id, io_mode mode);
-    ~segment();
+    ~segment() = default;
     segment(const segment&) = delete;
     segment& operator=(const segment&) = delete;
 
@@ -55,8 +55,8 @@ private:
     std::string path_;
     format::segment_reader reader_;
     std::unique_ptr<io::file> file_;
+    std::unique_ptr<io::mapping> mapping_;  // mmap mode
     const std::byte* map_ = nullptr;
-    std::size_t map_size_bytes_ = 0;
     std::uint64_t uid_ = 0;
     mutable std::unique_ptr<std::atomic<std::uint64_t>[]> verified_;  // mmap mode: clusters checked
     mutable std::atomic<bool> retired_{false};

@@ -22,6 +22,7 @@ public:
     result<std::vector<std::string>> list(const std::string& path) override { return base_.list(path); }
     result<bool> exists(const std::string& path) override { return base_.exists(path); }
     result<std::unique_ptr<io::file_lock>> lock(const std::string& path) override { return base_.lock(path); }
+    result<std::unique_ptr<io::mapping>> map(io::file& f, std::uint64_t size) override { return base_.map(f, size); }
 
 protected:
     io::env& base_;

@@ -4,7 +4,9 @@
 // the old contents or the new ones, never a mix.
 #include "engine/io/env.hpp"
 #include "engine/io/fault_env.hpp"
+#include "engine/storage/segment.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/unit/format/segment_test_util.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -137,6 +139,26 @@ BOOST_AUTO_TEST_CASE(atomic_replacement_leaves_old_or_new_at_every_step)
         }
     }
     BOOST_TEST_MESSAGE("MANIFEST replacement: " << steps << " faulted runs");
+}
+
+// Segments in --io-mode mmap are mapped through the env, so a fault reaches the mapping too: the
+// open fails with the injected error, and maps once the fault is gone.
+BOOST_AUTO_TEST_CASE(mapping_a_segment_goes_through_the_env)
+{
+    test::temp_dir dir;
+    std::string path = dir.file("000007.seg");
+    test::write_tiny_segment(path);
+    io::fault_env fe(io::posix_env());
+    fe.fail_op(1, ENOMEM);  // the first counted operation: the mmap
+    auto failed = storage::segment::open(fe, path, 7, storage::io_mode::mmap);
+    BOOST_TEST_REQUIRE(!failed.has_value());
+    BOOST_TEST(failed.error().message().find("mmap") != std::string::npos, failed.error().message());
+    BOOST_TEST(fe.injected_ops() == (std::vector<std::string>{"mmap " + path}));
+    auto mapped = storage::segment::open(fe, path, 7, storage::io_mode::mmap);
+    BOOST_TEST_REQUIRE(mapped.has_value(), mapped.error().message());
+    BOOST_TEST_REQUIRE((*mapped)->map() != nullptr);
+    BOOST_TEST(std::string(reinterpret_cast<const char*>((*mapped)->map()), 6) == "PRSEG1");
+    BOOST_TEST((*mapped)->verify_mapped_cluster(1).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -195,4 +195,16 @@ BOOST_AUTO_TEST_CASE(wake_interrupts_a_blocking_reap)
     }
 }
 
+// A ring the kernel refuses keeps the kernel's errno (and says what was asked), rather than
+// becoming a generic I/O error with the reason only in its text.
+BOOST_AUTO_TEST_CASE(a_refused_ring_keeps_the_errno)
+{
+    io::uring_options o;
+    o.queue_depth = 1u << 20;  // over IORING_MAX_ENTRIES (32768): EINVAL
+    auto r = io::make_uring_ring(o);
+    BOOST_TEST_REQUIRE(!r.has_value());
+    BOOST_TEST((r.error().code == boost::system::errc::invalid_argument), r.error().message());
+    BOOST_TEST(r.error().message().find("1048576 entries") != std::string::npos, r.error().message());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

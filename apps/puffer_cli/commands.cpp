@@ -60,10 +60,12 @@ bool parse(const std::vector<std::string>& args, po::options_description& desc, 
     return true;
 }
 
-result<net::http_client> client_for(const common& c)
+// timeout: for one answer. Flushes and compactions answer when an index build is done, which
+// takes minutes for large collections (and much longer under a sanitizer).
+result<net::http_client> client_for(const common& c, std::chrono::milliseconds timeout = std::chrono::seconds(60))
 {
     PUFFER_TRY_ASSIGN(auto address, net::parse_server_url(c.server));
-    return net::http_client(address);
+    return net::http_client(address, timeout);
 }
 
 // Explains a failed call: the server's error envelope, or the transport error.
@@ -438,7 +440,7 @@ int simple_collection_call(const common& c, const std::vector<std::string>& args
     if (!parse(args, desc, vm, code)) {
         return code;
     }
-    auto client = client_for(c);
+    auto client = client_for(c, std::chrono::hours(1));
     if (!client) {
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;

@@ -151,6 +151,19 @@ inline result<std::vector<collection::collection_info>> list(db::database& d)
     return w.get();
 }
 
+// Waits until the collection runs no flush and no compaction (those that follow a flush finish
+// after the flush's answer, and may change which clusters a search probes).
+inline void wait_settled(db::database& d, const std::string& name)
+{
+    for (;;) {
+        auto st = stats(d, name);
+        if (!st || (!st->flushing && !st->compacting)) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
 inline void clear_caches(db::database& d)
 {
     auto p = std::make_shared<std::promise<void>>();

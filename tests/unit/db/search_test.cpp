@@ -51,18 +51,6 @@ db::database_options options_for(const std::string& dir, std::size_t shards, std
     return o;
 }
 
-void wait_settled(db::database& d, const std::string& name)
-{
-    for (;;) {
-        auto st = test::stats(d, name);
-        BOOST_TEST_REQUIRE(st.has_value());
-        if (!st->flushing && !st->compacting) {
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-}
-
 // Loads the 20k rows in `parts` flushes, waiting for each flush and the compaction after it, so
 // that two databases end in the same state whatever their timing.
 void load(db::database& d, const std::string& name, std::size_t parts)
@@ -80,7 +68,7 @@ void load(db::database& d, const std::string& name, std::size_t parts)
         b.vectors.assign(s.base.row(p * per), s.base.row(end));
         BOOST_TEST_REQUIRE(test::upsert(d, name, std::move(b)).has_value());
         BOOST_TEST_REQUIRE(test::flush(d, name).has_value());
-        wait_settled(d, name);
+        test::wait_settled(d, name);
     }
 }
 
@@ -196,7 +184,7 @@ BOOST_AUTO_TEST_CASE(flushes_share_the_collections_table)
         b.vectors.assign(s.base.row(bounds[p]), s.base.row(bounds[p + 1]));
         BOOST_TEST_REQUIRE(test::upsert(*d, "c", std::move(b)).has_value());
         BOOST_TEST_REQUIRE(test::flush(*d, "c").has_value());
-        wait_settled(*d, "c");
+        test::wait_settled(*d, "c");
     }
     auto st = test::stats(*d, "c");
     BOOST_TEST_REQUIRE(st.has_value());
@@ -220,7 +208,7 @@ BOOST_AUTO_TEST_CASE(flushes_share_the_collections_table)
     b.vectors.assign(s.base.row(16000), s.base.row(s.base.rows));
     BOOST_TEST_REQUIRE(test::upsert(*d, "c", std::move(b)).has_value());
     BOOST_TEST_REQUIRE(test::flush(*d, "c").has_value());
-    wait_settled(*d, "c");
+    test::wait_settled(*d, "c");
     st = test::stats(*d, "c");
     BOOST_TEST_REQUIRE(st.has_value());
     BOOST_TEST(st->retrains == 1u);

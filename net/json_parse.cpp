@@ -118,7 +118,7 @@ public:
     bool on_int64(std::int64_t i, json::string_view s, json::error_code&)
     {
         if (in_vector()) {
-            stack_.push_double(number_from_text<float>(take_number(s)));
+            stack_.push_double(float_from_text(take_number(s)));
         } else {
             stack_.push_int64(i);
         }
@@ -128,7 +128,7 @@ public:
     bool on_uint64(std::uint64_t u, json::string_view s, json::error_code&)
     {
         if (in_vector()) {
-            stack_.push_double(number_from_text<float>(take_number(s)));
+            stack_.push_double(float_from_text(take_number(s)));
         } else {
             stack_.push_uint64(u);
         }
@@ -139,7 +139,7 @@ public:
     {
         std::string_view text = take_number(s);
         if (in_vector()) {
-            stack_.push_double(number_from_text<float>(text));
+            stack_.push_double(float_from_text(text));
         } else {
             stack_.push_double(number_from_text<double>(text));
         }
@@ -189,8 +189,58 @@ private:
 
 }  // namespace
 
+// Clinger's fast path, for float32: a decimal of at most 7 significant digits is an exact float
+// mantissa (< 2^24), and 10^e for |e| <= 10 is an exact float, so one IEEE multiplication or
+// division of the two is the correctly rounded float32, as a full conversion would give.
+// Vectors are mostly such numbers ("-0.1234"); anything else takes from_chars.
+bool fast_float_from_text(std::string_view text, float& out)
+{
+    static constexpr float powers[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+    const char* p = text.data();
+    const char* end = p + text.size();
+    bool negative = p < end && *p == '-';
+    p += negative ? 1 : 0;
+    std::uint32_t mantissa = 0;
+    int digits = 0;
+    int exponent = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+        if (digits > 0 || *p != '0') {
+            ++digits;
+        }
+        mantissa = mantissa * 10 + static_cast<std::uint32_t>(*p - '0');
+        if (digits > 7) {
+            return false;
+        }
+    }
+    if (p < end && *p == '.') {
+        for (++p; p < end && *p >= '0' && *p <= '9'; ++p) {
+            if (digits > 0 || *p != '0') {
+                ++digits;
+            }
+            mantissa = mantissa * 10 + static_cast<std::uint32_t>(*p - '0');
+            --exponent;
+            if (digits > 7) {
+                return false;
+            }
+        }
+    }
+    if (p != end || exponent < -10) {
+        return false;  // an exponent part, too many digits, or too small a power: from_chars
+    }
+    float m = static_cast<float>(mantissa);
+    out = exponent == 0 ? m : m / powers[-exponent];
+    if (negative) {
+        out = -out;
+    }
+    return true;
+}
+
 float float_from_text(std::string_view text)
 {
+    float fast = 0;
+    if (fast_float_from_text(text, fast)) {
+        return fast;
+    }
     return number_from_text<float>(text);
 }
 

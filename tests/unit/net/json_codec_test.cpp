@@ -4,6 +4,7 @@
 // validation messages name the field; the router answers 503 once shutting down; error bodies
 // are valid JSON (valid UTF-8) whatever bytes the request quoted in them carried.
 #include "net/error_envelope.hpp"
+#include "net/json_parse.hpp"
 #include "net/request_decoding.hpp"
 #include "net/response_encoding.hpp"
 #include "net/routes.hpp"
@@ -215,6 +216,48 @@ BOOST_AUTO_TEST_CASE(number_text_is_one_float32_on_every_path)
         BOOST_TEST(same(fast->vectors.at(0), expected), text << ": scanner " << fast->vectors.at(0));
         BOOST_TEST(same(dom->vectors.at(0), expected), text << ": DOM " << dom->vectors.at(0));
         BOOST_TEST(same(query->vector.at(0), expected), text << ": search " << query->vector.at(0));
+    }
+}
+
+// The short decimals vectors are mostly made of ("-0.1234", "12", "0.0000001"; at most 7
+// significant digits, at most 10 after the point) take a fast path: every one of them, with
+// leading zeros, negative zero and every length, is the same float32 as the correctly rounded
+// conversion; just past the fast path's limits (8 digits, 11 places, an exponent) too.
+BOOST_AUTO_TEST_CASE(short_decimals_are_the_correctly_rounded_float32)
+{
+    auto same = [](float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; };
+    auto check = [&](const std::string& text) {
+        float expected = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), expected);
+        BOOST_TEST_REQUIRE((ec == std::errc() && end == text.data() + text.size()), text);
+        float got = net::float_from_text(text);
+        BOOST_TEST(same(got, expected), text << ": " << got << " expected " << expected);
+    };
+    for (const char* text : {"0", "-0", "0.0", "-0.0", "00.5", "0.0000001", "-0.0000000001", "0.00000000001",
+                             "9999999", "99999999", "16777215", "16777216", "16777217", "9.999999", "0.1234567",
+                             "0.12345678", "1e5", "-1.5E-3", "1234567.0", "1234567.00001", "0.0000000009999999"}) {
+        check(text);
+    }
+    std::mt19937_64 rng(20261202);
+    for (int i = 0; i < 200000; ++i) {
+        int digits = 1 + static_cast<int>(rng() % 8);
+        std::uint64_t limit = 1;
+        for (int k = 0; k < digits; ++k) {
+            limit *= 10;
+        }
+        std::string m = std::to_string(rng() % limit);
+        int places = static_cast<int>(rng() % 12);
+        std::string text = (rng() % 2 ? "-" : "");
+        if (places == 0) {
+            text += m;
+        } else {
+            if (static_cast<int>(m.size()) <= places) {
+                m.insert(0, static_cast<std::size_t>(places + 1) - m.size(), '0');
+            }
+            text += m.substr(0, m.size() - static_cast<std::size_t>(places)) + "." +
+                    m.substr(m.size() - static_cast<std::size_t>(places));
+        }
+        check(text);
     }
 }
 

@@ -25,6 +25,17 @@ std::size_t retrain_cluster_count(std::size_t n, const policy_options& o)
     return std::clamp<std::size_t>(k, 1, std::max<std::size_t>(1, n / 16));
 }
 
+std::size_t first_table_cluster_count(std::size_t n, std::size_t d, const policy_options& o)
+{
+    std::size_t full = retrain_cluster_count(n, o);
+    // k-means here: ~12 passes (10 Lloyd iterations, 2 to balance) over the rows, each comparing
+    // every row with every centroid (the training sample is all rows while n <= 256 k).
+    constexpr double passes = 12;
+    double affordable = o.first_table_madds_max / (static_cast<double>(std::max<std::size_t>(1, n)) *
+                                                   static_cast<double>(std::max<std::size_t>(1, d)) * passes);
+    return std::clamp<std::size_t>(static_cast<std::size_t>(affordable), 1, full);
+}
+
 compaction_choice choose_compaction(const std::vector<segment_summary>& segments, const policy_options& o)
 {
     compaction_choice choice;

@@ -35,6 +35,12 @@ struct policy_options {
     // Tables of a fixed size (options::cluster_count, for tests and benchmarks): never retrained
     // for size, only merged.
     std::size_t fixed_cluster_count = 0;
+    // The first segment's flush trains the collection's first table, while writes keep arriving
+    // and every staged row is scanned exactly by each search: its k-means may cost at most this
+    // many multiply-adds (about a second of one core here). A table trained smaller for that is
+    // soon found too coarse, and a compaction trains the full one in the background, while
+    // flushes go on assigning to the small one.
+    double first_table_madds_max = 2e10;
 };
 
 struct compaction_choice {
@@ -51,6 +57,10 @@ std::uint64_t current_quantizer(const std::vector<segment_summary>& segments);
 
 // The cluster count a new table for n rows gets: the default for n * growth_ahead, at most n / 16.
 std::size_t retrain_cluster_count(std::size_t n, const policy_options& o);
+
+// The cluster count of the table a first flush of n rows of dimension d trains: that of
+// retrain_cluster_count, or fewer if training that many would pass first_table_madds_max.
+std::size_t first_table_cluster_count(std::size_t n, std::size_t d, const policy_options& o);
 
 compaction_choice choose_compaction(const std::vector<segment_summary>& segments, const policy_options& o);
 

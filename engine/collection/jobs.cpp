@@ -403,7 +403,7 @@ void collection::flush_after_rotation()
         table.cluster_count = table_segment->cluster_count();
         quantizer = find_segment(table_segment->id())->quantizer;
     } else {
-        table.cluster_count = retrain_cluster_count(live_rows, policy());
+        table.cluster_count = first_table_cluster_count(live_rows, dimension_, policy());
     }
     std::uint64_t id = next_segment_id_++;
     if (!table_segment) {

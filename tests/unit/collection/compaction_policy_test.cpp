@@ -37,6 +37,20 @@ BOOST_AUTO_TEST_CASE(retrain_size_looks_ahead_and_is_capped)
     BOOST_TEST(retrain_cluster_count(1, o) == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(the_first_table_is_trained_within_a_budget)
+{
+    policy_options o;
+    // SIFT (d = 128) at the default flush threshold: the full table.
+    BOOST_TEST(first_table_cluster_count(20000, 128, o) == retrain_cluster_count(20000, o));
+    // 768 dimensions: 2e10 / (20000 * 768 * 12) = 108 clusters, retrained later in the background.
+    BOOST_TEST(first_table_cluster_count(20000, 768, o) == 108u);
+    BOOST_TEST(first_table_cluster_count(100, 768, o) == retrain_cluster_count(100, o));
+    BOOST_TEST(first_table_cluster_count(1, 65536, o) == 1u);
+    // A table cut by the budget is soon too coarse: the next compaction retrains it.
+    auto c = choose_compaction({seg(1, 20000, 108, 1)}, o);
+    BOOST_TEST((c.what == compaction_choice::kind::retrain));
+}
+
 BOOST_AUTO_TEST_CASE(a_settled_collection_is_left_alone)
 {
     policy_options o;

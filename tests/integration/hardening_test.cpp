@@ -45,6 +45,21 @@ std::size_t peak_rss_bytes(pid_t pid)
     return 0;
 }
 
+// The environment for a server whose peak memory a test measures. Under the address sanitizer
+// the freed memory of every completed read stays resident in its quarantine and each thread's
+// fake stack grows as it is used: several MB for the 12k small reads of the trailer test, which
+// would hide what the test looks for. Both are turned off for that server only.
+std::vector<std::string> peak_memory_env()
+{
+#if defined(__SANITIZE_ADDRESS__)
+    const char* base = std::getenv("ASAN_OPTIONS");
+    return {std::string("ASAN_OPTIONS=") + (base != nullptr ? base : "") +
+            ":quarantine_size_mb=0:detect_stack_use_after_return=0"};
+#else
+    return {};
+#endif
+}
+
 void expect_alive(test::server_process& server)
 {
     auto c = server.client();
@@ -60,7 +75,7 @@ BOOST_AUTO_TEST_SUITE(hardening_suite)
 BOOST_AUTO_TEST_CASE(oversized_trailers_get_400_and_the_server_lives)
 {
     test::temp_dir dir;
-    test::server_process server(dir.file("data"));
+    test::server_process server(dir.file("data"), {}, peak_memory_env());
     std::vector<std::string> attacks = {
         chunked_head + "X-Big: " + std::string(70 * 1024, 'a') + "\r\n\r\n",
         chunked_head + std::string(70 * 1024, 'n') + ": v\r\n\r\n",
@@ -87,7 +102,9 @@ BOOST_AUTO_TEST_CASE(oversized_trailers_get_400_and_the_server_lives)
         std::string answer = conn.read_until_closed(5s);
         BOOST_TEST(test::first_status(answer) == 400u, answer.substr(0, 200));
         // The refused trailer was discarded as it came (the lingering close), never held.
-        std::size_t growth = peak_rss_bytes(server.pid()) - peak_before;
+        // VmHWM may read a little lower later (the kernel folds the current RSS into it lazily).
+        std::size_t peak_after = peak_rss_bytes(server.pid());
+        std::size_t growth = peak_after > peak_before ? peak_after - peak_before : 0;
         BOOST_TEST(growth < 4'000'000u, "the server's peak memory grew by " << growth << " bytes");
     }
     expect_alive(server);

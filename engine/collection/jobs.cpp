@@ -380,8 +380,7 @@ void collection::flush_after_rotation()
             format::manifest m = self->manifest_now();
             m.wal_start = new_wal_start;
             if (built) {
-                m.segments.push_back(
-                    manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
+                add_manifest_entry(m, manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
             }
             return m;
         };
@@ -504,9 +503,7 @@ void collection::start_compaction()
             format::manifest m = self->manifest_now();
             std::erase_if(m.segments, [&](const format::manifest_segment& e) { return replaced.count(e.id) > 0; });
             if (built) {
-                m.segments.push_back(
-                    manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
-                std::sort(m.segments.begin(), m.segments.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+                add_manifest_entry(m, manifest_entry(*built->seg, [&](std::size_t p) { return source_of(*built, p).dead; }));
             }
             return m;
         };

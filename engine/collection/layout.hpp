@@ -7,6 +7,7 @@
 #include "engine/format/manifest_codec.hpp"
 #include "engine/io/env.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,15 @@ format::manifest_segment manifest_entry(const storage::segment& seg, Dead dead)
         }
     }
     return e;
+}
+
+// Adds a segment's entry to a MANIFEST's list, which is kept in ascending id: a flush takes its
+// id when it starts and may install after a compaction that started later and took a higher one.
+inline void add_manifest_entry(format::manifest& m, format::manifest_segment e)
+{
+    auto at = std::lower_bound(m.segments.begin(), m.segments.end(), e.id,
+                               [](const format::manifest_segment& s, std::uint64_t id) { return s.id < id; });
+    m.segments.insert(at, std::move(e));
 }
 
 }  // namespace puffer::collection

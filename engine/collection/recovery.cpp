@@ -29,7 +29,10 @@ status collection::recover()
     next_segment_id_ = mf.next_segment_id;
     wal_start_ = mf.wal_start;
 
-    // Segments and their tombstones; ids of live rows (a later segment wins a duplicate).
+    // Segments and their tombstones; ids of live rows (the higher segment id wins a duplicate).
+    // In ascending id, which find_segment relies on: earlier builds could write a flush's entry
+    // after that of a compaction that installed before it with a higher id.
+    std::sort(mf.segments.begin(), mf.segments.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     std::set<std::string> referenced;
     for (const auto& entry : mf.segments) {
         std::string file = format::segment_file_name(entry.id);

@@ -284,6 +284,7 @@ int run_engine(const dataset& data, metric m, const options& o)
     dbo.cache_bytes = o.cache_mb << 20;
     if (o.flush_threshold == 0) {
         dbo.collection.flush_threshold_vectors = data.base.rows + 1;  // one explicit flush
+        dbo.collection.idle_flush_ms = 0;
         dbo.collection.staging_vectors_max = data.base.rows + 1;
     } else {
         dbo.collection.flush_threshold_vectors = o.flush_threshold;

@@ -28,6 +28,7 @@ int main(int argc, char** argv)
     std::size_t cache_mb = 0;
     std::size_t flush_threshold = 0;
     std::size_t staging_max = 0;
+    std::uint32_t idle_flush_ms = 0;
     std::size_t segments_max = 0;
     std::size_t max_body_mb = 0;
     std::size_t answer_max_mb = 0;
@@ -49,6 +50,7 @@ int main(int argc, char** argv)
         ("io-mode", po::value(&io_mode)->default_value("direct"), "segment reads: direct (O_DIRECT through io_uring) or mmap")
         ("cache-mb", po::value(&cache_mb)->default_value(1024), "cluster cache budget in MiB, split between shards")
         ("flush-threshold", po::value(&flush_threshold)->default_value(20000), "vectors in staging that trigger an automatic flush to a segment")
+        ("idle-flush-ms", po::value(&idle_flush_ms)->default_value(1000), "staging below --flush-threshold is flushed too once a collection has had no write for this long (0: never)")
         ("staging-max-vectors", po::value(&staging_max)->default_value(0), "writes get 503 busy (Retry-After) while this many rows wait to be indexed (0: 10 x --flush-threshold, at least 200000)")
         ("segments-max", po::value(&segments_max)->default_value(8), "compaction keeps each collection at or below this many segments")
         ("max-body-mb", po::value(&max_body_mb)->default_value(64), "largest request body in MiB (413 beyond)")
@@ -116,6 +118,7 @@ int main(int argc, char** argv)
     dbo.background_threads = background_threads;
     dbo.cache_bytes = cache_mb << 20;
     dbo.collection.flush_threshold_vectors = flush_threshold;
+    dbo.collection.idle_flush_ms = idle_flush_ms;
     dbo.collection.staging_vectors_max =
         staging_max != 0 ? staging_max : std::max<std::size_t>(flush_threshold * 10, 200000);
     dbo.collection.segments_max = std::max<std::size_t>(segments_max, 2);

@@ -94,7 +94,9 @@ void collection::attach(context& ctx)
 {
     ctx_ = &ctx;
     wal_.attach(&ctx.ring(), [this](io::file& f, std::uint64_t durable_size) { repair_wal(f, durable_size); });
-    maybe_auto_flush();
+    // Rows replayed from the log are indexed like the tail of a load: at the threshold, or
+    // once the collection has been quiet for a while.
+    after_write();
 }
 
 std::shared_ptr<staging> collection::new_staging(std::uint64_t first_wal)
@@ -280,7 +282,7 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
     wal_.append(record, [self, batch = std::move(batch), done = std::move(done)](status s) mutable {
         if (s && !self->dropped_) {
             self->apply_upsert(batch);
-            self->maybe_auto_flush();
+            self->after_write();
         }
         done(std::move(s));
     });
@@ -315,7 +317,7 @@ void collection::remove(std::vector<std::string> ids, unique_function<void(resul
             return;
         }
         std::size_t removed = self->apply_remove(ids);
-        self->maybe_auto_flush();
+        self->after_write();
         done(removed);
     });
 }

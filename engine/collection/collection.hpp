@@ -27,6 +27,7 @@
 #include "engine/wal/wal_writer.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -95,6 +96,10 @@ public:
     void flush(unique_function<void(status)> done);
     // Merges segments now if the policy wants it (tests call it; it also runs after flushes).
     void compact(unique_function<void(status)> done);
+    // The shard calls this every few hundred milliseconds: staging left below the flush
+    // threshold by writes that have stopped (options::idle_flush_ms) is flushed, once per quiet
+    // spell (a failed idle flush waits for the next write).
+    void tick(std::chrono::steady_clock::time_point now);
 
     // What searches see now. REQUIRES: not failed.
     std::shared_ptr<const query::read_view> view();
@@ -151,6 +156,8 @@ private:
     void start_compaction();
     bool compaction_wanted() const;
     void maybe_auto_flush();
+    // After every applied write: starts the quiet spell tick() measures, and asks maybe_auto_flush.
+    void after_write();
     policy_options policy() const;
     std::vector<segment_summary> summaries() const;
     // The centroid table new rows go to: the current quantizer's largest segment, or null.
@@ -208,6 +215,8 @@ private:
     std::shared_ptr<const query::read_view> view_;  // null: changed since the last view()
 
     lane flush_lane_;
+    std::chrono::steady_clock::time_point last_write_{};
+    bool idle_flush_asked_ = true;  // for the current quiet spell (none before the first write)
     lane compact_lane_;
     std::deque<install> installs_;
     bool installing_ = false;

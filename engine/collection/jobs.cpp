@@ -11,9 +11,19 @@
 #include "engine/wal/wal_format.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 namespace puffer::collection {
+
+namespace {
+
+double elapsed_ms(std::chrono::steady_clock::time_point since)
+{
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
 
 void collection::flush(unique_function<void(status)> done)
 {
@@ -47,6 +57,28 @@ void collection::maybe_auto_flush()
     if (!flush_coming) {
         enqueue_job(job_kind::flush, nullptr);
     }
+}
+
+void collection::after_write()
+{
+    last_write_ = std::chrono::steady_clock::now();
+    idle_flush_asked_ = false;
+    maybe_auto_flush();
+}
+
+void collection::tick(std::chrono::steady_clock::time_point now)
+{
+    if (ctx_ == nullptr || failure_ || dropped_ || options_.idle_flush_ms == 0 || idle_flush_asked_ ||
+        active_->size() == 0 || now - last_write_ < std::chrono::milliseconds(options_.idle_flush_ms)) {
+        return;
+    }
+    // A flush that has not frozen staging yet takes these rows; one running now leaves them, so
+    // this waits for it (the next tick asks again).
+    if (flush_lane_.queued.has_value() || flush_lane_.running.has_value()) {
+        return;
+    }
+    idle_flush_asked_ = true;
+    enqueue_job(job_kind::flush, nullptr);
 }
 
 void collection::enqueue_job(job_kind kind, unique_function<void(status)> done)
@@ -348,9 +380,16 @@ void collection::flush_after_rotation()
     };
 
     // Commit on the shard once the MANIFEST naming the new state is durable.
-    auto commit = [self, source_of, new_wal_start](std::shared_ptr<built_segment> built, std::uint64_t quantizer) {
+    auto started = std::chrono::steady_clock::now();
+    bool trains = current_table() == nullptr;
+    auto commit = [self, source_of, new_wal_start, started, trains](std::shared_ptr<built_segment> built,
+                                                                     std::uint64_t quantizer) {
         std::vector<std::string> obsolete;
         if (built) {
+            PUFFER_LOG(info, "collection '%s': flushed %zu rows to segment %llu (%zu clusters, %s) in %.0f ms",
+                       self->name_.c_str(), built->seg->vector_count(),
+                       static_cast<unsigned long long>(built->seg->id()), built->seg->cluster_count(),
+                       trains ? "a new table" : "the current table", elapsed_ms(started));
             segment_record rec{built->seg, std::make_shared<bitmap>(built->seg->vector_count()), quantizer};
             self->adopt(rec, [&](std::size_t p) { return source_of(*built, p); });
             self->insert_segment(std::move(rec));
@@ -486,8 +525,22 @@ void collection::start_compaction()
         quantizer = id;
     }
 
-    auto finish = [self, chosen, retrain, quantizer](std::shared_ptr<build_rows> rows,
-                                                      std::shared_ptr<built_segment> built) {
+    auto started = std::chrono::steady_clock::now();
+    auto finish = [self, chosen, retrain, quantizer, started](std::shared_ptr<build_rows> rows,
+                                                               std::shared_ptr<built_segment> built) {
+        std::string replaced_ids;
+        for (const auto& seg : chosen) {
+            replaced_ids += (replaced_ids.empty() ? "" : ",") + std::to_string(seg->id());
+        }
+        if (built) {
+            PUFFER_LOG(info, "collection '%s': compaction (%s) of segments %s: %zu rows in segment %llu (%zu clusters) in %.0f ms",
+                       self->name_.c_str(), retrain ? "a new table" : "merge", replaced_ids.c_str(),
+                       built->seg->vector_count(), static_cast<unsigned long long>(built->seg->id()),
+                       built->seg->cluster_count(), elapsed_ms(started));
+        } else {
+            PUFFER_LOG(info, "collection '%s': compaction of segments %s: no live rows left (%.0f ms)",
+                       self->name_.c_str(), replaced_ids.c_str(), elapsed_ms(started));
+        }
         auto source_of = [self, chosen, rows](const built_segment& b, std::size_t p) {
             const auto& src = rows->sources[b.position_source[p]];
             const storage::segment& old = *chosen[src.container_index];

@@ -1,10 +1,13 @@
 #include "engine/collection/segment_builder.hpp"
 
 #include "engine/core/assert.hpp"
+#include "engine/core/log.hpp"
 #include "engine/format/segment_format.hpp"
 #include "engine/format/segment_writer.hpp"
 #include "engine/index/ivf.hpp"
 #include "engine/index/recall_curve.hpp"
+
+#include <chrono>
 
 namespace puffer::collection {
 namespace {
@@ -22,6 +25,9 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
 {
     const std::size_t n = rows.ids.size();
     PUFFER_ASSERT(n >= 1);
+    using clock = std::chrono::steady_clock;
+    auto ms_since = [](clock::time_point t) { return std::chrono::duration<double, std::milli>(clock::now() - t).count(); };
+    auto started = clock::now();
     index::ivf_layout layout;
     if (table.centroids != nullptr) {
         PUFFER_ASSERT(table.cluster_count >= 1);
@@ -42,6 +48,8 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
         return make_error(errc::shutting_down, "segment build cancelled: the server is shutting down");
     }
 
+    double layout_ms = ms_since(started);
+    auto curve_started = clock::now();
     format::segment_input input;
     input.segment_id = id;
     input.distance_metric = m;
@@ -64,9 +72,14 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
                                                                 o.kmeans_seed ^ (id * 0x9E3779B97F4A7C15ull), pool);
         input.sections.push_back({format::section_kind::recall_curve, 0, format::encode_recall_curve(curve)});
     }
+    double curve_ms = ms_since(curve_started);
+    auto write_started = clock::now();
     std::string path = io::join_path(segments_dir, format::segment_file_name(id));
     PUFFER_TRY(format::write_segment(e, path, input));
     PUFFER_TRY(e.sync_dir(segments_dir));
+    PUFFER_LOG(debug, "segment %llu: %zu rows, %zu clusters: %s %.0f ms, recall curve %.0f ms, written in %.0f ms",
+               static_cast<unsigned long long>(id), n, layout.cluster_count,
+               table.centroids != nullptr ? "assigned" : "trained", layout_ms, curve_ms, ms_since(write_started));
 
     built_segment out;
     PUFFER_TRY_ASSIGN(out.seg, storage::segment::open(e, path, id, o.mode));

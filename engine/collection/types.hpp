@@ -18,6 +18,9 @@ struct options {
     // Staging holding this many rows (live, replaced or deleted: all take memory until a flush)
     // is flushed to a segment automatically.
     std::size_t flush_threshold_vectors = 20000;
+    // Staging below the threshold is flushed too once no write has come for this long, so that
+    // a collection whose writes have stopped ends fully indexed (0: it waits for the threshold).
+    std::uint32_t idle_flush_ms = 1000;
     // So is a collection whose current WAL file reaches this size, though staging be small:
     // deletes of indexed points add only log.
     std::uint64_t wal_flush_bytes = std::uint64_t{256} << 20;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fcntl.h>
+#include <pthread.h>
 #include <random>
 #include <set>
 #include <sys/resource.h>
@@ -218,6 +219,7 @@ status database::start()
         });
         PUFFER_ASSERT(posted);
     }
+    ticker_ = std::thread([this] { run_ticker(); });
     PUFFER_LOG(info, "opened %s: %zu collections, %zu shards (%s), %zu background threads, cache %zu MiB",
                options_.data_dir.c_str(), opened.size(), shard_count, io_backend(), background,
                options_.cache_bytes >> 20);
@@ -228,6 +230,14 @@ void database::shutdown()
 {
     if (shutting_down_.exchange(true)) {
         return;
+    }
+    if (ticker_.joinable()) {
+        {
+            std::lock_guard lock(ticker_mutex_);
+            ticker_stop_ = true;
+        }
+        ticker_wake_.notify_all();
+        ticker_.join();
     }
     // Every shard first refuses new calls, then each finishes what it has: a shard ends only
     // when no search of its own waits for a part from another.
@@ -242,6 +252,25 @@ void database::shutdown()
     }
     shards_.clear();
     lock_.reset();
+}
+
+void database::run_ticker()
+{
+    pthread_setname_np(pthread_self(), "ticker");
+    constexpr auto tick_interval = std::chrono::milliseconds(250);
+    std::unique_lock lock(ticker_mutex_);
+    while (!ticker_wake_.wait_for(lock, tick_interval, [this] { return ticker_stop_; })) {
+        for (auto& s : shards_) {
+            shard::shard* sp = s.get();
+            // A shard whose inbox is full skips this tick.
+            (void)sp->post([sp] {
+                auto now = std::chrono::steady_clock::now();
+                for (auto& [name, c] : sp->collections()) {
+                    c->tick(now);
+                }
+            });
+        }
+    }
 }
 
 std::size_t database::shard_of(std::string_view name) const

@@ -18,10 +18,13 @@
 #include "engine/io/ring.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace puffer::shard {
@@ -112,6 +115,12 @@ private:
     std::unique_ptr<thread_pool> pool_;
     std::vector<std::unique_ptr<shard::shard>> shards_;
     std::atomic<bool> shutting_down_{false};
+    // Posts collection::tick to every shard's collections every tick_interval, until shutdown.
+    void run_ticker();
+    std::thread ticker_;
+    std::mutex ticker_mutex_;
+    std::condition_variable ticker_wake_;
+    bool ticker_stop_ = false;  // guarded by ticker_mutex_
     io_report io_;
 };
 

@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(disk_full_gives_507_loses_nothing_and_recovers_without_rest
     std::string data = mnt.path + "/data";
     std::size_t acknowledged = 0;
     {
-        test::server_process server(data, {"--flush-threshold", "100000"});
+        test::server_process server(data, {"--flush-threshold", "100000", "--idle-flush-ms", "0"});
         auto c = server.client();
         BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections", R"({"name":"full","dimension":64})")->status == 201u);
         BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections/full/points", points(0, 200))->status == 200u);

@@ -62,6 +62,7 @@ int main(int argc, char** argv)
     o.pin_shards = false;
     o.cache_bytes = 4u << 20;
     o.collection.flush_threshold_vectors = 1u << 30;  // flushes only when asked
+    o.collection.idle_flush_ms = 0;
     o.collection.cluster_count = 2;
     {
         auto d = db::database::open(o);

@@ -69,6 +69,7 @@ BOOST_AUTO_TEST_CASE(a_warm_search_allocates_only_its_answer)
         o.cache_bytes = 64u << 20;
         o.pin_shards = false;
         o.collection.flush_threshold_vectors = 1u << 30;
+        o.collection.idle_flush_ms = 0;
         o.executor.scatter_bytes_min = 0;  // with two shards, every search is split
         auto d = db::database::open(o);
         BOOST_TEST_REQUIRE(d.has_value());

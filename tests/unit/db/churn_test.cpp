@@ -92,6 +92,7 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
     o.pin_shards = false;
     o.cache_bytes = 64u << 20;
     o.collection.flush_threshold_vectors = 1u << 30;
+    o.collection.idle_flush_ms = 0;
     o.collection.segments_max = 3;
     const std::size_t d = data().base.dimension;
     const std::size_t n = data().base.rows;

@@ -37,6 +37,7 @@ db::database_options options_for(const std::string& dir, io::fault_env* fe)
     o.pin_shards = false;
     o.cache_bytes = 4u << 20;
     o.collection.flush_threshold_vectors = 1u << 30;
+    o.collection.idle_flush_ms = 0;
     if (fe != nullptr) {
         o.env = fe;
         o.make_ring = [fe](std::size_t) { return fe->wrap(io::make_sync_ring()); };

@@ -39,6 +39,7 @@ db::database_options small_options(const std::string& dir)
     o.cache_bytes = 8u << 20;
     o.pin_shards = false;
     o.collection.flush_threshold_vectors = 1u << 30;  // flush only when a test asks
+    o.collection.idle_flush_ms = 0;
     return o;
 }
 
@@ -684,6 +685,62 @@ BOOST_AUTO_TEST_CASE(automatic_flush_past_the_threshold)
     BOOST_TEST(st->flushes >= 1u);
     BOOST_TEST(st->info.points == 1200u);
     BOOST_TEST(st->staging_vectors < 500u);
+}
+
+// Staging left below the threshold when writes stop is flushed once the collection has been
+// quiet for idle_flush_ms, once per quiet spell; with 0 it stays until the threshold. Rows
+// replayed from the log at a restart are indexed the same way.
+BOOST_AUTO_TEST_CASE(staging_is_flushed_once_writes_stop)
+{
+    test::temp_dir dir;
+    auto wait_for_flushes = [](db::database& d, const std::string& name, std::size_t flushes) {
+        for (int wait = 0; wait < 500; ++wait) {
+            auto st = test::stats(d, name);
+            if (st->flushes >= flushes && st->staging_vectors == 0) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    };
+    {
+        auto o = small_options(dir.path());
+        o.collection.idle_flush_ms = 200;
+        auto d = open_db(o);
+        BOOST_TEST_REQUIRE(test::create(*d, "quiet", 8).has_value());
+        BOOST_TEST_REQUIRE(test::create(*d, "never", 8).has_value());
+        BOOST_TEST_REQUIRE(test::upsert(*d, "quiet", make_batch("p", 0, 300, 8, grid)).has_value());
+        BOOST_TEST(wait_for_flushes(*d, "quiet", 1));
+        auto st = test::stats(*d, "quiet");
+        BOOST_TEST(st->flushes == 1u);
+        BOOST_TEST(st->info.points == 300u);
+        // Quiet again: no second flush without a write.
+        std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        BOOST_TEST(test::stats(*d, "quiet")->flushes == 1u);
+        BOOST_TEST_REQUIRE(test::upsert(*d, "quiet", make_batch("q", 0, 50, 8, grid)).has_value());
+        BOOST_TEST(wait_for_flushes(*d, "quiet", 2));
+        BOOST_TEST(test::stats(*d, "quiet")->flushes == 2u);
+        // A collection that has never been written is left alone.
+        BOOST_TEST(test::stats(*d, "never")->flushes == 0u);
+    }
+    {
+        auto o = small_options(dir.path());  // idle flushes off
+        auto d = open_db(o);
+        BOOST_TEST_REQUIRE(test::upsert(*d, "quiet", make_batch("r", 0, 40, 8, grid)).has_value());
+        std::this_thread::sleep_for(std::chrono::milliseconds(800));
+        auto st = test::stats(*d, "quiet");
+        BOOST_TEST(st->staging_vectors == 40u);
+        BOOST_TEST(st->flushes == 0u);
+    }
+    {
+        // The 40 rows come back from the log and are flushed once quiet.
+        auto o = small_options(dir.path());
+        o.collection.idle_flush_ms = 200;
+        auto d = open_db(o);
+        BOOST_TEST(test::stats(*d, "quiet")->staging_vectors == 40u);
+        BOOST_TEST(wait_for_flushes(*d, "quiet", 1));
+        BOOST_TEST(test::stats(*d, "quiet")->info.points == 390u);
+    }
 }
 
 // Overwriting the same ids keeps the live count flat while every write adds a staged row, and

@@ -92,6 +92,7 @@ collection::options base_collection_options()
 {
     collection::options co;
     co.flush_threshold_vectors = 1u << 30;  // flushes only when asked
+    co.idle_flush_ms = 0;
     co.segments_max = 3;
     // Fixed tables of 4 clusters: each scenario below steps through one kind of compaction, which
     // a table retrained as the collection grows would otherwise pre-empt.

@@ -30,6 +30,7 @@ db::database_options options_for(const std::string& dir, io::fault_env& fe)
     o.pin_shards = false;
     o.cache_bytes = 4u << 20;
     o.collection.flush_threshold_vectors = 1u << 30;
+    o.collection.idle_flush_ms = 0;
     o.collection.segments_max = 4;
     fe.set_sync_through(false);
     o.env = &fe;

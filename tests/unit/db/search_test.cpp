@@ -47,6 +47,7 @@ db::database_options options_for(const std::string& dir, std::size_t shards, std
     o.cache_bytes = 64u << 20;
     o.pin_shards = false;
     o.collection.flush_threshold_vectors = 1u << 30;  // flushes only when asked
+    o.collection.idle_flush_ms = 0;
     o.executor.scatter_bytes_min = scatter_bytes_min;
     return o;
 }

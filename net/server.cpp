@@ -72,7 +72,12 @@ public:
     // The read buffer holds at most one header or trailer section: a trailer that does not fit
     // ends the read with buffer_overflow (400), so it can neither grow without bound nor reach
     // the field container's own 64 KiB limit on one value (which throws).
-    session(tcp::socket&& socket, server::impl& s) : stream_(std::move(socket)), server_(s), buffer_(header_bytes_max) {}
+    // Its whole capacity is reserved at once: the parser's reads are sized by the free capacity,
+    // and a buffer grown on demand reads a large body a few hundred bytes at a time.
+    session(tcp::socket&& socket, server::impl& s) : stream_(std::move(socket)), server_(s), buffer_(header_bytes_max)
+    {
+        buffer_.reserve(header_bytes_max);
+    }
 
     ~session()
     {

@@ -28,7 +28,10 @@ std::vector<std::uint32_t> curve_probes(std::size_t clusters)
         }
         p = p < 16 ? p + 1 : p * 1.15;
     }
-    out.push_back(static_cast<std::uint32_t>(clusters));
+    // The last step may already have rounded to the cluster count.
+    if (out.empty() || out.back() < clusters) {
+        out.push_back(static_cast<std::uint32_t>(clusters));
+    }
     return out;
 }
 

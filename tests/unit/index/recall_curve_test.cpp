@@ -2,6 +2,7 @@
 // probe finds, all clusters find everything), monotone, measured against brute force on real
 // SIFT data where a held-out query set agrees within the documented margin; and interpolation
 // and inversion of the stored points.
+#include "engine/format/segment_format.hpp"
 #include "engine/format/vecs_file.hpp"
 #include "engine/index/recall_curve.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -29,6 +30,43 @@ BOOST_AUTO_TEST_CASE(interpolates_and_inverts)
     BOOST_TEST(c.probes_for(0.8) == 3u);
     BOOST_TEST(c.probes_for(0.85) == 4u);  // 3.5 rounds up
     BOOST_TEST(c.probes_for(1.0) == 8u);
+}
+
+// The probe counts of a curve step by one up to 16, then by 15 %, and end at the cluster count.
+// Where the last step rounded to the cluster count itself (28, 43, 49, 65, 86, 150, 228, 262,
+// 527, 606, 697, 1853, ... clusters) the curve held that count twice; the reader refuses a curve
+// whose probes do not ascend, so such a segment was written, installed, and then failed every
+// search as corrupt.
+BOOST_AUTO_TEST_CASE(probes_ascend_and_the_segment_reader_accepts_the_curve_for_every_cluster_count)
+{
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<std::size_t> counts;
+    for (std::size_t k = 1; k <= 160; ++k) {
+        counts.push_back(k);
+    }
+    for (std::size_t k : {228u, 262u, 527u, 606u, 697u, 1853u, 2131u}) {
+        counts.push_back(k);
+    }
+    const std::size_t d = 2;
+    for (std::size_t k : counts) {
+        std::size_t n = 2 * k + 8;
+        std::vector<float> x(n * d);
+        for (auto& v : x) {
+            v = u(rng);
+        }
+        ivf_layout layout = assign_ivf_layout(x.data(), n, d, x.data(), k, nullptr);
+        recall_curve c = measure_recall_curve(metric::l2, x.data(), n, d, layout, 4, 1, 3, nullptr);
+        BOOST_TEST_REQUIRE(!c.points.empty());
+        BOOST_TEST(c.points.back().probes == k, k << " clusters");
+        bool ascending = true;
+        for (std::size_t i = 1; i < c.points.size(); ++i) {
+            ascending = ascending && c.points[i].probes > c.points[i - 1].probes;
+        }
+        BOOST_TEST(ascending, k << " clusters: probes do not ascend");
+        auto decoded = format::decode_recall_curve(format::encode_recall_curve(c), k, "curve", 0);
+        BOOST_TEST(decoded.has_value(), k << " clusters: " << (decoded ? "" : decoded.error().message()));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(measured_on_real_sift_matches_held_out_queries)

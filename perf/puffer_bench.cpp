@@ -66,7 +66,9 @@ struct options {
     // 0: the whole base set is flushed into one segment; else automatic flushes at this many
     // staged rows, as a server with its default --flush-threshold does (20000).
     std::size_t flush_threshold = 0;
+    std::size_t staging_max = 0;  // engine mode: writes wait while this many rows are staged
     std::string recall_targets;  // comma-separated: sweep recall targets instead of nprobe
+    std::size_t query_batch = 0;  // engine mode: also run the warm queries this many per call
     bool reuse = false;
     // Read-path mode.
     std::string read_path;
@@ -273,6 +275,67 @@ int run_memory(const dataset& data, metric m, const options& o)
     return 0;
 }
 
+// The warm queries o.query_batch per batch search call, one call at a time, o.repeat times over:
+// QPS is queries per second of wall time; p50 and p99 are those of one call.
+sweep_row batch_sweep(db::database& db, const std::string& name, const dataset& data, const options& o,
+                      std::size_t nprobe, double target)
+{
+    const std::size_t nq = data.queries.rows;
+    const std::size_t d = data.queries.dimension;
+    std::vector<double> call_ms;
+    std::vector<double> recalls(nq);
+    std::uint64_t scanned = 0;
+    std::size_t budget = 0;
+    auto start = clock_type::now();
+    for (std::size_t rep = 0; rep < o.repeat; ++rep) {
+        for (std::size_t first = 0; first < nq; first += o.query_batch) {
+            std::size_t n = std::min(o.query_batch, nq - first);
+            std::vector<query::search_request> reqs(n);
+            for (std::size_t j = 0; j < n; ++j) {
+                reqs[j].vector.assign(data.queries.row(first + j), data.queries.row(first + j) + d);
+                reqs[j].top_k = o.k;
+                reqs[j].nprobe = nprobe;
+                reqs[j].recall_target = target;
+            }
+            auto t = clock_type::now();
+            auto r = test::search_batch(db, name, std::move(reqs));
+            call_ms.push_back(seconds_since(t) * 1e3);
+            if (!r) {
+                std::fprintf(stderr, "puffer-bench: batch search: %s\n", r.error().text().c_str());
+                std::exit(1);
+            }
+            for (std::size_t j = 0; j < n; ++j) {
+                const auto& res = r->results[j];
+                scanned += res.stats.vectors_scanned;
+                budget = res.stats.nprobe;
+                if (rep == 0) {
+                    std::vector<std::int64_t> found;
+                    for (const auto& h : res.hits) {
+                        found.push_back(std::stoll(h.id));
+                    }
+                    recalls[first + j] = recall_of(data, first + j, found, o.k);
+                }
+            }
+        }
+    }
+    double wall = seconds_since(start);
+    sweep_row row;
+    row.mode = "batch";
+    row.nprobe = target > 0 ? budget : nprobe;
+    for (double r : recalls) {
+        row.recall += r;
+    }
+    row.recall /= static_cast<double>(nq);
+    row.qps = static_cast<double>(nq * o.repeat) / wall;
+    row.p50_ms = percentile(call_ms, 50);
+    row.p99_ms = percentile(call_ms, 99);
+    row.vectors_scanned = static_cast<double>(scanned) / static_cast<double>(nq * o.repeat);
+    row.scan_bytes_per_query = row.vectors_scanned * static_cast<double>(d) * 4;
+    row.disk_bytes_per_query = 0;
+    row.disk_mb_per_s = 0;
+    return row;
+}
+
 int run_engine(const dataset& data, metric m, const options& o)
 {
     const std::size_t d = data.base.dimension;
@@ -288,7 +351,8 @@ int run_engine(const dataset& data, metric m, const options& o)
         dbo.collection.staging_vectors_max = data.base.rows + 1;
     } else {
         dbo.collection.flush_threshold_vectors = o.flush_threshold;
-        dbo.collection.staging_vectors_max = std::max<std::size_t>(o.flush_threshold * 10, 200000);
+        dbo.collection.staging_vectors_max =
+            o.staging_max != 0 ? o.staging_max : std::max<std::size_t>(o.flush_threshold * 10, 200000);
     }
     dbo.collection.cluster_count = o.nlist;
     dbo.collection.mode = o.io_mode == "mmap" ? collection::io_mode::mmap : collection::io_mode::direct;
@@ -459,6 +523,9 @@ int run_engine(const dataset& data, metric m, const options& o)
             }
             warm.scan_bytes_per_query = warm.vectors_scanned * static_cast<double>(d) * 4;
             print_row(warm, o.json, true);
+            if (o.query_batch > 0) {
+                print_row(batch_sweep(db, name, data, o, nprobe, target), o.json, true);
+            }
         }
     }
     return 0;
@@ -667,8 +734,13 @@ int main(int argc, char** argv)
         ("warm-only", po::bool_switch(&o.warm_only), "engine mode: skip the cold runs")
         ("flush-threshold", po::value(&o.flush_threshold)->default_value(0),
          "engine mode: automatic flushes at this many staged rows, as the server does (0: one flush of everything)")
+        ("staging-max", po::value(&o.staging_max)->default_value(0),
+         "engine mode, with --flush-threshold: inserts wait while this many rows wait to be indexed, as a "
+         "stream that indexing keeps up with (0: 10 x the threshold, at least 200000, as the server)")
         ("reuse", po::bool_switch(&o.reuse), "engine mode: search the collection an earlier run loaded into --data-dir")
         ("recall-targets", po::value(&o.recall_targets), "engine mode: comma-separated recall targets to sweep instead of nprobe")
+        ("query-batch", po::value(&o.query_batch)->default_value(0),
+         "engine mode: after each warm run, the same queries this many per batch search call, on one thread")
         ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs")
         ("read-path", po::value(&o.read_path), "read-path mode: random cluster reads from this segment file")
         ("queue-depth", po::value(&o.queue_depth)->default_value(32), "read-path mode: reads in flight")

@@ -16,10 +16,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 data=$(mktemp -d /tmp/puffer-quickstart-XXXXXX)
-"$build/apps/puffer-server" --data-dir "$data/data" --bind-addr "127.0.0.1:$port" --log-level warn \
+"$build/apps/puffer-server" --data-dir "$data/data" --bind-addr "127.0.0.1:$port" --log-level "${PUFFER_QUICKSTART_LOG:-warn}" \
     --port-file "$data/port" > "$data/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; [ -n "${PUFFER_QUICKSTART_KEEP_LOG:-}" ] && cp "$data/server.log" "$PUFFER_QUICKSTART_KEEP_LOG"; rm -rf "$data"' EXIT
 for _ in $(seq 1 200); do
     [ -s "$data/port" ] && break
     sleep 0.05

@@ -219,7 +219,9 @@ status database::start()
         });
         PUFFER_ASSERT(posted);
     }
-    ticker_ = std::thread([this] { run_ticker(); });
+    if (options_.collection.idle_flush_ms != 0) {
+        ticker_ = std::thread([this] { run_ticker(); });
+    }
     PUFFER_LOG(info, "opened %s: %zu collections, %zu shards (%s), %zu background threads, cache %zu MiB",
                options_.data_dir.c_str(), opened.size(), shard_count, io_backend(), background,
                options_.cache_bytes >> 20);

@@ -115,7 +115,8 @@ private:
     std::unique_ptr<thread_pool> pool_;
     std::vector<std::unique_ptr<shard::shard>> shards_;
     std::atomic<bool> shutting_down_{false};
-    // Posts collection::tick to every shard's collections every tick_interval, until shutdown.
+    // Posts collection::tick to every shard's collections every tick_interval, until shutdown;
+    // it runs only for the idle flush (collection::options::idle_flush_ms != 0).
     void run_ticker();
     std::thread ticker_;
     std::mutex ticker_mutex_;

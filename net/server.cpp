@@ -2,6 +2,7 @@
 #include "net/server.hpp"
 
 #include "engine/core/assert.hpp"
+#include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 #include "net/routes.hpp"
 
@@ -296,9 +297,8 @@ private:
         response_.body() = std::string();
         release_answer_bytes();
         if (log::enabled(log::level::info)) {
-            double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
             PUFFER_LOG(info, "%s %s %u %.3fms", method_.c_str(), target_.substr(0, 200).c_str(),
-                       response_.result_int(), ms);
+                       response_.result_int(), ms_since(started_));
         }
         if (counted_) {
             counted_ = false;

@@ -6,6 +6,7 @@
 #include "engine/collection/layout.hpp"
 #include "engine/collection/segment_builder.hpp"
 #include "engine/core/assert.hpp"
+#include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 #include "engine/format/segment_format.hpp"
 #include "engine/wal/wal_format.hpp"
@@ -15,15 +16,6 @@
 #include <set>
 
 namespace puffer::collection {
-
-namespace {
-
-double elapsed_ms(std::chrono::steady_clock::time_point since)
-{
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
-}
-
-}  // namespace
 
 void collection::flush(unique_function<void(status)> done)
 {
@@ -389,7 +381,7 @@ void collection::flush_after_rotation()
             PUFFER_LOG(info, "collection '%s': flushed %zu rows to segment %llu (%zu clusters, %s) in %.0f ms",
                        self->name_.c_str(), built->seg->vector_count(),
                        static_cast<unsigned long long>(built->seg->id()), built->seg->cluster_count(),
-                       trains ? "a new table" : "the current table", elapsed_ms(started));
+                       trains ? "a new table" : "the current table", ms_since(started));
             segment_record rec{built->seg, std::make_shared<bitmap>(built->seg->vector_count()), quantizer};
             self->adopt(rec, [&](std::size_t p) { return source_of(*built, p); });
             self->insert_segment(std::move(rec));
@@ -536,10 +528,10 @@ void collection::start_compaction()
             PUFFER_LOG(info, "collection '%s': compaction (%s) of segments %s: %zu rows in segment %llu (%zu clusters) in %.0f ms",
                        self->name_.c_str(), retrain ? "a new table" : "merge", replaced_ids.c_str(),
                        built->seg->vector_count(), static_cast<unsigned long long>(built->seg->id()),
-                       built->seg->cluster_count(), elapsed_ms(started));
+                       built->seg->cluster_count(), ms_since(started));
         } else {
             PUFFER_LOG(info, "collection '%s': compaction of segments %s: no live rows left (%.0f ms)",
-                       self->name_.c_str(), replaced_ids.c_str(), elapsed_ms(started));
+                       self->name_.c_str(), replaced_ids.c_str(), ms_since(started));
         }
         auto source_of = [self, chosen, rows](const built_segment& b, std::size_t p) {
             const auto& src = rows->sources[b.position_source[p]];

@@ -1,6 +1,7 @@
 #include "engine/collection/segment_builder.hpp"
 
 #include "engine/core/assert.hpp"
+#include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 #include "engine/format/segment_format.hpp"
 #include "engine/format/segment_writer.hpp"
@@ -26,7 +27,6 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     const std::size_t n = rows.ids.size();
     PUFFER_ASSERT(n >= 1);
     using clock = std::chrono::steady_clock;
-    auto ms_since = [](clock::time_point t) { return std::chrono::duration<double, std::milli>(clock::now() - t).count(); };
     auto started = clock::now();
     index::ivf_layout layout;
     if (table.centroids != nullptr) {

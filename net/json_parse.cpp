@@ -201,27 +201,28 @@ bool fast_float_from_text(std::string_view text, float& out)
     bool negative = p < end && *p == '-';
     p += negative ? 1 : 0;
     std::uint32_t mantissa = 0;
-    int digits = 0;
+    int digits = 0;  // significant ones
     int exponent = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; ++p) {
-        if (digits > 0 || *p != '0') {
-            ++digits;
-        }
-        mantissa = mantissa * 10 + static_cast<std::uint32_t>(*p - '0');
-        if (digits > 7) {
-            return false;
-        }
-    }
-    if (p < end && *p == '.') {
-        for (++p; p < end && *p >= '0' && *p <= '9'; ++p) {
-            if (digits > 0 || *p != '0') {
-                ++digits;
-            }
+    // Appends a run of digits to the mantissa (each one after the point lowers the exponent);
+    // false past 7 significant digits.
+    auto take_digits = [&](int exponent_step) {
+        for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+            digits += digits > 0 || *p != '0' ? 1 : 0;
             mantissa = mantissa * 10 + static_cast<std::uint32_t>(*p - '0');
-            --exponent;
+            exponent += exponent_step;
             if (digits > 7) {
                 return false;
             }
+        }
+        return true;
+    };
+    if (!take_digits(0)) {
+        return false;
+    }
+    if (p < end && *p == '.') {
+        ++p;
+        if (!take_digits(-1)) {
+            return false;
         }
     }
     if (p != end || exponent < -10) {

@@ -74,9 +74,27 @@ void thread_pool::run()
             }
             task = std::move(queue_.front());
             queue_.pop_front();
+            ++running_;
         }
         task();
+        task = nullptr;  // its captures go before the pool reports idle
+        {
+            std::lock_guard lock(mutex_);
+            --running_;
+            if (running_ == 0 && queue_.empty()) {
+                idle_.notify_all();
+            }
+        }
     }
+}
+
+void thread_pool::wait_idle()
+{
+    std::unique_lock lock(mutex_);
+    if (threads_.empty()) {
+        return;  // nothing would ever run what is queued
+    }
+    idle_.wait(lock, [this] { return running_ == 0 && queue_.empty(); });
 }
 
 namespace {

@@ -38,11 +38,17 @@ public:
     // in which case they are destroyed unrun (their captures released).
     void shutdown(bool discard_queued = false);
 
+    // Returns when no task is queued or running. Tasks submitted meanwhile are waited for too;
+    // work a task hands to another thread (which may submit more) is not.
+    void wait_idle();
+
 private:
     void run();
 
     std::mutex mutex_;
     std::condition_variable wake_;
+    std::condition_variable idle_;
+    std::size_t running_ = 0;  // tasks taken from the queue and not yet returned
     std::deque<unique_function<void()>> queue_;
     bool stopping_ = false;
     std::vector<std::thread> threads_;

@@ -256,6 +256,13 @@ void database::shutdown()
     lock_.reset();
 }
 
+void database::wait_background()
+{
+    if (pool_) {
+        pool_->wait_idle();
+    }
+}
+
 void database::run_ticker()
 {
     pthread_setname_np(pthread_self(), "ticker");

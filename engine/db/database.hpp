@@ -86,6 +86,9 @@ public:
     void stats(std::string name, unique_function<void(result<collection::collection_stats>)> done);
     // Empties every shard's cluster cache (cold-read benchmarks).
     void clear_caches(unique_function<void()> done);
+    // Blocks until the background pool has nothing queued or running: the files a finished
+    // compaction retires are removed by then (tests and tools that look at the directory).
+    void wait_background();
 
     // Refuses new calls (errc::shutting_down), lets calls in flight finish, stops the shards and
     // the background pool. Idempotent; the destructor calls it.

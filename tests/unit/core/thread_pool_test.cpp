@@ -1,9 +1,12 @@
-// thread_pool: parallel_for runs every index once, also when nested inside a pool task.
+// thread_pool: parallel_for runs every index once, also when nested inside a pool task;
+// wait_idle waits for queued and running tasks.
 #include "engine/core/thread_pool.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <future>
 #include <vector>
 
@@ -38,6 +41,30 @@ BOOST_AUTO_TEST_CASE(nested_parallel_for_inside_every_worker_does_not_deadlock)
         f.get();
     }
     BOOST_TEST(total.load() == 400);
+}
+
+BOOST_AUTO_TEST_CASE(wait_idle_returns_after_every_queued_and_running_task)
+{
+    thread_pool pool(2);
+    std::atomic<int> finished{0};
+    std::promise<void> release;
+    std::shared_future<void> gate = release.get_future().share();
+    for (int t = 0; t < 6; ++t) {
+        pool.submit([&finished, gate] {
+            gate.wait();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            finished.fetch_add(1);
+        });
+    }
+    std::thread opener([&release] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        release.set_value();
+    });
+    pool.wait_idle();  // two tasks are blocked and four queued when this starts waiting
+    BOOST_TEST(finished.load() == 6);
+    opener.join();
+    pool.wait_idle();  // idle already: returns at once
+    BOOST_TEST(finished.load() == 6);
 }
 
 BOOST_AUTO_TEST_CASE(inline_parallel_for_without_pool)

@@ -443,6 +443,9 @@ void run_every_step(const scenario& sc)
                 fe.fail_op(step, mode.err);
             }
             sc.run(s);
+            // A finished compaction removes the files it retired on a background thread: wait
+            // for it, or whether its unlink is reached depends on the scheduler.
+            s.d->wait_background();
             auto injected = fe.injected_ops();
             if (!injected.empty()) {
                 fault_points()[sc.name].insert(fault_point(injected.front(), dir.path()));

@@ -201,8 +201,19 @@ std::shared_ptr<const query::read_view> collection::view()
         }
         v->segments.push_back(query::view_segment{rec.seg, rec.tombstones->empty() ? nullptr : rec.tombstones, group});
     }
-    auto add_staging = [&v](const std::shared_ptr<staging>& st) {
-        v->staging.push_back(query::view_staging{st->rows, st->size(), st->dead->empty() ? nullptr : st->dead});
+    auto add_staging = [this, &v](const std::shared_ptr<staging>& st) {
+        query::view_staging vs{st->rows, st->size(), st->dead->empty() ? nullptr : st->dead, nullptr, 0};
+        // Probed through its clusters only while the table it was assigned to has a group here
+        // (a retraining compaction may have replaced it meanwhile).
+        for (std::uint32_t g = 0; st->clusters && g < v->groups.size(); ++g) {
+            const query::quantizer_group& group = v->groups[g];
+            if (segments_[group.segments.front()].quantizer == st->clusters_quantizer &&
+                segments_[group.representative].seg->cluster_count() == st->clusters->cluster_count()) {
+                vs.clusters = st->clusters;
+                vs.group = g;
+            }
+        }
+        v->staging.push_back(std::move(vs));
     };
     for (const auto& f : frozen_) {
         add_staging(f);

@@ -16,6 +16,45 @@
 #include <set>
 
 namespace puffer::collection {
+namespace {
+
+// The clusters of each source staging's rows, from the layout of a build over them (positions
+// source order within each cluster, which is ascending row order: assignment keeps it).
+std::vector<std::shared_ptr<const query::staged_clusters>> staged_clusters_of(const index::ivf_layout& layout,
+                                                                              const build_rows& rows,
+                                                                              std::size_t stagings)
+{
+    const std::size_t k = layout.cluster_count;
+    std::vector<std::shared_ptr<query::staged_clusters>> out(stagings);
+    for (auto& sc : out) {
+        sc = std::make_shared<query::staged_clusters>();
+        sc->offsets.assign(k + 1, 0);
+    }
+    for (std::size_t c = 0; c < k; ++c) {
+        for (std::uint32_t p = layout.cluster_offsets[c]; p < layout.cluster_offsets[c + 1]; ++p) {
+            ++out[rows.sources[layout.order[p]].container_index]->offsets[c + 1];
+        }
+    }
+    for (auto& sc : out) {
+        for (std::size_t c = 0; c < k; ++c) {
+            sc->offsets[c + 1] += sc->offsets[c];
+        }
+        sc->rows.resize(sc->offsets[k]);
+    }
+    std::vector<std::vector<std::uint32_t>> fill(stagings);
+    for (std::size_t i = 0; i < stagings; ++i) {
+        fill[i].assign(out[i]->offsets.begin(), out[i]->offsets.end() - 1);
+    }
+    for (std::size_t c = 0; c < k; ++c) {
+        for (std::uint32_t p = layout.cluster_offsets[c]; p < layout.cluster_offsets[c + 1]; ++p) {
+            const auto& src = rows.sources[layout.order[p]];
+            out[src.container_index]->rows[fill[src.container_index][c]++] = src.row;
+        }
+    }
+    return {out.begin(), out.end()};
+}
+
+}  // namespace
 
 void collection::flush(unique_function<void(status)> done)
 {
@@ -455,8 +494,26 @@ void collection::flush_after_rotation()
                 rows->sources.push_back({static_cast<std::uint32_t>(fi), static_cast<std::uint32_t>(row)});
             }
         }
+        // Once assigned to the current table, the frozen rows are searched through its clusters
+        // while the segment is written and synced, instead of all of them by every search.
+        assigned_fn publish = [self, rows, sources, quantizer](const index::ivf_layout& layout) {
+            auto lists = staged_clusters_of(layout, *rows, sources.size());
+            self->ctx_->post([self, sources, quantizer, lists = std::move(lists)] {
+                bool published = false;
+                for (std::size_t fi = 0; fi < sources.size() && !self->dropped_; ++fi) {
+                    if (std::find(self->frozen_.begin(), self->frozen_.end(), sources[fi]) != self->frozen_.end()) {
+                        sources[fi]->clusters = lists[fi];
+                        sources[fi]->clusters_quantizer = quantizer;
+                        published = true;
+                    }
+                }
+                if (published) {
+                    self->changed();
+                }
+            });
+        };
         auto built = build_segment(self->env_, segments_dir_of(self->dir_), id, self->metric_, *rows, table,
-                                   self->options_, self->ctx_->pool(), &self->stop_builds_);
+                                   self->options_, self->ctx_->pool(), &self->stop_builds_, publish);
         table_segment.reset();
         self->ctx_->post([self, id, quantizer, built = std::move(built), install = std::move(install)]() mutable {
             if (self->dropped_) {

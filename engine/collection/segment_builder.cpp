@@ -22,7 +22,7 @@ constexpr std::size_t recall_curve_top_k = 10;
 
 result<built_segment> build_segment(io::env& e, const std::string& segments_dir, std::uint64_t id, metric m,
                                     const build_rows& rows, const build_table& table, const options& o,
-                                    thread_pool* pool, const std::atomic<bool>* stop)
+                                    thread_pool* pool, const std::atomic<bool>* stop, const assigned_fn& on_assigned)
 {
     const std::size_t n = rows.ids.size();
     PUFFER_ASSERT(n >= 1);
@@ -33,6 +33,9 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
         PUFFER_ASSERT(table.cluster_count >= 1);
         layout = index::assign_ivf_layout(rows.vectors.data(), n, rows.dimension, table.centroids, table.cluster_count,
                                           pool);
+        if (on_assigned) {
+            on_assigned(layout);
+        }
     } else {
         index::ivf_options io;
         io.cluster_count = o.cluster_count != 0 ? o.cluster_count : table.cluster_count;

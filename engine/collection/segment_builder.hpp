@@ -6,11 +6,13 @@
 #include "engine/collection/types.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/thread_pool.hpp"
+#include "engine/index/ivf.hpp"
 #include "engine/io/env.hpp"
 #include "engine/storage/segment.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,12 +49,18 @@ struct built_segment {
     std::vector<std::uint32_t> position_source;  // position -> index into build_rows::sources
 };
 
+// Called with the layout of rows assigned to an existing table, before anything is written:
+// layout.order[p] is the index in build_rows of position p.
+using assigned_fn = std::function<void(const index::ivf_layout&)>;
+
 // Orders, writes segment `id` from rows (trained or assigned as table says), syncs it and its
 // directory, and opens it. Blocking; runs on the background pool (pool may be used for k-means
 // and the assignment). Training stops early, and the build fails, once o.cancel or stop is set.
+// When the rows are assigned to table and on_assigned is set, it is called with the layout first.
 [[nodiscard]] result<built_segment> build_segment(io::env& e, const std::string& segments_dir, std::uint64_t id,
                                                   metric m, const build_rows& rows, const build_table& table,
                                                   const options& o, thread_pool* pool,
-                                                  const std::atomic<bool>* stop);
+                                                  const std::atomic<bool>* stop,
+                                                  const assigned_fn& on_assigned = {});
 
 }  // namespace puffer::collection

@@ -5,6 +5,7 @@
 // while a view holds them (writable()). Shard-local.
 
 #include "engine/core/bitmap.hpp"
+#include "engine/query/read_view.hpp"
 #include "engine/query/staged_rows.hpp"
 #include "engine/storage/segment.hpp"
 
@@ -37,6 +38,10 @@ struct staging {
     std::shared_ptr<query::staged_rows> rows;
     std::shared_ptr<bitmap> dead;  // over rows
     std::size_t live = 0;
+    // Frozen only: the rows as the flush indexing them assigned them to the centroid table of
+    // `clusters_quantizer` (segment_record::quantizer), published before its segment is written.
+    std::shared_ptr<const query::staged_clusters> clusters;
+    std::uint64_t clusters_quantizer = 0;
 
     staging(std::uint64_t container_id, std::uint64_t wal, std::size_t dimension)
         : container(container_id), first_wal(wal), rows(std::make_shared<query::staged_rows>(dimension)),

@@ -121,6 +121,28 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
     return n;
 }
 
+std::size_t scan_listed_rows(metric m, const float* q, const float* rows, const std::uint32_t* list, std::size_t n,
+                             std::size_t d, std::uint64_t first_key, topk<std::uint64_t>& heap,
+                             const std::uint64_t* skip)
+{
+    const float* gathered[scan_block_rows];
+    float distances[scan_block_rows];
+    for (std::size_t begin = 0; begin < n; begin += scan_block_rows) {
+        std::size_t count = std::min(scan_block_rows, n - begin);
+        for (std::size_t i = 0; i < count; ++i) {
+            gathered[i] = rows + static_cast<std::size_t>(list[begin + i]) * d;
+        }
+        distance_gather(m, q, gathered, count, d, distances);
+        for (std::size_t i = 0; i < count; ++i) {
+            std::uint32_t row = list[begin + i];
+            if (!(distances[i] > heap.threshold()) && (skip == nullptr || ((skip[row / 64] >> (row % 64)) & 1u) == 0)) {
+                heap.push(distances[i], first_key + row);
+            }
+        }
+    }
+    return n;
+}
+
 std::size_t scan_spans(metric m, const float* q, const row_span* spans, std::size_t count, std::size_t d,
                        topk<std::uint64_t>& heap)
 {

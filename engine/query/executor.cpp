@@ -295,6 +295,9 @@ void executor::search(std::shared_ptr<const read_view> view, search_request requ
     for (const plan_cluster& pc : op.one_plan.clusters) {
         t.tasks.push_back(batch_plan::task{pc.segment, pc.cluster, pc.rows, 0, 1});
     }
+    for (const plan_staged& ps : op.one_plan.staged) {
+        t.staged.push_back(batch_plan::staged_task{0, ps.staging, ps.cluster});
+    }
     t.nprobe.push_back(op.one_plan.nprobe);
     t.expected_recall.push_back(op.one_plan.expected_recall);
     t.clusters.push_back(op.one_plan.clusters.size());
@@ -348,13 +351,24 @@ void executor::start(search_op& op)
         s.expected_recall = op.tasks.expected_recall[i];
         s.clusters_probed = op.tasks.clusters[i];
         s.vectors_scanned = op.tasks.vectors[i];
-        // Staging rows are scanned exactly, here and now: only this shard may read them.
+        // Staging rows are scanned here and now (only this shard may read them): every row of
+        // a staging not yet assigned to clusters, the probed clusters of one that is.
         for (std::size_t j = 0; j < v.staging.size(); ++j) {
             const view_staging& st = v.staging[j];
+            if (st.clusters) {
+                continue;
+            }
             s.vectors_scanned += index::scan_rows(v.distance_metric, op.query(i), st.rows->vectors(), st.row_count,
                                                   v.dimension, make_key(v.segments.size() + j, 0), op.heaps[i],
                                                   words_or_null(st.dead), 0);
         }
+    }
+    for (const batch_plan::staged_task& t : op.tasks.staged) {
+        const view_staging& st = v.staging[t.staging];
+        op.responses[t.query].stats.vectors_scanned += index::scan_listed_rows(
+            v.distance_metric, op.query(t.query), st.rows->vectors(), st.clusters->rows_of(t.cluster),
+            st.clusters->length(t.cluster), v.dimension, make_key(v.segments.size() + t.staging, 0),
+            op.heaps[t.query], words_or_null(st.dead));
     }
     op.totals.segments = v.segments.size();
     scatter(op);

@@ -75,7 +75,8 @@ void planner::make(const read_view& view, const float* q, const search_request& 
     double expected_weighted = 0;
     bool expected_known = from_target;
     std::size_t largest_rows = 0;
-    for (const quantizer_group& group : view.groups) {
+    for (std::uint32_t gi = 0; gi < view.groups.size(); ++gi) {
+        const quantizer_group& group = view.groups[gi];
         const storage::segment& rep = *view.segments[group.representative].segment;
         std::size_t k = rep.cluster_count();
         auto [probes, expected] = group_budget(view, group, request, b.fraction, b.goal);
@@ -97,6 +98,12 @@ void planner::make(const read_view& view, const float* q, const search_request& 
                 }
                 out.clusters.push_back(plan_cluster{s, c, length});
                 out.vectors += length;
+            }
+            for (std::uint32_t j = 0; j < view.staging.size(); ++j) {
+                const view_staging& st = view.staging[j];
+                if (st.clusters && st.group == gi && st.clusters->length(c) != 0) {
+                    out.staged.push_back(plan_staged{j, c});
+                }
             }
         }
     }
@@ -221,6 +228,12 @@ void planner::make_batch(const read_view& view, const float* q, std::size_t coun
                     keys_.push_back((static_cast<std::uint64_t>(s) << 44) | (static_cast<std::uint64_t>(c) << 20) | i);
                     out.clusters[i] += 1;
                     out.vectors[i] += length;
+                }
+                for (std::uint32_t j = 0; j < view.staging.size(); ++j) {
+                    const view_staging& st = view.staging[j];
+                    if (st.clusters && st.group == gi && st.clusters->length(c) != 0) {
+                        out.staged.push_back(batch_plan::staged_task{static_cast<std::uint32_t>(i), j, c});
+                    }
                 }
             }
         }

@@ -25,14 +25,22 @@ struct plan_cluster {
     std::uint32_t rows;     // rows stored in that cluster (tombstoned ones included)
 };
 
+// Cluster `cluster` of the rows a staging has assigned to its group's table (staged_clusters).
+struct plan_staged {
+    std::uint32_t staging;  // index into read_view::staging
+    std::uint32_t cluster;
+};
+
 struct plan {
     std::vector<plan_cluster> clusters;  // nearest first within each group
+    std::vector<plan_staged> staged;     // the same probes in assigned staging rows
     std::size_t vectors = 0;             // rows of the planned clusters
     std::size_t nprobe = 0;              // the budget, in one-segment probes
     double expected_recall = -1;         // from the recall curves, when a target was asked
     void clear()
     {
         clusters.clear();
+        staged.clear();
         vectors = 0;
         nprobe = 0;
         expected_recall = -1;
@@ -51,6 +59,13 @@ struct batch_plan {
     };
     std::vector<task> tasks;              // ascending (segment, cluster)
     std::vector<std::uint32_t> queries;   // search indexes, ascending within a task
+    // Probes in assigned staging rows: scanned by the shard that owns the staging.
+    struct staged_task {
+        std::uint32_t query;
+        std::uint32_t staging;
+        std::uint32_t cluster;
+    };
+    std::vector<staged_task> staged;
     // Per search: the budget, the recall its curves expect (or -1), and what it will scan.
     std::vector<std::size_t> nprobe;
     std::vector<double> expected_recall;
@@ -60,6 +75,7 @@ struct batch_plan {
     {
         tasks.clear();
         queries.clear();
+        staged.clear();
         nprobe.clear();
         expected_recall.clear();
         clusters.clear();

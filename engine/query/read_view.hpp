@@ -5,7 +5,8 @@
 // active one) as of that moment. Readers hold it by shared_ptr for the whole search while the
 // writer installs the next one; tombstone and dead-row bitmaps are copied on write, never changed
 // under a view. Segments (and their bitmaps) may be read on any shard; staging rows only on the
-// owning shard, which appends to them.
+// owning shard, which appends to them. A frozen staging whose flush has assigned its rows to the
+// collection's centroid table is probed through those clusters like a segment of the table.
 
 #include "engine/core/bitmap.hpp"
 #include "engine/core/distance.hpp"
@@ -35,10 +36,26 @@ struct quantizer_group {
     std::uint32_t representative = 0;      // the largest: its centroids serve the whole group
 };
 
+// A frozen staging's rows as the flush indexing them assigned them to a group's centroid table,
+// published before the flush writes its segment: probing cluster c of that group then scans
+// these rows of c instead of every staged row.
+struct staged_clusters {
+    std::vector<std::uint32_t> offsets;  // cluster_count() + 1 entries
+    std::vector<std::uint32_t> rows;     // staging rows by cluster, ascending within each
+
+    std::size_t cluster_count() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+    std::uint32_t length(std::uint32_t c) const { return offsets[c + 1] - offsets[c]; }
+    const std::uint32_t* rows_of(std::uint32_t c) const { return rows.data() + offsets[c]; }
+};
+
 struct view_staging {
     std::shared_ptr<const staged_rows> rows;
     std::size_t row_count = 0;                // rows [0, row_count) belong to this view
     std::shared_ptr<const bitmap> dead;       // null when no row is dead
+    // Set when every live row is assigned to the table of groups[group]: the planner probes
+    // them with that group's clusters. Null: every row is scanned.
+    std::shared_ptr<const staged_clusters> clusters;
+    std::uint32_t group = 0;
 };
 
 // What the searches of a collection read, for its stats: counted by the executor on the

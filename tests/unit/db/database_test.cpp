@@ -231,6 +231,73 @@ BOOST_AUTO_TEST_CASE(a_deleted_collections_build_cannot_write_into_its_successor
     expect_self_hits(*d, "c", 8, live);
 }
 
+// A flush into the collection's centroid table publishes where it assigned the rows before it
+// writes the segment: while the write is held, searches probe those rows through the table's
+// clusters (one search and a batch alike) instead of scanning all of them, every row is still
+// found, and a delete in the meantime still hides its row.
+BOOST_AUTO_TEST_CASE(a_flushs_rows_are_probed_through_the_table_before_its_segment_is_written)
+{
+    test::temp_dir dir;
+    gate_env gate(io::posix_env());
+    gate.release();
+    auto o = small_options(dir.path());
+    o.env = &gate;
+    auto d = open_db(o);
+    constexpr std::size_t dim = 8;
+    BOOST_TEST_REQUIRE(test::create(*d, "c", dim).has_value());
+    BOOST_TEST_REQUIRE(test::upsert(*d, "c", make_batch("p", 0, 400, dim, grid)).has_value());
+    BOOST_TEST_REQUIRE(test::flush(*d, "c").has_value());  // trains the table
+    BOOST_TEST_REQUIRE(test::upsert(*d, "c", make_batch("p", 400, 1000, dim, grid)).has_value());
+
+    auto full = test::search(*d, "c", vector_of(900, dim), 10);
+    BOOST_TEST_REQUIRE(full.has_value(), full.error().message());
+    BOOST_TEST(full->stats.vectors_scanned > 1000u);  // every staged row, before the flush
+
+    gate.hold_only_the_next();
+    struct release_at_exit {
+        gate_env& gate;
+        ~release_at_exit() { gate.release(); }
+    } releaser{gate};
+    auto flushed = std::make_shared<std::promise<status>>();
+    auto flush_result = flushed->get_future();
+    d->flush("c", [flushed](status s) { flushed->set_value(std::move(s)); });
+    BOOST_TEST_REQUIRE(gate.wait_until_held(std::chrono::seconds(20)));  // assigned, not written
+    BOOST_TEST(test::stats(*d, "c")->staging_vectors == 1000u);
+
+    auto probed = test::search(*d, "c", vector_of(900, dim), 10);
+    BOOST_TEST_REQUIRE(probed.has_value(), probed.error().message());
+    BOOST_TEST(probed->stats.vectors_scanned < 700u, probed->stats.vectors_scanned);
+    BOOST_TEST(probed->stats.vectors_scanned > 0u);
+    BOOST_TEST(probed->hits[0].id == "p900");
+    query::search_request r;
+    r.vector = vector_of(1200, dim);
+    r.top_k = 1;
+    auto batch = test::search_batch(*d, "c", {r, r});
+    BOOST_TEST_REQUIRE(batch.has_value(), batch.error().message());
+    for (const auto& one : batch->results) {
+        BOOST_TEST(one.hits[0].id == "p1200");
+        BOOST_TEST(one.stats.vectors_scanned < 700u, one.stats.vectors_scanned);
+    }
+    std::vector<std::size_t> all(1400);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        all[i] = i;
+    }
+    expect_self_hits(*d, "c", dim, all);  // probing every cluster finds every row, staged or not
+    BOOST_TEST_REQUIRE(test::remove(*d, "c", {"p1300", "p1301"}).has_value());
+    for (std::size_t i : {1300u, 1301u}) {
+        auto gone = test::search(*d, "c", vector_of(i, dim), 1, 1u << 20);
+        BOOST_TEST_REQUIRE(gone.has_value());
+        BOOST_TEST(gone->hits[0].id != "p" + std::to_string(i));
+    }
+
+    gate.release();
+    BOOST_TEST_REQUIRE((flush_result.wait_for(std::chrono::seconds(20)) == std::future_status::ready));
+    BOOST_TEST_REQUIRE(flush_result.get().has_value());
+    BOOST_TEST(test::stats(*d, "c")->staging_vectors == 0u);
+    all.resize(1300);
+    expect_self_hits(*d, "c", dim, all);
+}
+
 // A flush takes its segment id when it starts; a compaction started after it takes a higher one
 // and may install first. The flush then wrote a MANIFEST that listed its segment after the
 // compaction's, and recovery, which finds segments by ascending id, lost track of the flushed

@@ -2,7 +2,8 @@
 // covers the collection. Segments that share a centroid table are probed as one (the same
 // clusters in each); groups with their own tables get the same share of their clusters; the
 // default budget is that of a one-segment collection of the same size; a recall target takes
-// its probes from the representative segment's stored curve, asking it for half the misses.
+// its probes from the representative segment's stored curve, asking it for half the misses;
+// staging rows assigned to a group's table are probed with that group's clusters.
 #include "engine/format/segment_format.hpp"
 #include "engine/format/segment_writer.hpp"
 #include "engine/index/ivf.hpp"
@@ -145,6 +146,75 @@ BOOST_AUTO_TEST_CASE(segments_sharing_a_table_are_probed_as_one)
     std::vector<float> scratch;
     index::select_probes(metric::l2, q.data(), table.data(), k, d, expected_probes, order, scratch);
     BOOST_TEST(std::set<std::uint32_t>(order.begin(), order.end()) == clusters);
+}
+
+BOOST_AUTO_TEST_CASE(assigned_staging_rows_are_probed_with_their_groups_clusters)
+{
+    test::temp_dir dir;
+    const std::size_t k = 40;
+    auto table = random_table(k, 1);
+    auto other_table = random_table(30, 2);
+    auto big = write(dir, 1, 3000, table, k);
+    auto other = write(dir, 2, 1500, other_table, 30);
+    auto v = view_of({big, other}, {0, 1});
+    // Staging 0 is assigned to group 0's table: row r in cluster r % k, none in cluster 7.
+    // Staging 1 is not assigned (scanned whole, never planned).
+    auto sc = std::make_shared<query::staged_clusters>();
+    sc->offsets.assign(k + 1, 0);
+    std::vector<std::vector<std::uint32_t>> members(k);
+    for (std::uint32_t r = 0; r < 500; ++r) {
+        if (r % k != 7) {
+            members[r % k].push_back(r);
+        }
+    }
+    for (std::size_t c = 0; c < k; ++c) {
+        sc->rows.insert(sc->rows.end(), members[c].begin(), members[c].end());
+        sc->offsets[c + 1] = static_cast<std::uint32_t>(sc->rows.size());
+    }
+    auto rows = std::make_shared<query::staged_rows>(d);
+    v.staging.push_back(query::view_staging{rows, 500, nullptr, sc, 0});
+    v.staging.push_back(query::view_staging{rows, 500, nullptr, nullptr, 0});
+
+    query::planner planner;
+    std::vector<float> q(2 * d, 0.25f);
+    for (std::size_t j = d; j < 2 * d; ++j) {
+        q[j] = -0.5f;
+    }
+    query::search_request r;
+    r.nprobe = 8;
+    std::vector<query::search_request> requests{r, r};
+    query::batch_plan batch;
+    planner.make_batch(v, q.data(), 2, requests.data(), batch);
+    for (std::uint32_t i = 0; i < 2; ++i) {
+        query::plan p;
+        planner.make(v, q.data() + i * d, r, p);
+        // Exactly group 0's probed clusters that hold staged rows, in staging 0 only.
+        std::set<std::uint32_t> group0;
+        for (const auto& pc : p.clusters) {
+            if (pc.segment == 0) {
+                group0.insert(pc.cluster);
+            }
+        }
+        group0.erase(7);
+        BOOST_TEST_REQUIRE(!group0.empty());
+        std::set<std::uint32_t> staged;
+        for (const auto& ps : p.staged) {
+            BOOST_TEST(ps.staging == 0u);
+            BOOST_TEST(sc->length(ps.cluster) > 0u);
+            staged.insert(ps.cluster);
+        }
+        BOOST_TEST(staged.size() == p.staged.size());  // each once
+        BOOST_TEST(staged == group0);
+        // The batch plans the same for each of its searches.
+        std::set<std::uint32_t> batched;
+        for (const auto& t : batch.staged) {
+            if (t.query == i) {
+                BOOST_TEST(t.staging == 0u);
+                batched.insert(t.cluster);
+            }
+        }
+        BOOST_TEST(batched == staged);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(groups_with_their_own_tables_get_the_same_share)

@@ -18,8 +18,8 @@
 namespace puffer::collection {
 namespace {
 
-// The clusters of each source staging's rows, from the layout of a build over them (positions
-// source order within each cluster, which is ascending row order: assignment keeps it).
+// The clusters of each source staging's rows, from the layout of a build over them. Within a
+// cluster the rows stay in source order, which is ascending: assignment keeps that order.
 std::vector<std::shared_ptr<const query::staged_clusters>> staged_clusters_of(const index::ivf_layout& layout,
                                                                               const build_rows& rows,
                                                                               std::size_t stagings)

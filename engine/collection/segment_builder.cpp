@@ -69,10 +69,10 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     input.layout = &layout;
     // The recall curve the planner uses for recall targets (the sample's seed follows the id, so
     // a rebuild measures the same).
-    if (n > 2 * recall_curve_top_k) {
-        index::recall_curve curve = index::measure_recall_curve(m, rows.vectors.data(), n, rows.dimension, layout,
-                                                                recall_curve_queries, recall_curve_top_k,
-                                                                o.kmeans_seed ^ (id * 0x9E3779B97F4A7C15ull), pool);
+    if (n > 2 * recall_curve_top_k + index::recall_neighbours_skipped) {
+        index::recall_curve curve = index::measure_recall_curve(
+            m, rows.vectors.data(), n, rows.dimension, layout, recall_curve_queries, recall_curve_top_k,
+            index::recall_neighbours_skipped, o.kmeans_seed ^ (id * 0x9E3779B97F4A7C15ull), pool);
         input.sections.push_back({format::section_kind::recall_curve, 0, format::encode_recall_curve(curve)});
     }
     double curve_ms = ms_since(curve_started);

@@ -71,7 +71,7 @@ std::string encode_recall_curve(const index::recall_curve& c)
     enc.put_u32(c.top_k);
     enc.put_u32(c.queries);
     enc.put_u32(static_cast<std::uint32_t>(c.points.size()));
-    enc.put_u32(0);
+    enc.put_u32(c.neighbours_skipped);
     for (const auto& p : c.points) {
         enc.put_u32(p.probes);
         enc.put_bytes(&p.recall, 4);
@@ -89,12 +89,13 @@ result<index::recall_curve> decode_recall_curve(std::string_view bytes, std::siz
     decoder dec(bytes.data(), bytes.size());
     index::recall_curve c;
     std::uint32_t count = 0;
-    std::uint32_t reserved = 0;
-    if (!dec.get_u32(c.top_k) || !dec.get_u32(c.queries) || !dec.get_u32(count) || !dec.get_u32(reserved)) {
+    if (!dec.get_u32(c.top_k) || !dec.get_u32(c.queries) || !dec.get_u32(count) ||
+        !dec.get_u32(c.neighbours_skipped)) {
         return bad(0, strprintf("%zu bytes, shorter than its header", bytes.size()));
     }
-    if (reserved != 0) {
-        return bad(12, "nonzero reserved field");
+    if (c.neighbours_skipped > recall_neighbours_skipped_max) {
+        return bad(12, strprintf("%u neighbours skipped, at most %zu", c.neighbours_skipped,
+                                 recall_neighbours_skipped_max));
     }
     if (c.top_k < 1 || c.queries < 1 || count < 1 || count > clusters) {
         return bad(0, strprintf("top_k %u, %u queries, %u points (the segment has %zu clusters)", c.top_k, c.queries,

@@ -108,7 +108,8 @@ struct section_entry {
 
 // The recall curve section (index::recall_curve): u32 top_k, u32 queries, u32 point count, u32
 // reserved (0), then per point u32 probes and f32 recall.
-inline constexpr std::size_t recall_curve_header_size_bytes = 16;  // top_k, queries, count, reserved
+inline constexpr std::size_t recall_curve_header_size_bytes = 16;  // top_k, queries, count, skipped
+inline constexpr std::size_t recall_neighbours_skipped_max = 64;
 inline constexpr std::size_t recall_point_size_bytes = 8;
 
 std::string encode_recall_curve(const index::recall_curve& c);

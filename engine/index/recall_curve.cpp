@@ -75,9 +75,10 @@ std::size_t recall_curve::probes_for(double goal) const
 }
 
 recall_curve measure_recall_curve(metric m, const float* x, std::size_t n, std::size_t d, const ivf_layout& layout,
-                                  std::size_t queries, std::size_t top_k, std::uint64_t seed, thread_pool* pool)
+                                  std::size_t queries, std::size_t top_k, std::size_t skipped, std::uint64_t seed,
+                                  thread_pool* pool)
 {
-    PUFFER_ASSERT(n > top_k);
+    PUFFER_ASSERT(n > top_k + skipped);
     const std::size_t k = layout.cluster_count;
     const auto& kernels = simd::active();
 
@@ -103,8 +104,9 @@ recall_curve measure_recall_curve(metric m, const float* x, std::size_t n, std::
         }
     }
 
-    // Exact top-k of every sampled row (itself left out), then the rank of each neighbour's
-    // cluster in the row's probe order; hist[r] counts neighbours found at rank r.
+    // Exact top (skipped + k) of every sampled row (itself left out), the nearest `skipped` of
+    // them dropped, then the rank of each remaining neighbour's cluster in the row's probe order;
+    // hist[r] counts neighbours found at rank r.
     std::size_t tasks = (s + task_queries - 1) / task_queries;
     std::vector<std::vector<std::uint64_t>> task_hist(tasks, std::vector<std::uint64_t>(k, 0));
     parallel_for(pool, tasks, [&](std::size_t t) {
@@ -114,7 +116,7 @@ recall_curve measure_recall_curve(metric m, const float* x, std::size_t n, std::
         for (std::size_t i = 0; i < qn; ++i) {
             std::copy_n(x + static_cast<std::size_t>(sample[q0 + i]) * d, d, q.data() + i * d);
         }
-        std::vector<topk<std::uint64_t>> heaps(qn, topk<std::uint64_t>(top_k));
+        std::vector<topk<std::uint64_t>> heaps(qn, topk<std::uint64_t>(top_k + skipped));
         std::vector<float> dots(qn * block_rows);
         for (std::size_t b0 = 0; b0 < n; b0 += block_rows) {
             std::size_t rows = std::min(block_rows, n - b0);
@@ -142,8 +144,9 @@ recall_curve measure_recall_curve(metric m, const float* x, std::size_t n, std::
             for (std::size_t r = 0; r < order.size(); ++r) {
                 rank[order[r]] = static_cast<std::uint32_t>(r);
             }
-            for (const auto& e : heaps[i].entries()) {
-                ++task_hist[t][rank[cluster_of[e.key]]];
+            std::vector<scored<std::uint64_t>> answer = heaps[i].take_sorted();
+            for (std::size_t j = skipped; j < answer.size(); ++j) {
+                ++task_hist[t][rank[cluster_of[answer[j].key]]];
             }
         }
     });
@@ -159,6 +162,7 @@ recall_curve measure_recall_curve(metric m, const float* x, std::size_t n, std::
     recall_curve curve;
     curve.top_k = static_cast<std::uint32_t>(top_k);
     curve.queries = static_cast<std::uint32_t>(s);
+    curve.neighbours_skipped = static_cast<std::uint32_t>(skipped);
     std::uint64_t found = 0;
     std::size_t r = 0;
     for (std::uint32_t p : curve_probes(k)) {

@@ -2,6 +2,7 @@
 
 #include "engine/core/assert.hpp"
 #include "engine/index/ivf.hpp"
+#include "engine/index/recall_curve.hpp"
 
 #include <algorithm>
 #include <cfloat>
@@ -20,7 +21,6 @@ struct budget_base {
     std::size_t one_segment_clusters = 0;
     std::size_t nprobe = 0;
     double fraction = 0;
-    double goal = 0;  // what a recall target asks of the curves
 };
 
 budget_base base_of(std::size_t rows, const search_request& request)
@@ -30,11 +30,20 @@ budget_base base_of(std::size_t rows, const search_request& request)
     b.nprobe = request.nprobe != 0 ? request.nprobe : default_nprobe(b.one_segment_clusters);
     b.nprobe = std::min(b.nprobe, b.one_segment_clusters);
     b.fraction = static_cast<double>(b.nprobe) / static_cast<double>(b.one_segment_clusters);
-    // The curves were measured with stored rows as queries, which miss up to half as many
-    // neighbours as new queries do (recall_curve.hpp): the curve is asked for half the misses
-    // the target allows, and the expectation reported is computed the other way round.
-    b.goal = 1.0 - (1.0 - request.recall_target) / 2.0;
     return b;
+}
+
+// What a curve is asked for to reach `target` on new queries, and what it expects at a measured
+// recall. A curve that left out each row's near neighbours stands for new queries as it is; one
+// that left out only the row itself (older segments) missed up to half as many neighbours as
+// new queries do (recall_curve.hpp), so it is asked for half the misses the target allows.
+double curve_goal(const index::recall_curve& c, double target)
+{
+    return c.neighbours_skipped > 0 ? target : 1.0 - (1.0 - target) / 2.0;
+}
+double curve_expectation(const index::recall_curve& c, double measured)
+{
+    return c.neighbours_skipped > 0 ? measured : std::clamp(1.0 - 2.0 * (1.0 - measured), 0.0, 1.0);
 }
 
 }  // namespace
@@ -46,8 +55,7 @@ std::size_t default_nprobe(std::size_t cluster_count)
 }
 
 std::pair<std::size_t, double> planner::group_budget(const read_view& view, const quantizer_group& g,
-                                                     const search_request& request, double fraction,
-                                                     double goal) const
+                                                     const search_request& request, double fraction) const
 {
     const storage::segment& rep = *view.segments[g.representative].segment;
     std::size_t k = rep.cluster_count();
@@ -55,8 +63,8 @@ std::pair<std::size_t, double> planner::group_budget(const read_view& view, cons
     std::size_t probes = 0;
     double expected = -1;
     if (request.recall_target > 0 && curve) {
-        probes = curve->probes_for(goal);
-        expected = std::clamp(1.0 - 2.0 * (1.0 - curve->at(probes)), 0.0, 1.0);
+        probes = curve->probes_for(curve_goal(*curve, request.recall_target));
+        expected = curve_expectation(*curve, curve->at(probes));
     } else {
         probes = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(k)));
     }
@@ -79,7 +87,7 @@ void planner::make(const read_view& view, const float* q, const search_request& 
         const quantizer_group& group = view.groups[gi];
         const storage::segment& rep = *view.segments[group.representative].segment;
         std::size_t k = rep.cluster_count();
-        auto [probes, expected] = group_budget(view, group, request, b.fraction, b.goal);
+        auto [probes, expected] = group_budget(view, group, request, b.fraction);
         expected_known = expected_known && expected >= 0;
         expected_weighted += expected * static_cast<double>(group.rows);
         if (from_target && group.rows > largest_rows) {
@@ -156,7 +164,7 @@ void planner::make_batch(const read_view& view, const float* q, std::size_t coun
             max_norm = std::max(max_norm, norms_[c]);
         }
         for (std::size_t i = 0; i < count; ++i) {
-            auto [probes, expected] = group_budget(view, group, requests[i], bases[i].fraction, bases[i].goal);
+            auto [probes, expected] = group_budget(view, group, requests[i], bases[i].fraction);
             expected_known[i] = expected_known[i] && expected >= 0;
             expected_weighted[i] += expected * static_cast<double>(group.rows);
             if (requests[i].recall_target > 0 && group.rows > largest_rows[i]) {

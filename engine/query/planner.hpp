@@ -99,7 +99,7 @@ public:
 private:
     // The probes of group g for one search: how many, and the expected recall (or -1).
     std::pair<std::size_t, double> group_budget(const read_view& view, const quantizer_group& g,
-                                                const search_request& request, double fraction, double goal) const;
+                                                const search_request& request, double fraction) const;
 
     std::vector<std::uint32_t> probes_;
     std::vector<float> distances_;

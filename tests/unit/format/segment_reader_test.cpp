@@ -340,6 +340,7 @@ BOOST_FIXTURE_TEST_CASE(reads_the_recall_curve, section_fixture)
     BOOST_TEST_REQUIRE(r->recall()->points.size() == 2u);
     BOOST_TEST(r->recall()->points[1].probes == 2u);
     BOOST_TEST(r->recall()->points[1].recall == 1.0f);
+    BOOST_TEST(r->recall()->neighbours_skipped == 0u);
     BOOST_TEST(r->sections().size() == 1u);
     BOOST_TEST(r->verify_all(io::posix_env()).has_value());
     auto plain = fixture();
@@ -392,6 +393,16 @@ BOOST_FIXTURE_TEST_CASE(unknown_sections_are_refused_only_when_required, section
     expect_error(reopen(test::reseal_segment(bytes)), errc::unsupported_version, "nonzero reserved");
 }
 
+BOOST_FIXTURE_TEST_CASE(reads_the_neighbours_a_curve_skipped, section_fixture)
+{
+    std::string bytes = original;
+    put32(bytes, 8204, 5);
+    auto r = reopen(test::reseal_segment(bytes));
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST_REQUIRE(r->recall().has_value());
+    BOOST_TEST(r->recall()->neighbours_skipped == 5u);
+}
+
 BOOST_FIXTURE_TEST_CASE(rejects_a_bad_recall_curve, section_fixture)
 {
     struct change {
@@ -402,7 +413,7 @@ BOOST_FIXTURE_TEST_CASE(rejects_a_bad_recall_curve, section_fixture)
     const change changes[] = {
         {8192, 0, "top_k 0"},              // top_k
         {8200, 3, "3 points"},             // more points than clusters
-        {8204, 1, "nonzero reserved"},     // reserved
+        {8204, 65, "65 neighbours skipped, at most 64"},  // neighbours skipped
         {8216, 1, "point 1: 1 probes"},    // probes not ascending
         {8212, 0x3f800001, "point 0"},     // recall above 1
         {8220, 0x3e800000, "point 1"},     // recall falls (0.25 after 0.5)

@@ -2,7 +2,8 @@
 // covers the collection. Segments that share a centroid table are probed as one (the same
 // clusters in each); groups with their own tables get the same share of their clusters; the
 // default budget is that of a one-segment collection of the same size; a recall target takes
-// its probes from the representative segment's stored curve, asking it for half the misses;
+// its probes from the representative segment's stored curve (asking a curve measured with only
+// the row itself left out for half the misses);
 // staging rows assigned to a group's table are probed with that group's clusters.
 #include "engine/format/segment_format.hpp"
 #include "engine/format/segment_writer.hpp"
@@ -299,6 +300,36 @@ BOOST_AUTO_TEST_CASE(a_recall_target_reads_the_representatives_curve)
         clusters.insert(pc.cluster);
     }
     BOOST_TEST(clusters.size() == 16u);
+}
+
+// A curve that left each row's near neighbours out of its answer stands for new queries as it
+// is: the target is asked of it unchanged, and what it says is what the plan expects.
+BOOST_AUTO_TEST_CASE(a_curve_measured_without_near_neighbours_is_asked_for_the_target_itself)
+{
+    test::temp_dir dir;
+    const std::size_t k = 64;
+    auto table = random_table(k, 4);
+    index::recall_curve curve;
+    curve.top_k = 10;
+    curve.queries = 200;
+    curve.neighbours_skipped = 5;
+    curve.points = {{1, 0.40f}, {4, 0.80f}, {8, 0.95f}, {16, 0.99f}, {32, 0.999f}, {64, 1.0f}};
+    auto seg = write(dir, 1, 6000, table, k, &curve);
+    BOOST_TEST_REQUIRE(seg->reader().recall().has_value());
+    BOOST_TEST(seg->reader().recall()->neighbours_skipped == 5u);
+    auto v = view_of({seg}, {0});
+    query::planner planner;
+    query::plan p;
+    std::vector<float> q(d, 0.3f);
+    query::search_request r;
+    r.recall_target = 0.95;
+    planner.make(v, q.data(), r, p);
+    BOOST_TEST(p.clusters.size() == 8u);
+    BOOST_TEST(p.expected_recall == 0.95, boost::test_tools::tolerance(1e-6));
+    r.recall_target = 0.9;  // 4 + 4 * (0.10 / 0.15) = 6.67: 7 probes, expecting 0.9125
+    planner.make(v, q.data(), r, p);
+    BOOST_TEST(p.clusters.size() == 7u);
+    BOOST_TEST(p.expected_recall == 0.9125, boost::test_tools::tolerance(1e-6));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,4 +6,17 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target puffer-server puffer-cli
-exec build/apps/puffer-server --data-dir ./data --bind-addr 127.0.0.1:8080 "$@"
+# The defaults give way to the same options among the extra arguments (the server refuses an
+# option given twice).
+defaults=()
+has() {
+    local flag=$1
+    shift
+    for a in "$@"; do
+        [ "$a" = "$flag" ] || [ "${a%%=*}" = "$flag" ] && return 0
+    done
+    return 1
+}
+has --data-dir "$@" || defaults+=(--data-dir ./data)
+has --bind-addr "$@" || defaults+=(--bind-addr 127.0.0.1:8080)
+exec build/apps/puffer-server "${defaults[@]}" "$@"

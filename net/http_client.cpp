@@ -64,7 +64,8 @@ http_client::~http_client()
 }
 
 http_client::http_client(http_client&& other) noexcept
-    : address_(std::move(other.address_)), timeout_(other.timeout_), fd_(other.fd_), buffer_(std::move(other.buffer_))
+    : address_(std::move(other.address_)), timeout_(other.timeout_), fd_(other.fd_), buffer_(std::move(other.buffer_)),
+      api_key_(std::move(other.api_key_))
 {
     other.fd_ = -1;
 }
@@ -125,6 +126,9 @@ result<client_response> http_client::request(std::string_view method, std::strin
     wire.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
     wire.append(address_.host).append(":").append(std::to_string(address_.port));
     wire.append("\r\nUser-Agent: puffer-cli\r\nAccept: application/json\r\n");
+    if (!api_key_.empty()) {
+        wire.append("Authorization: Bearer ").append(api_key_).append("\r\n");
+    }
     if (!body.empty() || method == "POST" || method == "PUT") {
         wire.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(body.size())).append("\r\n");
     }

@@ -47,6 +47,9 @@ public:
 
     void close();
 
+    // Sends `Authorization: Bearer key` with every request from now on (empty: none).
+    void set_api_key(std::string key) { api_key_ = std::move(key); }
+
 private:
     [[nodiscard]] status connect();
     [[nodiscard]] result<client_response> exchange(const std::string& wire, bool& nothing_received);
@@ -55,6 +58,7 @@ private:
     std::chrono::milliseconds timeout_;
     int fd_ = -1;
     std::string buffer_;
+    std::string api_key_;
 };
 
 }  // namespace puffer::net

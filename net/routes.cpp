@@ -74,20 +74,22 @@ constexpr std::string_view any_name = "{name}";
 const router::route_entry* router::match(std::string_view method, const std::vector<std::string_view>& parts,
                                          std::string& allow) const
 {
+    constexpr bool reads = false;
+    constexpr bool writes = true;
     static const route_entry table[] = {
-        {{"healthz"}, 1, "GET", &router::healthz},
-        {{"v1", "collections"}, 2, "GET", &router::list_collections},
-        {{"v1", "collections"}, 2, "POST", &router::create_collection},
-        {{"v1", "collections", any_name}, 3, "GET", &router::describe_collection},
-        {{"v1", "collections", any_name}, 3, "DELETE", &router::drop_collection},
-        {{"v1", "collections", any_name, "stats"}, 4, "GET", &router::collection_stats},
-        {{"v1", "collections", any_name, "points"}, 4, "POST", &router::upsert_points},
-        {{"v1", "collections", any_name, "points", "delete"}, 5, "POST", &router::delete_points},
-        {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search},
-        {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch},
-        {{"v1", "collections", any_name, "recall"}, 4, "POST", &router::recall},
-        {{"v1", "collections", any_name, "flush"}, 4, "POST", &router::flush},
-        {{"v1", "collections", any_name, "compact"}, 4, "POST", &router::compact},
+        {{"healthz"}, 1, "GET", &router::healthz, reads},
+        {{"v1", "collections"}, 2, "GET", &router::list_collections, reads},
+        {{"v1", "collections"}, 2, "POST", &router::create_collection, writes},
+        {{"v1", "collections", any_name}, 3, "GET", &router::describe_collection, reads},
+        {{"v1", "collections", any_name}, 3, "DELETE", &router::drop_collection, writes},
+        {{"v1", "collections", any_name, "stats"}, 4, "GET", &router::collection_stats, reads},
+        {{"v1", "collections", any_name, "points"}, 4, "POST", &router::upsert_points, writes},
+        {{"v1", "collections", any_name, "points", "delete"}, 5, "POST", &router::delete_points, writes},
+        {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search, reads},
+        {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch, reads},
+        {{"v1", "collections", any_name, "recall"}, 4, "POST", &router::recall, reads},
+        {{"v1", "collections", any_name, "flush"}, 4, "POST", &router::flush, writes},
+        {{"v1", "collections", any_name, "compact"}, 4, "POST", &router::compact, writes},
     };
     auto fits = [&](const route_entry& r) {
         if (r.length != parts.size()) {
@@ -139,7 +141,16 @@ void router::handle(http_request request, deliver_fn deliver)
     call c{request.method, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver))};
     std::string allow;
     const route_entry* r = match(c.method, parts, allow);
-    // The order of checks (docs/api.md): route, method, shutdown, name, body, collection.
+    if (r != nullptr && r->handler == &router::healthz) {
+        healthz(c);
+        return;
+    }
+    // The order of checks (docs/api.md): key, route, method, shutdown, name, body, collection.
+    // The key comes first, so that a caller without one learns nothing of the routes.
+    if (auto refused = authorize(options_.auth, request.who, r != nullptr && r->writes)) {
+        c.answer(error_response(refused->status, refused->code, refused->message));
+        return;
+    }
     if (r == nullptr && allow.empty()) {
         c.answer(error_response(404, "route_not_found", "no route for " + std::string(request.target.substr(0, 200))));
         return;
@@ -149,10 +160,6 @@ void router::handle(http_request request, deliver_fn deliver)
                                           "method " + std::string(c.method) + " is not allowed here; allowed: " + allow);
         na.allow = allow;
         c.answer(std::move(na));
-        return;
-    }
-    if (r->handler == &router::healthz) {
-        healthz(c);
         return;
     }
     if (shutting_down()) {

@@ -6,6 +6,7 @@
 
 #include "engine/core/unique_function.hpp"
 #include "engine/db/database.hpp"
+#include "net/auth.hpp"
 
 #include <array>
 #include <atomic>
@@ -19,6 +20,7 @@ struct http_request {
     std::string_view method;  // "GET", "POST", ...
     std::string_view target;  // path and optional query
     std::string body;
+    credentials who;          // the key it presented and where it came from
 };
 
 struct http_response {
@@ -35,11 +37,12 @@ using deliver_fn = unique_function<void(make_response_fn make)>;
 struct router_options {
     // The payloads of one search answer may total at most this (0: no bound).
     std::size_t answer_bytes_max = std::size_t{32} << 20;
+    auth_options auth;
 };
 
 class router {
 public:
-    explicit router(db::database& db, router_options options = {}) : db_(db), options_(options) {}
+    explicit router(db::database& db, router_options options = {}) : db_(db), options_(std::move(options)) {}
 
     void handle(http_request request, deliver_fn deliver);
 
@@ -57,6 +60,7 @@ private:
         std::size_t length;
         std::string_view method;
         void (router::*handler)(call&);
+        bool writes;  // changes state: refused to the read-only key
     };
     // The entry for method on the path, or null; allow gets the methods the path takes (empty:
     // no such path).

@@ -31,7 +31,7 @@ class session;
 
 struct server::impl {
     impl(db::database& d, server_options o)
-        : options(std::move(o)), routes(d, router_options{options.answer_bytes_max}),
+        : options(std::move(o)), routes(d, router_options{options.answer_bytes_max, options.auth}),
           ioc(static_cast<int>(options.net_threads))
     {
     }
@@ -188,7 +188,11 @@ private:
         count_inflight();
         // The body must be read within the request deadline; the handler may take longer.
         stream_.expires_never();
-        http_request r{method_, target_, std::move(req.body())};
+        http_request r{method_, target_, std::move(req.body()), {}};
+        // Views into the request's headers: the router reads them before handle returns.
+        r.who.authorization = req[http::field::authorization];
+        r.who.api_key = req["api-key"];
+        r.who.peer_is_loopback = peer_is_loopback();
         // One answer per request: if handling throws (out of memory for a huge body, say), the
         // client gets a JSON 500 rather than the process ending, and any later answer is dropped.
         auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -209,6 +213,20 @@ private:
                 write(error_response(500, "internal", std::string("the request could not be handled: ") + e.what()));
             }
         }
+    }
+
+    bool peer_is_loopback()
+    {
+        beast::error_code ec;
+        auto peer = stream_.socket().remote_endpoint(ec);
+        if (ec) {
+            return false;
+        }
+        auto a = peer.address();
+        if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+            return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+        }
+        return a.is_loopback();
     }
 
     static std::string_view trim(std::string_view v)

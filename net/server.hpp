@@ -9,6 +9,7 @@
 
 #include "engine/core/result.hpp"
 #include "engine/db/database.hpp"
+#include "net/auth.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -31,6 +32,8 @@ struct server_options {
     // pass it gets 503 busy instead. Clients that never read their answers pin them until the
     // write deadline, so this bounds the memory they can hold.
     std::size_t answers_inflight_bytes_max = std::size_t{256} << 20;
+    // API keys, and whether a server without one answers other hosts than loopback (auth.hpp).
+    auth_options auth;
 };
 
 class server {

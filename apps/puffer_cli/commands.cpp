@@ -65,7 +65,9 @@ bool parse(const std::vector<std::string>& args, po::options_description& desc, 
 result<net::http_client> client_for(const common& c, std::chrono::milliseconds timeout = std::chrono::seconds(60))
 {
     PUFFER_TRY_ASSIGN(auto address, net::parse_server_url(c.server));
-    return net::http_client(address, timeout);
+    net::http_client client(address, timeout);
+    client.set_api_key(c.api_key);
+    return client;
 }
 
 // Explains a failed call: the server's error envelope, or the transport error.

@@ -8,7 +8,8 @@
 namespace puffer::cli {
 
 struct common {
-    std::string server;  // http://host:port
+    std::string server;   // http://host:port
+    std::string api_key;  // sent as a Bearer token when set
 };
 
 int create_collection(const common& c, const std::vector<std::string>& args);

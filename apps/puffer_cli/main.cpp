@@ -1,5 +1,6 @@
 // puffer-cli: command-line client of puffer-server (and an inspector of its files).
-//   puffer-cli [--server URL] COMMAND [options]      (PUFFER_SERVER sets the default URL)
+//   puffer-cli [--server URL] [--api-key K] COMMAND [options]
+//   (PUFFER_SERVER and PUFFER_API_KEY set the defaults)
 #include "apps/puffer_cli/commands.hpp"
 #include "engine/core/log.hpp"
 
@@ -16,9 +17,10 @@ using namespace puffer;
 namespace {
 
 const char* usage =
-    "usage: puffer-cli [--server URL] COMMAND [options]\n"
+    "usage: puffer-cli [--server URL] [--api-key K] COMMAND [options]\n"
     "\n"
     "Server: --server URL, or PUFFER_SERVER (default http://127.0.0.1:8080).\n"
+    "Key: --api-key K, or PUFFER_API_KEY (sent as Authorization: Bearer K).\n"
     "\n"
     "Commands (each takes --help):\n"
     "  create-collection --name N --dimension D [--metric l2|cosine|ip]\n"
@@ -45,6 +47,9 @@ int main(int argc, char** argv)
     cli::common c;
     const char* env = std::getenv("PUFFER_SERVER");
     c.server = env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8080";
+    if (const char* key = std::getenv("PUFFER_API_KEY"); key != nullptr) {
+        c.api_key = key;
+    }
     int i = 1;
     for (; i < argc; ++i) {
         std::string a = argv[i];
@@ -52,6 +57,10 @@ int main(int argc, char** argv)
             c.server = argv[++i];
         } else if (a.rfind("--server=", 0) == 0) {
             c.server = a.substr(9);
+        } else if (a == "--api-key" && i + 1 < argc) {
+            c.api_key = argv[++i];
+        } else if (a.rfind("--api-key=", 0) == 0) {
+            c.api_key = a.substr(10);
         } else if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             return 0;
@@ -65,13 +74,15 @@ int main(int argc, char** argv)
     }
     std::string command = argv[i];
     std::vector<std::string> args(argv + i + 1, argv + argc);
-    // --server may also follow the command.
-    for (std::size_t j = 0; j < args.size(); ++j) {
-        if (args[j] == "--server" && j + 1 < args.size()) {
-            c.server = args[j + 1];
+    // --server and --api-key may also follow the command.
+    for (std::size_t j = 0; j < args.size();) {
+        std::string* into = args[j] == "--server" ? &c.server : args[j] == "--api-key" ? &c.api_key : nullptr;
+        if (into != nullptr && j + 1 < args.size()) {
+            *into = args[j + 1];
             args.erase(args.begin() + static_cast<std::ptrdiff_t>(j), args.begin() + static_cast<std::ptrdiff_t>(j) + 2);
-            break;
+            continue;
         }
+        ++j;
     }
     static const std::map<std::string, std::function<int(const cli::common&, const std::vector<std::string>&)>> commands = {
         {"create-collection", cli::create_collection},

@@ -38,6 +38,11 @@ int main(int argc, char** argv)
     std::string port_file;
     std::size_t request_timeout_ms = 0;
     std::size_t idle_timeout_ms = 0;
+    std::string api_key;
+    std::string read_only_api_key;
+    std::string api_key_file;
+    std::string read_only_api_key_file;
+    bool allow_unauthenticated = false;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -60,7 +65,12 @@ int main(int argc, char** argv)
         ("config", po::value(&config), "file of option = value lines")
         ("port-file", po::value(&port_file), "write the port listened on to this file once listening")
         ("request-timeout-ms", po::value(&request_timeout_ms)->default_value(30000), "a request must arrive whole within this time (slow and half-open clients are dropped)")
-        ("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000), "a keep-alive connection idle this long is closed");
+        ("idle-timeout-ms", po::value(&idle_timeout_ms)->default_value(60000), "a keep-alive connection idle this long is closed")
+        ("api-key", po::value(&api_key), "key for every call (Authorization: Bearer K or api-key: K); prefer PUFFER_API_KEY or --api-key-file, which other users' ps does not show")
+        ("read-only-api-key", po::value(&read_only_api_key), "key for the calls that change nothing (search, stats, list, describe, recall)")
+        ("api-key-file", po::value(&api_key_file), "read --api-key from this file (its first line)")
+        ("read-only-api-key-file", po::value(&read_only_api_key_file), "read --read-only-api-key from this file (its first line)")
+        ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones");
 
     po::variables_map vm;
     try {
@@ -110,6 +120,41 @@ int main(int argc, char** argv)
                      "must be at least 1\n";
         return 2;
     }
+    net::auth_options auth;
+    auth.allow_unauthenticated = allow_unauthenticated;
+    auto key_from = [](const std::string& flag, const std::string& value, const std::string& file,
+                       std::string& out) {
+        if (!value.empty() && !file.empty()) {
+            std::cerr << "puffer-server: give --" << flag << " or --" << flag << "-file, not both\n";
+            return false;
+        }
+        out = value;
+        if (!file.empty()) {
+            std::ifstream in(file);
+            if (!in || !std::getline(in, out)) {
+                std::cerr << "puffer-server: cannot read a key from " << file << "\n";
+                return false;
+            }
+            if (!out.empty() && out.back() == '\r') {
+                out.pop_back();
+            }
+        }
+        if (!value.empty() || !file.empty()) {
+            if (auto why = net::invalid_key_reason(out)) {
+                std::cerr << "puffer-server: --" << flag << " is not a usable key: " << *why << "\n";
+                return false;
+            }
+        }
+        return true;
+    };
+    if (!key_from("api-key", api_key, api_key_file, auth.api_key) ||
+        !key_from("read-only-api-key", read_only_api_key, read_only_api_key_file, auth.read_only_api_key)) {
+        return 2;
+    }
+    if (!auth.api_key.empty() && auth.api_key == auth.read_only_api_key) {
+        std::cerr << "puffer-server: --api-key and --read-only-api-key must differ\n";
+        return 2;
+    }
     std::signal(SIGPIPE, SIG_IGN);
 
     db::database_options dbo;
@@ -146,6 +191,7 @@ int main(int argc, char** argv)
     so.answers_inflight_bytes_max = answers_inflight_mb << 20;
     so.request_timeout = std::chrono::milliseconds(std::max<std::size_t>(request_timeout_ms, 1));
     so.idle_timeout = std::chrono::milliseconds(std::max<std::size_t>(idle_timeout_ms, 1));
+    so.auth = auth;
     net::server srv(**db, so);
     if (auto s = srv.listen(); !s) {
         std::cerr << "puffer-server: " << s.error().text() << "\n";
@@ -161,6 +207,7 @@ int main(int argc, char** argv)
     }
     PUFFER_LOG(info, "puffer-server listening on %s (port %u), data in %s, simd %s", bind_addr.c_str(), srv.port(),
                data_dir.c_str(), std::string(simd::to_string(simd::active().simd_level)).c_str());
+    PUFFER_LOG(info, "%s", net::describe_access(auth).c_str());
     srv.run(/*handle_signals=*/true);
     (*db)->shutdown();
     PUFFER_LOG(info, "puffer-server stopped cleanly");

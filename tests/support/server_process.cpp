@@ -42,12 +42,13 @@ std::vector<char*> to_argv(std::vector<std::string>& args)
 
 std::vector<std::string> server_args(const std::string& data_dir, const std::vector<std::string>& extra_args)
 {
-    std::vector<std::string> args = {server_binary(),   "--data-dir",  data_dir,
-                                     "--bind-addr",     "127.0.0.1:0", "--port-file",
-                                     data_dir + ".port"};
+    std::vector<std::string> args = {server_binary(), "--data-dir", data_dir, "--port-file", data_dir + ".port"};
     // A flag given twice is an error for the server, so a default yields to the caller's.
-    const std::pair<const char*, const char*> defaults[] = {
-        {"--log-level", "warn"}, {"--shards", "2"}, {"--net-threads", "2"}, {"--cache-mb", "64"}};
+    const std::pair<const char*, const char*> defaults[] = {{"--bind-addr", "127.0.0.1:0"},
+                                                            {"--log-level", "warn"},
+                                                            {"--shards", "2"},
+                                                            {"--net-threads", "2"},
+                                                            {"--cache-mb", "64"}};
     for (const auto& [flag, value] : defaults) {
         if (std::find(extra_args.begin(), extra_args.end(), flag) == extra_args.end()) {
             args.push_back(flag);

@@ -21,8 +21,9 @@ std::string cli_binary();
 class server_process {
 public:
     // Starts and waits until /healthz answers. Throws std::runtime_error on failure. The
-    // defaults (--log-level warn, --shards 2, --net-threads 2, --cache-mb 64) give way to the
-    // same flags in extra_args; env entries ("NAME=value") are added to the server's environment.
+    // defaults (--bind-addr 127.0.0.1:0, --log-level warn, --shards 2, --net-threads 2,
+    // --cache-mb 64) give way to the same flags in extra_args; env entries ("NAME=value") are
+    // added to the server's environment.
     server_process(const std::string& data_dir, std::vector<std::string> extra_args = {},
                    std::vector<std::string> env = {});
     ~server_process();

@@ -76,20 +76,30 @@ const router::route_entry* router::match(std::string_view method, const std::vec
 {
     constexpr bool reads = false;
     constexpr bool writes = true;
+    // Each entry's last field is its label in /metrics.
     static const route_entry table[] = {
-        {{"healthz"}, 1, "GET", &router::healthz, reads},
-        {{"v1", "collections"}, 2, "GET", &router::list_collections, reads},
-        {{"v1", "collections"}, 2, "POST", &router::create_collection, writes},
-        {{"v1", "collections", any_name}, 3, "GET", &router::describe_collection, reads},
-        {{"v1", "collections", any_name}, 3, "DELETE", &router::drop_collection, writes},
-        {{"v1", "collections", any_name, "stats"}, 4, "GET", &router::collection_stats, reads},
-        {{"v1", "collections", any_name, "points"}, 4, "POST", &router::upsert_points, writes},
-        {{"v1", "collections", any_name, "points", "delete"}, 5, "POST", &router::delete_points, writes},
-        {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search, reads},
-        {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch, reads},
-        {{"v1", "collections", any_name, "recall"}, 4, "POST", &router::recall, reads},
-        {{"v1", "collections", any_name, "flush"}, 4, "POST", &router::flush, writes},
-        {{"v1", "collections", any_name, "compact"}, 4, "POST", &router::compact, writes},
+        {{"healthz"}, 1, "GET", &router::healthz, reads, "/healthz"},
+        {{"metrics"}, 1, "GET", &router::metrics, reads, "/metrics"},
+        {{"v1", "collections"}, 2, "GET", &router::list_collections, reads, "/v1/collections"},
+        {{"v1", "collections"}, 2, "POST", &router::create_collection, writes, "/v1/collections"},
+        {{"v1", "collections", any_name}, 3, "GET", &router::describe_collection, reads,
+         "/v1/collections/{name}"},
+        {{"v1", "collections", any_name}, 3, "DELETE", &router::drop_collection, writes, "/v1/collections/{name}"},
+        {{"v1", "collections", any_name, "stats"}, 4, "GET", &router::collection_stats, reads,
+         "/v1/collections/{name}/stats"},
+        {{"v1", "collections", any_name, "points"}, 4, "POST", &router::upsert_points, writes,
+         "/v1/collections/{name}/points"},
+        {{"v1", "collections", any_name, "points", "delete"}, 5, "POST", &router::delete_points, writes,
+         "/v1/collections/{name}/points/delete"},
+        {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search, reads,
+         "/v1/collections/{name}/search"},
+        {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch, reads,
+         "/v1/collections/{name}/search/batch"},
+        {{"v1", "collections", any_name, "recall"}, 4, "POST", &router::recall, reads,
+         "/v1/collections/{name}/recall"},
+        {{"v1", "collections", any_name, "flush"}, 4, "POST", &router::flush, writes, "/v1/collections/{name}/flush"},
+        {{"v1", "collections", any_name, "compact"}, 4, "POST", &router::compact, writes,
+         "/v1/collections/{name}/compact"},
     };
     auto fits = [&](const route_entry& r) {
         if (r.length != parts.size()) {
@@ -135,36 +145,37 @@ http_response error_response(unsigned status, std::string_view code, std::string
     return json_response(status, error_body(code, message));
 }
 
-void router::handle(http_request request, deliver_fn deliver)
+std::string_view router::handle(http_request request, deliver_fn deliver)
 {
     auto parts = split_path(request.target);
     call c{request.method, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver))};
     std::string allow;
     const route_entry* r = match(c.method, parts, allow);
+    const std::string_view label = r != nullptr ? r->label : "none";
     if (r != nullptr && r->handler == &router::healthz) {
         healthz(c);
-        return;
+        return label;
     }
     // The order of checks (docs/api.md): key, route, method, shutdown, name, body, collection.
     // The key comes first, so that a caller without one learns nothing of the routes.
     if (auto refused = authorize(options_.auth, request.who, r != nullptr && r->writes)) {
         c.answer(error_response(refused->status, refused->code, refused->message));
-        return;
+        return label;
     }
     if (r == nullptr && allow.empty()) {
         c.answer(error_response(404, "route_not_found", "no route for " + std::string(request.target.substr(0, 200))));
-        return;
+        return label;
     }
     if (r == nullptr) {
         http_response na = error_response(405, "method_not_allowed",
                                           "method " + std::string(c.method) + " is not allowed here; allowed: " + allow);
         na.allow = allow;
         c.answer(std::move(na));
-        return;
+        return label;
     }
     if (shutting_down()) {
         c.answer(shutting_down_response());
-        return;
+        return label;
     }
     if (parts.size() >= 3) {
         c.name = std::string(parts[2]);
@@ -172,10 +183,11 @@ void router::handle(http_request request, deliver_fn deliver)
             c.answer(error_response(400, "invalid_argument",
                                     "invalid collection name '" + c.name.substr(0, 80) +
                                         "': use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"));
-            return;
+            return label;
         }
     }
     (this->*(r->handler))(c);
+    return label;
 }
 
 namespace {
@@ -195,6 +207,22 @@ auto on_status(const std::shared_ptr<deliver_fn>& d, unsigned ok_status, std::st
 void router::healthz(call& c)
 {
     c.answer(shutting_down() ? shutting_down_response() : json_response(200, R"({"status":"ok"})"));
+}
+
+void router::metrics(call& c)
+{
+    db_.all_stats([this, d = c.deliver](result<std::vector<collection::collection_stats>> all) {
+        (*d)([this, all = std::move(all)] {
+            if (!all) {
+                return error_response(all.error());
+            }
+            http_response r;
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            request_metrics_.render(r.body);
+            render_collection_metrics(*all, r.body);
+            return r;
+        });
+    });
 }
 
 void router::list_collections(call& c)

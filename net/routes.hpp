@@ -7,6 +7,7 @@
 #include "engine/core/unique_function.hpp"
 #include "engine/db/database.hpp"
 #include "net/auth.hpp"
+#include "net/metrics.hpp"
 
 #include <array>
 #include <atomic>
@@ -25,7 +26,8 @@ struct http_request {
 
 struct http_response {
     unsigned status = 200;
-    std::string body;  // JSON
+    std::string body;  // JSON, unless content_type says otherwise
+    std::string_view content_type = "application/json";  // static storage
     std::string allow;  // 405: the methods the path takes
     bool retry_after = false;  // 503: ask the client to retry in a second
 };
@@ -44,7 +46,12 @@ class router {
 public:
     explicit router(db::database& db, router_options options = {}) : db_(db), options_(std::move(options)) {}
 
-    void handle(http_request request, deliver_fn deliver);
+    // Returns the matched route's pattern ("/v1/collections/{name}/search"; "none"), in static
+    // storage, for the server's request metrics.
+    std::string_view handle(http_request request, deliver_fn deliver);
+
+    // The server records every answered request here; GET /metrics renders it.
+    http_metrics& request_metrics() { return request_metrics_; }
 
     // From now on every request but /healthz gets 503 shutting_down; /healthz reports it.
     void set_shutting_down() { shutting_down_.store(true); }
@@ -61,6 +68,7 @@ private:
         std::string_view method;
         void (router::*handler)(call&);
         bool writes;  // changes state: refused to the read-only key
+        std::string_view label;  // the pattern, for /metrics
     };
     // The entry for method on the path, or null; allow gets the methods the path takes (empty:
     // no such path).
@@ -68,6 +76,7 @@ private:
                              std::string& allow) const;
 
     void healthz(call& c);
+    void metrics(call& c);
     void list_collections(call& c);
     void create_collection(call& c);
     void describe_collection(call& c);
@@ -84,6 +93,7 @@ private:
     db::database& db_;
     router_options options_;
     std::atomic<bool> shutting_down_{false};
+    http_metrics request_metrics_;
 };
 
 // An error response with the envelope.

@@ -197,7 +197,7 @@ private:
         // client gets a JSON 500 rather than the process ending, and any later answer is dropped.
         auto answered = std::make_shared<std::atomic<bool>>(false);
         try {
-            server_.routes.handle(std::move(r), [self = shared_from_this(), answered](make_response_fn make) mutable {
+            route_ = server_.routes.handle(std::move(r), [self = shared_from_this(), answered](make_response_fn make) mutable {
                 if (answered->exchange(true)) {
                     return;
                 }
@@ -252,6 +252,7 @@ private:
     void respond_error(unsigned status, std::string_view code, std::string message, bool keep_alive)
     {
         count_inflight();
+        route_ = "none";
         keep_alive_ = keep_alive;
         method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "-";
         target_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().target()) : "-";
@@ -282,7 +283,7 @@ private:
         response_.version(11);
         response_.result(r.status);
         response_.set(http::field::server, "openpuffer");
-        response_.set(http::field::content_type, "application/json");
+        response_.set(http::field::content_type, r.content_type);
         if (!r.allow.empty()) {
             response_.set(http::field::allow, r.allow);
         }
@@ -314,9 +315,11 @@ private:
         // The body is sent (or never will be): free it now, not at the next request.
         response_.body() = std::string();
         release_answer_bytes();
+        double ms = ms_since(started_);
+        server_.routes.request_metrics().observe(route_, response_.result_int(), ms / 1000.0);
         if (log::enabled(log::level::info)) {
             PUFFER_LOG(info, "%s %s %u %.3fms", method_.c_str(), target_.substr(0, 200).c_str(),
-                       response_.result_int(), ms_since(started_));
+                       response_.result_int(), ms);
         }
         if (counted_) {
             counted_ = false;
@@ -389,6 +392,7 @@ private:
     std::size_t answer_bytes_ = 0;  // taken from server_.answer_bytes for the answer being written
     std::string method_;
     std::string target_;
+    std::string_view route_ = "none";  // the route pattern of the request being answered (static)
     std::chrono::steady_clock::time_point started_;
     std::vector<char> drain_;
 };

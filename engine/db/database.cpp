@@ -449,14 +449,15 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
     });
 }
 
-void database::list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done)
+template <class T, class Of>
+void database::gather_collections(Of of, unique_function<void(result<std::vector<T>>)> done)
 {
     struct gather {
         std::mutex mutex;
-        std::vector<collection::collection_info> infos;
+        std::vector<T> items;
         std::optional<error> failure;
         std::size_t remaining;
-        unique_function<void(result<std::vector<collection::collection_info>>)> done;
+        unique_function<void(result<std::vector<T>>)> done;
     };
     if (shutting_down_.load() || shards_.empty()) {
         done(shutting_down_error());
@@ -465,12 +466,13 @@ void database::list_collections(unique_function<void(result<std::vector<collecti
     auto g = std::make_shared<gather>();
     g->remaining = shards_.size();
     g->done = std::move(done);
-    auto arrive = [g](result<std::vector<collection::collection_info>> part) {
+    auto arrive = [g](result<std::vector<T>> part) {
         bool last = false;
         {
             std::lock_guard lock(g->mutex);
             if (part) {
-                g->infos.insert(g->infos.end(), part->begin(), part->end());
+                g->items.insert(g->items.end(), std::make_move_iterator(part->begin()),
+                                std::make_move_iterator(part->end()));
             } else if (!g->failure) {
                 g->failure = part.error();
             }
@@ -483,23 +485,48 @@ void database::list_collections(unique_function<void(result<std::vector<collecti
             g->done(*g->failure);
             return;
         }
-        std::sort(g->infos.begin(), g->infos.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-        g->done(std::move(g->infos));
+        g->done(std::move(g->items));
     };
     for (auto& sp : shards_) {
         shard::shard* s = sp.get();
         if (shutting_down_.load()) {
             arrive(shutting_down_error());
-        } else if (!s->post([s, arrive] {
-                       std::vector<collection::collection_info> part;
+        } else if (!s->post([s, arrive, of] {
+                       std::vector<T> part;
+                       part.reserve(s->collections().size());
                        for (const auto& [name, c] : s->collections()) {
-                           part.push_back(c->info());
+                           part.push_back(of(*c));
                        }
                        arrive(std::move(part));
                    })) {
             arrive(shutting_down_.load() ? shutting_down_error() : make_error(errc::busy, "the server is overloaded; retry"));
         }
     }
+}
+
+void database::list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done)
+{
+    gather_collections<collection::collection_info>(
+        [](collection::collection& c) { return c.info(); },
+        [done = std::move(done)](result<std::vector<collection::collection_info>> infos) mutable {
+            if (infos) {
+                std::sort(infos->begin(), infos->end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+            }
+            done(std::move(infos));
+        });
+}
+
+void database::all_stats(unique_function<void(result<std::vector<collection::collection_stats>>)> done)
+{
+    gather_collections<collection::collection_stats>(
+        [](collection::collection& c) { return c.stats(); },
+        [done = std::move(done)](result<std::vector<collection::collection_stats>> all) mutable {
+            if (all) {
+                std::sort(all->begin(), all->end(),
+                          [](const auto& a, const auto& b) { return a.info.name < b.info.name; });
+            }
+            done(std::move(all));
+        });
 }
 
 void database::upsert(std::string name, point_batch batch, unique_function<void(status)> done)

@@ -71,6 +71,8 @@ public:
     // Every collection, by name; an error (busy, shutting_down) when a shard could not be asked,
     // rather than a list that leaves its collections out.
     void list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done);
+    // The stats of every collection, by name (one visit to each shard; for /metrics).
+    void all_stats(unique_function<void(result<std::vector<collection::collection_stats>>)> done);
     void upsert(std::string name, point_batch batch, unique_function<void(status)> done);
     void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
     void search(std::string name, query::search_request request,
@@ -102,6 +104,9 @@ public:
 
 private:
     explicit database(database_options options);
+    // Calls of(collection) for every collection on its shard and gathers the results.
+    template <class T, class Of>
+    void gather_collections(Of of, unique_function<void(result<std::vector<T>>)> done);
     [[nodiscard]] status start();
 
     // Runs fn(shard, name, done) on the shard that owns name, or answers done with the refusal

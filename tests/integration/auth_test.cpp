@@ -125,7 +125,7 @@ private:
 void require_root()
 {
     if (::geteuid() != 0) {
-        std::exit(test::skip_or_fail_code("integration_auth", "the network namespace needs root"));
+        std::exit(test::skip_or_fail_code("integration_operate", "the network namespace needs root"));
     }
 }
 

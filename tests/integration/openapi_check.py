@@ -328,14 +328,24 @@ class Checker:
             problems.append(f"status {status}, expected {expect_status}")
         if status not in documented:
             problems.append(f"status {status} is not documented (documented: {documented})")
-        if response.headers.get("content-type") != "application/json":
-            problems.append(f"Content-Type {response.headers.get('content-type')!r}")
-        try:
-            payload = json.loads(response.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            payload = None
-            problems.append(f"body is not JSON ({e}): {response.body[:120]!r}")
         resp = self.response_object(template, method, status)
+        text = resp is not None and "text/plain" in self.spec.resolve(resp).get("content", {})
+        payload = None
+        if text:
+            # A text answer (/metrics): its Content-Type and UTF-8; the caller checks the text.
+            if not response.headers.get("content-type", "").startswith("text/plain"):
+                problems.append(f"Content-Type {response.headers.get('content-type')!r}, expected text/plain")
+            try:
+                response.body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problems.append(f"body is not UTF-8 ({e})")
+        else:
+            if response.headers.get("content-type") != "application/json":
+                problems.append(f"Content-Type {response.headers.get('content-type')!r}")
+            try:
+                payload = json.loads(response.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as e:
+                problems.append(f"body is not JSON ({e}): {response.body[:120]!r}")
         if resp is not None and payload is not None:
             resp = self.spec.resolve(resp)
             schema = resp.get("content", {}).get("application/json", {}).get("schema")
@@ -392,6 +402,7 @@ def run_sequence(c):
 
     # Health and an empty server.
     c.call("health", "GET", "/healthz", "/healthz")
+    c.call("metrics", "GET", "/metrics", "/metrics")
     listed = c.call("empty list", "GET", C, C)
     c.expect("empty list has no collections", listed == {"collections": []}, repr(listed))
 
@@ -628,7 +639,7 @@ def run_sequence(c):
     c.expect("docs has 1 point", isinstance(got, dict) and got.get("points") == 1, repr(got))
 
     # 405 on every path for every method it does not take, with the right Allow header.
-    concrete = {"/healthz": "/healthz", C: C}
+    concrete = {"/healthz": "/healthz", "/metrics": "/metrics", C: C}
     for template in c.spec.doc["paths"]:
         concrete.setdefault(template, template.replace("{name}", "docs"))
     for template, path in concrete.items():

@@ -1,0 +1,142 @@
+#include "net/metrics.hpp"
+
+#include "engine/core/log.hpp"
+
+#include <charconv>
+
+namespace puffer::net {
+namespace {
+
+// The shortest text that reads back as v: positional ("0.0001", "12345678901") in the range
+// metrics take, with an exponent only beyond it.
+void append_number(std::string& out, double v)
+{
+    char buf[64];
+    double a = v < 0 ? -v : v;
+    bool positional = v == 0 || (a >= 1e-6 && a < 1e15);
+    auto r = positional ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+                        : std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+std::string label_value(std::string_view name)
+{
+    std::string out;
+    out.reserve(name.size());
+    for (char c : name) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+void http_metrics::observe(std::string_view route, unsigned status, double seconds)
+{
+    std::lock_guard lock(mutex_);
+    auto it = series_.find(std::pair<std::string_view, unsigned>(route, status));
+    if (it == series_.end()) {
+        it = series_.emplace(std::pair<std::string, unsigned>(std::string(route), status), series{}).first;
+    }
+    series& s = it->second;
+    ++s.count;
+    s.sum += seconds;
+    for (std::size_t b = 0; b < latency_buckets_seconds.size(); ++b) {
+        if (seconds <= latency_buckets_seconds[b]) {
+            ++s.buckets[b];
+            break;
+        }
+    }
+}
+
+void http_metrics::render(std::string& out) const
+{
+    std::lock_guard lock(mutex_);
+    out += "# HELP puffer_http_requests_total HTTP requests answered, by route pattern and status.\n";
+    out += "# TYPE puffer_http_requests_total counter\n";
+    for (const auto& [key, s] : series_) {
+        out += strprintf("puffer_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                         label_value(key.first).c_str(), key.second, static_cast<unsigned long long>(s.count));
+    }
+    out += "# HELP puffer_http_request_duration_seconds Time from a request's arrival to its answer being sent.\n";
+    out += "# TYPE puffer_http_request_duration_seconds histogram\n";
+    for (const auto& [key, s] : series_) {
+        std::string labels = strprintf("route=\"%s\",status=\"%u\"", label_value(key.first).c_str(), key.second);
+        std::uint64_t cumulative = 0;
+        for (std::size_t b = 0; b < latency_buckets_seconds.size(); ++b) {
+            cumulative += s.buckets[b];
+            out += "puffer_http_request_duration_seconds_bucket{" + labels + ",le=\"";
+            append_number(out, latency_buckets_seconds[b]);
+            out += strprintf("\"} %llu\n", static_cast<unsigned long long>(cumulative));
+        }
+        out += strprintf("puffer_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", labels.c_str(),
+                         static_cast<unsigned long long>(s.count));
+        out += "puffer_http_request_duration_seconds_sum{" + labels + "} ";
+        append_number(out, s.sum);
+        out += strprintf("\npuffer_http_request_duration_seconds_count{%s} %llu\n", labels.c_str(),
+                         static_cast<unsigned long long>(s.count));
+    }
+}
+
+void render_collection_metrics(const std::vector<collection::collection_stats>& all, std::string& out)
+{
+    struct metric {
+        const char* name;
+        const char* type;
+        const char* help;
+        double (*value)(const collection::collection_stats&);
+    };
+    static const metric metrics[] = {
+        {"puffer_collection_points", "gauge", "Live points.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.info.points); }},
+        {"puffer_collection_segments", "gauge", "Segment files.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.segments); }},
+        {"puffer_collection_staging_vectors", "gauge", "Live vectors waiting in staging to be indexed.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.staging_vectors); }},
+        {"puffer_collection_tombstones", "gauge", "Dead rows that segments still hold.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.tombstones); }},
+        {"puffer_collection_disk_bytes", "gauge", "Bytes of segment and WAL files.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.disk_bytes); }},
+        {"puffer_collection_wal_bytes", "gauge", "Bytes of WAL files.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.wal_bytes); }},
+        {"puffer_collection_cache_hits_total", "counter", "Cluster reads served from the cache.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.cache_hits); }},
+        {"puffer_collection_cache_misses_total", "counter", "Cluster reads that went to disk.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.cache_misses); }},
+        {"puffer_collection_read_bytes_total", "counter", "Cluster and payload bytes read from disk.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.bytes_read); }},
+        {"puffer_collection_flushes_total", "counter", "Flushes of staging into segments.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.flushes); }},
+        {"puffer_collection_compactions_total", "counter", "Compactions.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.compactions); }},
+        {"puffer_collection_retrains_total", "counter", "Compactions that trained a new centroid table.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.retrains); }},
+        {"puffer_collection_wal_groups_total", "counter", "WAL groups made durable with one fdatasync.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.wal_groups); }},
+        {"puffer_collection_failed", "gauge", "1 when the collection is failed (see its stats).",
+         [](const collection::collection_stats& s) { return s.info.failed ? 1.0 : 0.0; }},
+    };
+    std::vector<std::string> labels;
+    labels.reserve(all.size());
+    for (const auto& s : all) {
+        labels.push_back(label_value(s.info.name));
+    }
+    for (const metric& m : metrics) {
+        out += strprintf("# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.type);
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            out += m.name;
+            out += "{collection=\"" + labels[i] + "\"} ";
+            append_number(out, m.value(all[i]));
+            out += '\n';
+        }
+    }
+}
+
+}  // namespace puffer::net

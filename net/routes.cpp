@@ -1,5 +1,6 @@
 #include "net/routes.hpp"
 
+#include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
 #include "net/error_envelope.hpp"
 #include "net/request_decoding.hpp"
@@ -297,6 +298,29 @@ void router::delete_points(call& c)
     });
 }
 
+namespace {
+
+// The slow-query log line: how long, and what the plan asked and read.
+void log_if_slow(std::uint32_t threshold_ms, std::chrono::steady_clock::time_point started, const std::string& name,
+                 std::string_view what, const query::search_stats& s, std::size_t searches)
+{
+    if (threshold_ms == 0) {
+        return;
+    }
+    double ms = ms_since(started);
+    if (ms < threshold_ms) {
+        return;
+    }
+    PUFFER_LOG(warn,
+               "slow %.*s on '%s': %.0f ms (%zu searches): nprobe %zu, expected recall %.3f, %zu segments, "
+               "%zu clusters probed, %zu read from disk, %zu vectors scanned, %llu bytes read, %zu shards",
+               static_cast<int>(what.size()), what.data(), name.c_str(), ms, searches, s.nprobe, s.expected_recall,
+               s.segments, s.clusters_probed, s.clusters_read, s.vectors_scanned,
+               static_cast<unsigned long long>(s.bytes_read), s.shards);
+}
+
+}  // namespace
+
 void router::search(call& c)
 {
     auto parsed = parse_search(c.body);
@@ -306,11 +330,15 @@ void router::search(call& c)
     }
     bool include_payload = parsed->include_payload;
     parsed->payload_bytes_max = options_.answer_bytes_max;
-    db_.search(c.name, std::move(*parsed), [d = c.deliver, include_payload](result<query::search_response> r) {
-        (*d)([r = std::move(r), include_payload]() mutable {
+    auto started = std::chrono::steady_clock::now();
+    db_.search(c.name, std::move(*parsed),
+               [d = c.deliver, include_payload, started, name = c.name,
+                slow = options_.slow_query_ms](result<query::search_response> r) mutable {
+        (*d)([r = std::move(r), include_payload, started, name = std::move(name), slow]() mutable {
             if (!r) {
                 return error_response(r.error());
             }
+            log_if_slow(slow, started, name, "search", r->stats, 1);
             auto body = search_json(*r, include_payload);
             return body ? json_response(200, std::move(*body)) : error_response(body.error());
         });
@@ -329,12 +357,16 @@ void router::search_batch(call& c)
         include_payload.push_back(s.include_payload);
         s.payload_bytes_max = options_.answer_bytes_max;  // the batch's payloads together
     }
+    auto started = std::chrono::steady_clock::now();
     db_.search_batch(c.name, std::move(*parsed),
-                     [d = c.deliver, include_payload = std::move(include_payload)](result<query::batch_response> r) mutable {
-        (*d)([r = std::move(r), include_payload = std::move(include_payload)]() mutable {
+                     [d = c.deliver, include_payload = std::move(include_payload), started, name = c.name,
+                      slow = options_.slow_query_ms](result<query::batch_response> r) mutable {
+        (*d)([r = std::move(r), include_payload = std::move(include_payload), started, name = std::move(name),
+              slow]() mutable {
             if (!r) {
                 return error_response(r.error());
             }
+            log_if_slow(slow, started, name, "batch search", r->totals, r->results.size());
             auto body = batch_json(*r, include_payload);
             return body ? json_response(200, std::move(*body)) : error_response(body.error());
         });

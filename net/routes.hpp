@@ -40,6 +40,9 @@ struct router_options {
     // The payloads of one search answer may total at most this (0: no bound).
     std::size_t answer_bytes_max = std::size_t{32} << 20;
     auth_options auth;
+    // A search or batch that takes at least this long from routing to its answer is logged (warn)
+    // with its plan's budget and what it read; 0: never.
+    std::uint32_t slow_query_ms = 1000;
 };
 
 class router {

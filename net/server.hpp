@@ -34,6 +34,8 @@ struct server_options {
     std::size_t answers_inflight_bytes_max = std::size_t{256} << 20;
     // API keys, and whether a server without one answers other hosts than loopback (auth.hpp).
     auth_options auth;
+    // Searches slower than this are logged with their plan (0: none).
+    std::uint32_t slow_query_ms = 1000;
 };
 
 class server {

@@ -43,6 +43,7 @@ int main(int argc, char** argv)
     std::string api_key_file;
     std::string read_only_api_key_file;
     bool allow_unauthenticated = false;
+    std::uint32_t slow_query_ms = 0;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -70,7 +71,8 @@ int main(int argc, char** argv)
         ("read-only-api-key", po::value(&read_only_api_key), "key for the calls that change nothing (search, stats, list, describe, recall)")
         ("api-key-file", po::value(&api_key_file), "read --api-key from this file (its first line)")
         ("read-only-api-key-file", po::value(&read_only_api_key_file), "read --read-only-api-key from this file (its first line)")
-        ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones");
+        ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones")
+        ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)");
 
     po::variables_map vm;
     try {
@@ -192,6 +194,7 @@ int main(int argc, char** argv)
     so.request_timeout = std::chrono::milliseconds(std::max<std::size_t>(request_timeout_ms, 1));
     so.idle_timeout = std::chrono::milliseconds(std::max<std::size_t>(idle_timeout_ms, 1));
     so.auth = auth;
+    so.slow_query_ms = slow_query_ms;
     net::server srv(**db, so);
     if (auto s = srv.listen(); !s) {
         std::cerr << "puffer-server: " << s.error().text() << "\n";

@@ -1,7 +1,7 @@
 // GET /metrics against the real server: Prometheus text that promtool accepts, with the values
 // the test caused (requests by route and status, latency histograms whose buckets add up, and
-// each collection's points, segments and staging), readable with the read-only key, and escaped
-// label values.
+// each collection's points, segments and staging), readable with the read-only key. And the
+// slow-query log line.
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -116,6 +116,49 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
     // The scrape itself is counted by the next one.
     auto again = samples_of(reader.request("GET", "/metrics")->body);
     BOOST_TEST(sample(again, R"(puffer_http_requests_total{route="/metrics",status="200"})") == 1);
+}
+
+// A search at or over --slow-query-ms is logged with its plan and reads; with 0, none is. 100k
+// staged rows of 128 floats are 51 MB scanned exactly: over 1 ms on any machine.
+BOOST_AUTO_TEST_CASE(slow_searches_are_logged_with_their_plan)
+{
+    test::temp_dir dir;
+    for (const char* threshold : {"1", "0"}) {
+        test::server_process server(dir.file(std::string("data") + threshold),
+                                    {"--slow-query-ms", threshold, "--flush-threshold", "1000000"});
+        std::string out;
+        BOOST_TEST_REQUIRE(test::run_command({test::cli_binary(), "--server", server.url(), "create-collection",
+                                              "--name", "big", "--dimension", "128"},
+                                             out) == 0,
+                           out);
+        BOOST_TEST_REQUIRE(test::run_command({test::cli_binary(), "--server", server.url(), "load-random",
+                                              "--collection", "big", "--count", "100000", "--dimension", "128"},
+                                             out) == 0,
+                           out);
+        std::string query = "[";
+        for (int j = 0; j < 128; ++j) {
+            query += (j ? ",0." : "0.") + std::to_string(j % 10);
+        }
+        query += "]";
+        auto c = server.client();
+        BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections/big/search", R"({"top_k":3,"vector":)" + query + "}")
+                               ->status == 200u);
+        BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections/big/search/batch",
+                                     R"({"searches":[{"top_k":3,"vector":)" + query + "}]}")
+                               ->status == 200u);
+        server.stop();
+        std::ifstream in(server.log_path());
+        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        bool logged = log.find("slow search on 'big': ") != std::string::npos;
+        bool batch_logged = log.find("slow batch search on 'big': ") != std::string::npos;
+        BOOST_TEST(logged == (std::string(threshold) == "1"), threshold << ":\n" << log);
+        BOOST_TEST(batch_logged == (std::string(threshold) == "1"), threshold << ":\n" << log);
+        if (logged) {
+            BOOST_TEST(log.find("(1 searches): nprobe 0, expected recall -1.000, 0 segments, 0 clusters probed, "
+                                "0 read from disk, 100000 vectors scanned, 0 bytes read, 1 shards") != std::string::npos,
+                       log);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

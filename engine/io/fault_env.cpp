@@ -183,9 +183,17 @@ void fault_env::flip_reads(std::uint64_t seed, std::uint64_t one_in)
     flip_one_in_ = one_in;
 }
 
+void fault_env::fail_first_matching(std::function<bool(const std::string&)> match, int errno_value)
+{
+    std::lock_guard lock(mutex_);
+    match_ = std::move(match);
+    match_errno_ = errno_value;
+}
+
 void fault_env::clear_faults()
 {
     std::lock_guard lock(mutex_);
+    match_ = nullptr;
     fail_at_ = 0;
     crash_at_ = 0;
     random_one_in_ = 0;
@@ -205,6 +213,9 @@ int fault_env::before_op(std::string_view operation, const std::string& path)
         e = fail_errno_;
     } else if (random_one_in_ != 0 && rng_() % random_one_in_ == 0) {
         e = random_errno_;
+    } else if (match_ && match_(std::string(operation) + " " + path)) {
+        e = match_errno_;
+        match_ = nullptr;
     }
     if (e != 0) {
         ++injected_;

@@ -8,6 +8,8 @@
 //   random(seed, one_in, errno): each operation fails with probability 1/one_in.
 //   flip_reads(seed, one_in): each read (file or ring) gets one random bit flipped with
 //     probability 1/one_in.
+//   fail_first_matching(match, errno): the first operation from now whose "<operation> <path>"
+//     match accepts fails once with errno (a chosen code path, whatever the interleaving).
 // simulate_crash() then drops what a power cut would: file data past the last sync, files whose
 // directory entry was never synced, and renames (of files and of directories) and removes not
 // followed by a sync of their directory (the old contents come back). With
@@ -21,6 +23,7 @@
 #include "engine/io/ring.hpp"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -46,6 +49,7 @@ public:
     void crash_after(std::uint64_t n);
     void random(std::uint64_t seed, std::uint64_t one_in, int errno_value);
     void flip_reads(std::uint64_t seed, std::uint64_t one_in);
+    void fail_first_matching(std::function<bool(const std::string&)> match, int errno_value);
     void clear_faults();
     // false: syncs (file, directory, ring) are tracked but not passed to the device. Durability
     // is what simulate_crash() emulates either way; tests that never crash the real machine run
@@ -121,6 +125,8 @@ private:
     std::map<std::string, std::string> restore_;  // path -> durable contents to bring back
     std::vector<dir_rename> dir_renames_;  // directory renames not yet made durable
     std::vector<std::string> injected_ops_;
+    std::function<bool(const std::string&)> match_;  // fail_first_matching, until it has matched
+    int match_errno_ = 0;
 };
 
 }  // namespace puffer::io

@@ -97,6 +97,24 @@ BOOST_AUTO_TEST_CASE(injected_faults_name_their_operation_and_file)
     BOOST_TEST(ops[0] == "write " + dir.file("f"));
 }
 
+BOOST_AUTO_TEST_CASE(a_fault_by_name_fails_the_first_matching_operation_once)
+{
+    test::temp_dir dir;
+    io::fault_env fe(io::posix_env());
+    fe.fail_first_matching([&](const std::string& op) { return op == "write " + dir.file("b"); }, EIO);
+    auto a = fe.open(dir.file("a"), io::open_mode::create_trunc);
+    auto b = fe.open(dir.file("b"), io::open_mode::create_trunc);
+    BOOST_TEST_REQUIRE((a.has_value() && b.has_value()));
+    BOOST_TEST((*a)->write_at(0, bytes_of("abc")).has_value());  // another file: passes
+    auto w = (*b)->write_at(0, bytes_of("abc"));
+    BOOST_TEST_REQUIRE(!w.has_value());
+    BOOST_TEST(w.error().code.value() == EIO);
+    BOOST_TEST((*b)->write_at(0, bytes_of("abc")).has_value());  // once only
+    auto ops = fe.injected_ops();
+    BOOST_TEST_REQUIRE(ops.size() == 1u);
+    BOOST_TEST(ops[0] == "write " + dir.file("b"));
+}
+
 BOOST_AUTO_TEST_CASE(atomic_replacement_leaves_old_or_new_at_every_step)
 {
     const std::string old_contents(5000, 'o');

@@ -43,17 +43,25 @@ void http_metrics::observe(std::string_view route, unsigned status, double secon
     std::lock_guard lock(mutex_);
     auto it = series_.find(std::pair<std::string_view, unsigned>(route, status));
     if (it == series_.end()) {
-        it = series_.emplace(std::pair<std::string, unsigned>(std::string(route), status), series{}).first;
+        it = series_.emplace(std::pair<std::string, unsigned>(std::string(route), status), latency_histogram{}).first;
     }
-    series& s = it->second;
-    ++s.count;
-    s.sum += seconds;
-    for (std::size_t b = 0; b < latency_buckets_seconds.size(); ++b) {
-        if (seconds <= latency_buckets_seconds[b]) {
-            ++s.buckets[b];
-            break;
-        }
+    it->second.observe(seconds);
+}
+
+void render_histogram(std::string& out, std::string_view name, const std::string& labels, const latency_histogram& h)
+{
+    std::string prefix(name);
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < latency_bucket_bounds.size(); ++b) {
+        cumulative += h.buckets[b];
+        out += prefix + "_bucket{" + labels + ",le=\"";
+        append_number(out, latency_bucket_bounds[b]);
+        out += strprintf("\"} %llu\n", static_cast<unsigned long long>(cumulative));
     }
+    out += prefix + "_bucket{" + labels + strprintf(",le=\"+Inf\"} %llu\n", static_cast<unsigned long long>(h.count));
+    out += prefix + "_sum{" + labels + "} ";
+    append_number(out, h.sum_seconds);
+    out += "\n" + prefix + "_count{" + labels + strprintf("} %llu\n", static_cast<unsigned long long>(h.count));
 }
 
 void http_metrics::render(std::string& out) const
@@ -61,27 +69,15 @@ void http_metrics::render(std::string& out) const
     std::lock_guard lock(mutex_);
     out += "# HELP puffer_http_requests_total HTTP requests answered, by route pattern and status.\n";
     out += "# TYPE puffer_http_requests_total counter\n";
-    for (const auto& [key, s] : series_) {
+    for (const auto& [key, h] : series_) {
         out += strprintf("puffer_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
-                         label_value(key.first).c_str(), key.second, static_cast<unsigned long long>(s.count));
+                         label_value(key.first).c_str(), key.second, static_cast<unsigned long long>(h.count));
     }
     out += "# HELP puffer_http_request_duration_seconds Time from a request's arrival to its answer being sent.\n";
     out += "# TYPE puffer_http_request_duration_seconds histogram\n";
-    for (const auto& [key, s] : series_) {
-        std::string labels = strprintf("route=\"%s\",status=\"%u\"", label_value(key.first).c_str(), key.second);
-        std::uint64_t cumulative = 0;
-        for (std::size_t b = 0; b < latency_buckets_seconds.size(); ++b) {
-            cumulative += s.buckets[b];
-            out += "puffer_http_request_duration_seconds_bucket{" + labels + ",le=\"";
-            append_number(out, latency_buckets_seconds[b]);
-            out += strprintf("\"} %llu\n", static_cast<unsigned long long>(cumulative));
-        }
-        out += strprintf("puffer_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", labels.c_str(),
-                         static_cast<unsigned long long>(s.count));
-        out += "puffer_http_request_duration_seconds_sum{" + labels + "} ";
-        append_number(out, s.sum);
-        out += strprintf("\npuffer_http_request_duration_seconds_count{%s} %llu\n", labels.c_str(),
-                         static_cast<unsigned long long>(s.count));
+    for (const auto& [key, h] : series_) {
+        render_histogram(out, "puffer_http_request_duration_seconds",
+                         strprintf("route=\"%s\",status=\"%u\"", label_value(key.first).c_str(), key.second), h);
     }
 }
 
@@ -120,6 +116,8 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
          [](const collection::collection_stats& s) { return static_cast<double>(s.retrains); }},
         {"puffer_collection_wal_groups_total", "counter", "WAL groups made durable with one fdatasync.",
          [](const collection::collection_stats& s) { return static_cast<double>(s.wal_groups); }},
+        {"puffer_collection_wal_records_total", "counter", "WAL records (write batches) made durable.",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.wal_records); }},
         {"puffer_collection_failed", "gauge", "1 when the collection is failed (see its stats).",
          [](const collection::collection_stats& s) { return s.info.failed ? 1.0 : 0.0; }},
     };
@@ -136,6 +134,12 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
             append_number(out, m.value(all[i]));
             out += '\n';
         }
+    }
+    out += "# HELP puffer_collection_wal_fdatasync_seconds Time of each WAL group's fdatasync.\n"
+           "# TYPE puffer_collection_wal_fdatasync_seconds histogram\n";
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        render_histogram(out, "puffer_collection_wal_fdatasync_seconds", "collection=\"" + labels[i] + "\"",
+                         all[i].wal_sync);
     }
 }
 

@@ -4,6 +4,7 @@
 // rendered at scrape time. Free of Beast; http_metrics is safe for concurrent use.
 
 #include "engine/collection/types.hpp"
+#include "engine/core/histogram.hpp"
 
 #include <array>
 #include <cstddef>
@@ -17,10 +18,6 @@
 
 namespace puffer::net {
 
-// Upper bounds of the latency histogram's buckets, in seconds (+Inf follows).
-inline constexpr std::array<double, 16> latency_buckets_seconds = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
 class http_metrics {
 public:
     // One answered request: route is its pattern ("/v1/collections/{name}/search", "none" when
@@ -31,11 +28,6 @@ public:
     void render(std::string& out) const;
 
 private:
-    struct series {
-        std::uint64_t count = 0;
-        double sum = 0;
-        std::array<std::uint64_t, latency_buckets_seconds.size()> buckets{};  // not cumulative
-    };
     // Orders (route, status) keys whether the route is held as a string or looked up as a view.
     struct key_less {
         using is_transparent = void;
@@ -48,7 +40,7 @@ private:
         }
     };
     mutable std::mutex mutex_;
-    std::map<std::pair<std::string, unsigned>, series, key_less> series_;
+    std::map<std::pair<std::string, unsigned>, latency_histogram, key_less> series_;
 };
 
 // The collections' series, one sample per collection and metric (label collection="name").
@@ -56,5 +48,8 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
 
 // name, escaped for a label value (backslash, double quote and newline).
 std::string label_value(std::string_view name);
+
+// The _bucket, _sum and _count lines of histogram `name` for one label set ("a=\"b\"").
+void render_histogram(std::string& out, std::string_view name, const std::string& labels, const latency_histogram& h);
 
 }  // namespace puffer::net

@@ -162,6 +162,8 @@ collection_stats collection::stats() const
     s.compactions = compactions_;
     s.retrains = retrains_;
     s.wal_groups = wal_.groups_committed();
+    s.wal_records = wal_.records_committed();
+    s.wal_sync = wal_.sync_latency();
     s.flushing = flush_lane_.running.has_value();
     s.compacting = compact_lane_.running.has_value();
     return s;

@@ -2,6 +2,7 @@
 // Settings, descriptions and statistics of collections (the engine's C++ API that net/ calls).
 
 #include "engine/core/distance.hpp"
+#include "engine/core/histogram.hpp"
 #include "engine/storage/segment.hpp"
 
 #include <atomic>
@@ -67,6 +68,8 @@ struct collection_stats {
     std::size_t centroid_tables = 0;   // distinct tables among the segments
     std::size_t clusters = 0;          // clusters of the current table (0: no segment yet)
     std::uint64_t wal_groups = 0;      // fdatasync'd groups (group commit: <= batches)
+    std::uint64_t wal_records = 0;     // records (write batches) those groups held
+    latency_histogram wal_sync;        // each group's fdatasync, since the collection opened
     bool flushing = false;
     bool compacting = false;
 };

@@ -99,6 +99,7 @@ void wal_writer::on_written(std::int64_t result)
         return;
     }
     state_ = state::syncing;
+    sync_started_ = std::chrono::steady_clock::now();
     ring_->submit_fdatasync(file_->fd(), io::tag_of(&sync_op_));
 }
 
@@ -111,6 +112,8 @@ void wal_writer::on_synced(std::int64_t result)
     }
     durable_size_ += inflight_.size();
     ++groups_;
+    records_ += inflight_done_.size();
+    sync_latency_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started_).count());
     state_ = state::idle;
     inflight_.clear();
     std::vector<done_fn> done;

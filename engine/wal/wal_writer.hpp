@@ -8,11 +8,13 @@
 // back to the last durable size (blocking, off the shard) and calls repaired(). Records that
 // arrived meanwhile wait and are then written. Shard-local.
 
+#include "engine/core/histogram.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/unique_function.hpp"
 #include "engine/io/env.hpp"
 #include "engine/io/ring.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -58,6 +60,9 @@ public:
     std::uint64_t number() const { return number_; }
     std::uint64_t size_bytes() const { return durable_size_; }
     std::uint64_t groups_committed() const { return groups_; }
+    std::uint64_t records_committed() const { return records_; }
+    // Each committed group's fdatasync, from its submission to its completion.
+    const latency_histogram& sync_latency() const { return sync_latency_; }
     // The file the last rotation switched away from, and its final size.
     std::uint64_t previous_number() const { return previous_number_; }
     std::uint64_t previous_size_bytes() const { return previous_size_; }
@@ -95,6 +100,9 @@ private:
     state state_ = state::idle;
     std::optional<error> failure_;
     std::uint64_t groups_ = 0;
+    std::uint64_t records_ = 0;
+    latency_histogram sync_latency_;
+    std::chrono::steady_clock::time_point sync_started_;
     bool delivering_ = false;  // running a group's callbacks
 
     std::string pending_;

@@ -113,6 +113,13 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
     BOOST_TEST(sample(s, R"(puffer_collection_disk_bytes{collection="docs"})") > 0);
     BOOST_TEST(sample(s, R"(puffer_collection_points{collection="img-2_b"})") == 0);
     BOOST_TEST(sample(s, R"(puffer_collection_failed{collection="docs"})") == 0);
+    // Two acknowledged batches, each in a group of its own (they were sent one after the other),
+    // each group's fdatasync timed once.
+    BOOST_TEST(sample(s, R"(puffer_collection_wal_records_total{collection="docs"})") == 2);
+    BOOST_TEST(sample(s, R"(puffer_collection_wal_groups_total{collection="docs"})") == 2);
+    BOOST_TEST(sample(s, R"(puffer_collection_wal_fdatasync_seconds_count{collection="docs"})") == 2);
+    BOOST_TEST(sample(s, R"(puffer_collection_wal_fdatasync_seconds_bucket{collection="docs",le="+Inf"})") == 2);
+    BOOST_TEST(sample(s, R"(puffer_collection_wal_fdatasync_seconds_count{collection="img-2_b"})") == 0);
     // The scrape itself is counted by the next one.
     auto again = samples_of(reader.request("GET", "/metrics")->body);
     BOOST_TEST(sample(again, R"(puffer_http_requests_total{route="/metrics",status="200"})") == 1);

@@ -196,6 +196,7 @@ private:
         // One answer per request: if handling throws (out of memory for a huge body, say), the
         // client gets a JSON 500 rather than the process ending, and any later answer is dropped.
         auto answered = std::make_shared<std::atomic<bool>>(false);
+        route_ = "none";  // until the router says which route this is
         try {
             route_ = server_.routes.handle(std::move(r), [self = shared_from_this(), answered](make_response_fn make) mutable {
                 if (answered->exchange(true)) {

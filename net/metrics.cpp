@@ -143,4 +143,48 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
     }
 }
 
+void render_shard_metrics(const std::vector<shard::shard_report>& shards, std::string& out)
+{
+    struct metric {
+        const char* name;
+        const char* type;
+        const char* help;
+        double (*value)(const shard::shard_report&);
+    };
+    static const metric metrics[] = {
+        {"puffer_shard_ring_reads_total", "counter", "Reads submitted through the shard's ring.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.ring.reads); }},
+        {"puffer_shard_ring_writes_total", "counter", "Writes submitted through the shard's ring (WAL groups).",
+         [](const shard::shard_report& r) { return static_cast<double>(r.ring.writes); }},
+        {"puffer_shard_ring_fdatasyncs_total", "counter", "fdatasyncs submitted through the shard's ring.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.ring.fdatasyncs); }},
+        {"puffer_shard_cluster_reads_total", "counter", "Cluster reads from disk completed for searches.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.reads.cluster_reads); }},
+        {"puffer_shard_cluster_read_bytes_total", "counter", "Bytes of cluster reads that succeeded.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.reads.cluster_read_bytes); }},
+        {"puffer_shard_payload_reads_total", "counter", "Payload reads from disk completed for searches.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.reads.payload_reads); }},
+        {"puffer_shard_read_errors_total", "counter", "Cluster and payload reads that failed or came back short.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.reads.read_errors); }},
+        {"puffer_shard_crc_failures_total", "counter", "Reads whose crc32c did not match (corruption).",
+         [](const shard::shard_report& r) { return static_cast<double>(r.reads.crc_failures); }},
+        {"puffer_shard_inbox_depth", "gauge", "Tasks posted to the shard and not yet run.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.inbox_depth); }},
+        {"puffer_shard_searches_active", "gauge", "Searches in progress on the shard.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.searches_active); }},
+        {"puffer_shard_cache_bytes", "gauge", "Bytes the shard's cluster cache holds.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.cache_bytes); }},
+        {"puffer_shard_cache_budget_bytes", "gauge", "The shard's cluster cache budget.",
+         [](const shard::shard_report& r) { return static_cast<double>(r.cache_budget_bytes); }},
+    };
+    for (const metric& m : metrics) {
+        out += strprintf("# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.type);
+        for (const auto& r : shards) {
+            out += strprintf("%s{shard=\"%zu\"} ", m.name, r.index);
+            append_number(out, m.value(r));
+            out += '\n';
+        }
+    }
+}
+
 }  // namespace puffer::net

@@ -5,6 +5,7 @@
 
 #include "engine/collection/types.hpp"
 #include "engine/core/histogram.hpp"
+#include "engine/shard/report.hpp"
 
 #include <array>
 #include <cstddef>
@@ -45,6 +46,10 @@ private:
 
 // The collections' series, one sample per collection and metric (label collection="name").
 void render_collection_metrics(const std::vector<collection::collection_stats>& all, std::string& out);
+
+// The shards' series (label shard="i"): ring operations, cluster and payload reads with their
+// errors and checksum failures, inbox depth, cache use, searches in progress.
+void render_shard_metrics(const std::vector<shard::shard_report>& shards, std::string& out);
 
 // name, escaped for a label value (backslash, double quote and newline).
 std::string label_value(std::string_view name);

@@ -212,16 +212,25 @@ void router::healthz(call& c)
 
 void router::metrics(call& c)
 {
-    db_.all_stats([this, d = c.deliver](result<std::vector<collection::collection_stats>> all) {
-        (*d)([this, all = std::move(all)] {
-            if (!all) {
-                return error_response(all.error());
-            }
-            http_response r;
-            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            request_metrics_.render(r.body);
-            render_collection_metrics(*all, r.body);
-            return r;
+    // The shards' reports first, then every collection's stats; rendered on the net thread.
+    db_.shard_reports([this, d = c.deliver](result<std::vector<shard::shard_report>> shards) mutable {
+        if (!shards) {
+            (*d)([e = shards.error()] { return error_response(e); });
+            return;
+        }
+        db_.all_stats([this, d, shards = std::move(*shards)](
+                          result<std::vector<collection::collection_stats>> all) mutable {
+            (*d)([this, shards = std::move(shards), all = std::move(all)] {
+                if (!all) {
+                    return error_response(all.error());
+                }
+                http_response r;
+                r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                request_metrics_.render(r.body);
+                render_shard_metrics(shards, r.body);
+                render_collection_metrics(*all, r.body);
+                return r;
+            });
         });
     });
 }

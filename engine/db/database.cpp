@@ -529,6 +529,50 @@ void database::all_stats(unique_function<void(result<std::vector<collection::col
         });
 }
 
+void database::shard_reports(unique_function<void(result<std::vector<shard::shard_report>>)> done)
+{
+    struct gather {
+        std::mutex mutex;
+        std::vector<shard::shard_report> reports;
+        std::optional<error> failure;
+        std::size_t remaining;
+        unique_function<void(result<std::vector<shard::shard_report>>)> done;
+    };
+    if (shutting_down_.load() || shards_.empty()) {
+        done(shutting_down_error());
+        return;
+    }
+    auto g = std::make_shared<gather>();
+    g->remaining = shards_.size();
+    g->reports.resize(shards_.size());
+    g->done = std::move(done);
+    auto arrive = [g](std::size_t i, result<shard::shard_report> r) {
+        bool last = false;
+        {
+            std::lock_guard lock(g->mutex);
+            if (r) {
+                g->reports[i] = *r;
+            } else if (!g->failure) {
+                g->failure = r.error();
+            }
+            last = --g->remaining == 0;
+        }
+        if (last) {
+            if (g->failure) {
+                g->done(*g->failure);
+            } else {
+                g->done(std::move(g->reports));
+            }
+        }
+    };
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        shard::shard* s = shards_[i].get();
+        if (!s->post([s, i, arrive] { arrive(i, s->make_report()); })) {
+            arrive(i, shutting_down_.load() ? shutting_down_error() : make_error(errc::busy, "the server is overloaded; retry"));
+        }
+    }
+}
+
 void database::upsert(std::string name, point_batch batch, unique_function<void(status)> done)
 {
     route(std::move(name), std::move(done),

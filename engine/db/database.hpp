@@ -10,6 +10,7 @@
 #include "engine/collection/types.hpp"
 #include "engine/query/executor.hpp"
 #include "engine/query/request.hpp"
+#include "engine/shard/report.hpp"
 #include "engine/core/point_batch.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/thread_pool.hpp"
@@ -73,6 +74,8 @@ public:
     void list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done);
     // The stats of every collection, by name (one visit to each shard; for /metrics).
     void all_stats(unique_function<void(result<std::vector<collection::collection_stats>>)> done);
+    // Each shard's report (its ring's and reads' counters, inbox depth, cache), by index.
+    void shard_reports(unique_function<void(result<std::vector<shard::shard_report>>)> done);
     void upsert(std::string name, point_batch batch, unique_function<void(status)> done);
     void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
     void search(std::string name, query::search_request request,

@@ -147,7 +147,9 @@ public:
     {
         std::span<std::byte> buf{block != nullptr ? block : own.data(), size_bytes};
         auto range = seg->reader().payload_range(position);
+        ++exec.counters_.payload_reads;
         if (result < 0 || static_cast<std::size_t>(result) != size_bytes) {
+            ++exec.counters_.read_errors;
             op->fail(result < 0 ? make_system_error(static_cast<int>(-result),
                                                     strprintf("%s: read of payload %u", seg->path().c_str(), position))
                                 : make_error(errc::io, strprintf("%s: short read of payload %u (%lld of %zu bytes)",
@@ -156,6 +158,7 @@ public:
         } else {
             std::string_view bytes(reinterpret_cast<const char*>(buf.data() + data_offset), range.size_bytes);
             if (auto s = seg->reader().verify_payload(position, bytes); !s) {
+                ++exec.counters_.crc_failures;
                 op->fail(s.error());
             } else {
                 op->responses[search].hits[hit].payload.assign(bytes);
@@ -459,6 +462,7 @@ void executor::advance(part& p)
         const float* data = nullptr;
         if (seg.map() != nullptr) {
             if (auto s = seg.verify_mapped_cluster(t.cluster); !s) {
+                ++counters_.crc_failures;
                 p.fail(s.error());
             } else {
                 data = reinterpret_cast<const float*>(seg.map() + reader.cluster_range(t.cluster).offset_bytes);
@@ -572,14 +576,22 @@ void executor::read_done(cluster_read& r, std::int64_t result)
 
     const storage::segment& seg = *r.seg;
     status verdict = ok();
+    ++counters_.cluster_reads;
     if (result < 0) {
+        ++counters_.read_errors;
         verdict = make_system_error(static_cast<int>(-result),
                                     strprintf("%s: read of cluster %u", seg.path().c_str(), r.cluster));
     } else if (static_cast<std::size_t>(result) != r.size_bytes) {
+        ++counters_.read_errors;
         verdict = make_error(errc::io, strprintf("%s: short read of cluster %u (%lld of %zu bytes)", seg.path().c_str(),
                                                  r.cluster, static_cast<long long>(result), r.size_bytes));
     } else {
         verdict = seg.reader().verify_cluster(r.cluster, r.buffer().data() + r.data_offset);
+        if (verdict) {
+            counters_.cluster_read_bytes += r.size_bytes;
+        } else {
+            ++counters_.crc_failures;
+        }
     }
     if (!verdict) {
         PUFFER_LOG(error, "%s", verdict.error().message().c_str());
@@ -732,6 +744,7 @@ void executor::finalize(search_op& op)
                 auto range = seg.reader().payload_range(row);
                 std::string_view bytes(reinterpret_cast<const char*>(seg.map() + range.offset_bytes), range.size_bytes);
                 if (auto s = seg.reader().verify_payload(row, bytes); !s) {
+                    ++counters_.crc_failures;
                     op.fail(s.error());
                 } else {
                     hit.payload.assign(bytes);

@@ -62,6 +62,15 @@ using search_done = unique_function<void(result<search_response>)>;
 using batch_done = unique_function<void(result<batch_response>)>;
 using recall_done = unique_function<void(result<recall_response>)>;
 
+// What this shard's searches read, since it started (for /metrics). Shard-local.
+struct executor_counters {
+    std::uint64_t cluster_reads = 0;       // from disk (cache misses), completed
+    std::uint64_t cluster_read_bytes = 0;  // of those that succeeded
+    std::uint64_t payload_reads = 0;
+    std::uint64_t read_errors = 0;         // failed or short reads, clusters and payloads
+    std::uint64_t crc_failures = 0;        // reads whose checksum did not match
+};
+
 class executor {
 public:
     // Searches at once on one shard; more get errc::busy.
@@ -92,6 +101,7 @@ public:
 
     // No search and no part of one is in progress here (a shard may end only when idle).
     bool idle() const { return searches_active_ == 0 && parts_active_ == 0; }
+    const executor_counters& counters() const { return counters_; }
     std::size_t searches_active() const { return searches_active_; }
 
     struct search_op;
@@ -138,6 +148,7 @@ private:
     std::size_t searches_active_ = 0;
     std::size_t parts_active_ = 0;  // parts from other shards being run here
     std::size_t payload_reads_active_ = 0;
+    executor_counters counters_;
     std::vector<std::unique_ptr<search_op>> search_pool_;
     std::vector<std::unique_ptr<part>> part_pool_;
     std::vector<std::unique_ptr<cluster_read>> read_pool_;

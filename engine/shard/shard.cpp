@@ -88,6 +88,22 @@ bool shard::post_to(std::size_t target, void (*fn)(query::executor&, void*), voi
     return s->enqueue([s, fn, arg] { fn(s->executor_, arg); }, true);
 }
 
+shard_report shard::make_report()
+{
+    shard_report r;
+    r.index = options_.index;
+    r.ring = ring_->counters();
+    r.reads = executor_.counters();
+    {
+        std::lock_guard lock(inbox_mutex_);
+        r.inbox_depth = inbox_.size();
+    }
+    r.cache_bytes = cache_.bytes();
+    r.cache_budget_bytes = cache_.budget_bytes();
+    r.searches_active = executor_.searches_active();
+    return r;
+}
+
 void shard::background(unique_function<void()> work)
 {
     pool_.submit(std::move(work));

@@ -7,6 +7,7 @@
 
 #include "engine/collection/collection.hpp"
 #include "engine/collection/context.hpp"
+#include "engine/shard/report.hpp"
 #include "engine/query/executor.hpp"
 
 #include <atomic>
@@ -56,6 +57,9 @@ public:
     thread_pool* pool() override { return &pool_; }
     io::env& env() override { return env_; }
     bool post_to(std::size_t shard, void (*fn)(query::executor&, void*), void* arg) override;
+
+    // Shard-local: what this shard has done since it started, and what waits in its inbox.
+    shard_report make_report();
 
     // Shard-local.
     io::ring& ring() override { return *ring_; }

@@ -120,6 +120,18 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
     BOOST_TEST(sample(s, R"(puffer_collection_wal_fdatasync_seconds_count{collection="docs"})") == 2);
     BOOST_TEST(sample(s, R"(puffer_collection_wal_fdatasync_seconds_bucket{collection="docs",le="+Inf"})") == 2);
     BOOST_TEST(sample(s, R"(puffer_collection_wal_fdatasync_seconds_count{collection="img-2_b"})") == 0);
+    // Each shard's series (the test server runs two shards); the WAL's fdatasyncs went through
+    // the rings of the shards that own the collections; nothing failed a read or a checksum.
+    double fdatasyncs = 0;
+    for (const char* shard : {"0", "1"}) {
+        const std::string l = std::string("{shard=\"") + shard + "\"}";
+        fdatasyncs += sample(s, "puffer_shard_ring_fdatasyncs_total" + l);
+        BOOST_TEST(sample(s, "puffer_shard_crc_failures_total" + l) == 0);
+        BOOST_TEST(sample(s, "puffer_shard_read_errors_total" + l) == 0);
+        BOOST_TEST(sample(s, "puffer_shard_cache_budget_bytes" + l) > 0);
+        BOOST_TEST(sample(s, "puffer_shard_inbox_depth" + l) >= 0);
+    }
+    BOOST_TEST(fdatasyncs >= 2);
     // The scrape itself is counted by the next one.
     auto again = samples_of(reader.request("GET", "/metrics")->body);
     BOOST_TEST(sample(again, R"(puffer_http_requests_total{route="/metrics",status="200"})") == 1);

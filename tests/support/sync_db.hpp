@@ -164,6 +164,24 @@ inline void wait_settled(db::database& d, const std::string& name)
     }
 }
 
+inline result<std::vector<shard::shard_report>> shard_reports(db::database& d)
+{
+    waiter<result<std::vector<shard::shard_report>>> w;
+    d.shard_reports(w.callback());
+    return w.get();
+}
+
+// Checksum failures the shards' searches have seen so far, all shards together.
+inline std::uint64_t crc_failures(db::database& d)
+{
+    auto reports = shard_reports(d);
+    std::uint64_t n = 0;
+    for (const auto& r : reports ? *reports : std::vector<shard::shard_report>{}) {
+        n += r.reads.crc_failures;
+    }
+    return n;
+}
+
 inline void clear_caches(db::database& d)
 {
     auto p = std::make_shared<std::promise<void>>();

@@ -175,6 +175,7 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
         expected.push_back(*r);
     }
 
+    BOOST_TEST(test::crc_failures(d) == 0u);
     fe.flip_reads(seed, 3);
     std::size_t exact = 0;
     std::size_t corrupt = 0;
@@ -196,6 +197,8 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
                                                 << fe.injected() << " bits flipped");
     BOOST_TEST(exact > 0u);
     BOOST_TEST(corrupt > 0u);
+    // Every search that reported corruption was counted by its shard (/metrics shows it).
+    BOOST_TEST(test::crc_failures(d) >= corrupt);
 
     // Compaction reads every row back (verified): it succeeds or fails cleanly, and the state
     // stays right either way.

@@ -8,7 +8,7 @@ packages=(
     libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-test1.81-dev
     liburing-dev libbenchmark-dev
     clang-14 libclang-rt-14-dev
-    curl python3 python3-yaml fio wrk iproute2 prometheus
+    curl python3 python3-yaml python3-numpy fio wrk iproute2 prometheus
 )
 
 missing=()

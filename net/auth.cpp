@@ -1,5 +1,7 @@
 #include "net/auth.hpp"
 
+#include "net/http_text.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -8,43 +10,17 @@ namespace {
 
 constexpr std::size_t key_bytes_max = 512;
 
-bool iequals_ascii(std::string_view a, std::string_view b)
-{
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-        char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-        if (x != y) {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::string_view trim(std::string_view v)
-{
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
 // The key a request presented: the api-key header, else a Bearer token; empty when neither.
 std::string_view presented_key(const credentials& c)
 {
     if (!c.api_key.empty()) {
-        return trim(c.api_key);
+        return trim_blanks(c.api_key);
     }
-    std::string_view a = trim(c.authorization);
+    std::string_view a = trim_blanks(c.authorization);
     constexpr std::string_view bearer = "bearer";
     if (a.size() > bearer.size() && iequals_ascii(a.substr(0, bearer.size()), bearer) &&
         (a[bearer.size()] == ' ' || a[bearer.size()] == '\t')) {
-        return trim(a.substr(bearer.size()));
+        return trim_blanks(a.substr(bearer.size()));
     }
     return {};
 }

@@ -4,6 +4,7 @@
 #include "engine/core/assert.hpp"
 #include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
+#include "net/http_text.hpp"
 #include "net/routes.hpp"
 
 #include <boost/asio.hpp>
@@ -95,6 +96,7 @@ public:
 
     void start()
     {
+        peer_is_loopback_ = peer_is_loopback();  // the peer of a connection never changes
         {
             std::lock_guard lock(server_.sessions_mutex);
             server_.sessions.emplace(this, weak_from_this());
@@ -173,7 +175,7 @@ private:
                               false);
                 return;
             }
-            if (!beast::iequals(trim(te->value()), "chunked")) {
+            if (!beast::iequals(trim_blanks(te->value()), "chunked")) {
                 respond_error(501, "not_implemented",
                               "transfer coding '" + std::string(te->value().substr(0, 80)) +
                                   "' is not implemented; send the body with chunked alone or with Content-Length",
@@ -192,7 +194,7 @@ private:
         // Views into the request's headers: the router reads them before handle returns.
         r.who.authorization = req[http::field::authorization];
         r.who.api_key = req["api-key"];
-        r.who.peer_is_loopback = peer_is_loopback();
+        r.who.peer_is_loopback = peer_is_loopback_;
         // One answer per request: if handling throws (out of memory for a huge body, say), the
         // client gets a JSON 500 rather than the process ending, and any later answer is dropped.
         auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -228,17 +230,6 @@ private:
             return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
         }
         return a.is_loopback();
-    }
-
-    static std::string_view trim(std::string_view v)
-    {
-        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-            v.remove_prefix(1);
-        }
-        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-            v.remove_suffix(1);
-        }
-        return v;
     }
 
     // A request from its whole arrival (or its refusal) until its answer is written: the drain
@@ -386,6 +377,7 @@ private:
     bool keep_alive_ = true;
     bool first_ = true;
     bool counted_ = false;
+    bool peer_is_loopback_ = false;
     // Strand-local: a read is in progress; the close is lingering; the server's stop reached this.
     bool reading_ = false;
     bool lingering_ = false;

@@ -3,6 +3,7 @@
 #include "engine/core/log.hpp"
 
 #include <charconv>
+#include <cstddef>
 
 namespace puffer::net {
 namespace {
@@ -17,6 +18,32 @@ void append_number(std::string& out, double v)
     auto r = positional ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
                         : std::to_chars(buf, buf + sizeof buf, v);
     out.append(buf, r.ptr);
+}
+
+// A metric with one sample per item (a collection, a shard), read from the item.
+template <class T>
+struct item_metric {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const T&);
+};
+
+// Each metric's HELP and TYPE lines, then its sample for every item; labels[i] is item i's label
+// set ("collection=\"docs\"").
+template <class T, std::size_t N>
+void render_items(std::string& out, const item_metric<T> (&metrics)[N], const std::vector<T>& items,
+                  const std::vector<std::string>& labels)
+{
+    for (const auto& m : metrics) {
+        out += strprintf("# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.type);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            out += m.name;
+            out += "{" + labels[i] + "} ";
+            append_number(out, m.value(items[i]));
+            out += '\n';
+        }
+    }
 }
 
 }  // namespace
@@ -83,12 +110,7 @@ void http_metrics::render(std::string& out) const
 
 void render_collection_metrics(const std::vector<collection::collection_stats>& all, std::string& out)
 {
-    struct metric {
-        const char* name;
-        const char* type;
-        const char* help;
-        double (*value)(const collection::collection_stats&);
-    };
+    using metric = item_metric<collection::collection_stats>;
     static const metric metrics[] = {
         {"puffer_collection_points", "gauge", "Live points.",
          [](const collection::collection_stats& s) { return static_cast<double>(s.info.points); }},
@@ -124,33 +146,19 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
     std::vector<std::string> labels;
     labels.reserve(all.size());
     for (const auto& s : all) {
-        labels.push_back(label_value(s.info.name));
+        labels.push_back("collection=\"" + label_value(s.info.name) + "\"");
     }
-    for (const metric& m : metrics) {
-        out += strprintf("# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.type);
-        for (std::size_t i = 0; i < all.size(); ++i) {
-            out += m.name;
-            out += "{collection=\"" + labels[i] + "\"} ";
-            append_number(out, m.value(all[i]));
-            out += '\n';
-        }
-    }
+    render_items(out, metrics, all, labels);
     out += "# HELP puffer_collection_wal_fdatasync_seconds Time of each WAL group's fdatasync.\n"
            "# TYPE puffer_collection_wal_fdatasync_seconds histogram\n";
     for (std::size_t i = 0; i < all.size(); ++i) {
-        render_histogram(out, "puffer_collection_wal_fdatasync_seconds", "collection=\"" + labels[i] + "\"",
-                         all[i].wal_sync);
+        render_histogram(out, "puffer_collection_wal_fdatasync_seconds", labels[i], all[i].wal_sync);
     }
 }
 
 void render_shard_metrics(const std::vector<shard::shard_report>& shards, std::string& out)
 {
-    struct metric {
-        const char* name;
-        const char* type;
-        const char* help;
-        double (*value)(const shard::shard_report&);
-    };
+    using metric = item_metric<shard::shard_report>;
     static const metric metrics[] = {
         {"puffer_shard_ring_reads_total", "counter", "Reads submitted through the shard's ring.",
          [](const shard::shard_report& r) { return static_cast<double>(r.ring.reads); }},
@@ -177,14 +185,12 @@ void render_shard_metrics(const std::vector<shard::shard_report>& shards, std::s
         {"puffer_shard_cache_budget_bytes", "gauge", "The shard's cluster cache budget.",
          [](const shard::shard_report& r) { return static_cast<double>(r.cache_budget_bytes); }},
     };
-    for (const metric& m : metrics) {
-        out += strprintf("# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.type);
-        for (const auto& r : shards) {
-            out += strprintf("%s{shard=\"%zu\"} ", m.name, r.index);
-            append_number(out, m.value(r));
-            out += '\n';
-        }
+    std::vector<std::string> labels;
+    labels.reserve(shards.size());
+    for (const auto& r : shards) {
+        labels.push_back(strprintf("shard=\"%zu\"", r.index));
     }
+    render_items(out, metrics, shards, labels);
 }
 
 }  // namespace puffer::net

@@ -449,8 +449,8 @@ void database::drop_collection(std::string name, unique_function<void(status)> d
     });
 }
 
-template <class T, class Of>
-void database::gather_collections(Of of, unique_function<void(result<std::vector<T>>)> done)
+template <class T, class Part>
+void database::gather_shards(Part part, unique_function<void(result<std::vector<T>>)> done)
 {
     struct gather {
         std::mutex mutex;
@@ -466,15 +466,15 @@ void database::gather_collections(Of of, unique_function<void(result<std::vector
     auto g = std::make_shared<gather>();
     g->remaining = shards_.size();
     g->done = std::move(done);
-    auto arrive = [g](result<std::vector<T>> part) {
+    auto arrive = [g](result<std::vector<T>> items) {
         bool last = false;
         {
             std::lock_guard lock(g->mutex);
-            if (part) {
-                g->items.insert(g->items.end(), std::make_move_iterator(part->begin()),
-                                std::make_move_iterator(part->end()));
+            if (items) {
+                g->items.insert(g->items.end(), std::make_move_iterator(items->begin()),
+                                std::make_move_iterator(items->end()));
             } else if (!g->failure) {
-                g->failure = part.error();
+                g->failure = items.error();
             }
             last = --g->remaining == 0;
         }
@@ -491,17 +491,25 @@ void database::gather_collections(Of of, unique_function<void(result<std::vector
         shard::shard* s = sp.get();
         if (shutting_down_.load()) {
             arrive(shutting_down_error());
-        } else if (!s->post([s, arrive, of] {
-                       std::vector<T> part;
-                       part.reserve(s->collections().size());
-                       for (const auto& [name, c] : s->collections()) {
-                           part.push_back(of(*c));
-                       }
-                       arrive(std::move(part));
-                   })) {
+        } else if (!s->post([s, arrive, part] { arrive(part(*s)); })) {
             arrive(shutting_down_.load() ? shutting_down_error() : make_error(errc::busy, "the server is overloaded; retry"));
         }
     }
+}
+
+template <class T, class Of>
+void database::gather_collections(Of of, unique_function<void(result<std::vector<T>>)> done)
+{
+    gather_shards<T>(
+        [of](shard::shard& s) {
+            std::vector<T> part;
+            part.reserve(s.collections().size());
+            for (const auto& [name, c] : s.collections()) {
+                part.push_back(of(*c));
+            }
+            return part;
+        },
+        std::move(done));
 }
 
 void database::list_collections(unique_function<void(result<std::vector<collection::collection_info>>)> done)
@@ -531,46 +539,15 @@ void database::all_stats(unique_function<void(result<std::vector<collection::col
 
 void database::shard_reports(unique_function<void(result<std::vector<shard::shard_report>>)> done)
 {
-    struct gather {
-        std::mutex mutex;
-        std::vector<shard::shard_report> reports;
-        std::optional<error> failure;
-        std::size_t remaining;
-        unique_function<void(result<std::vector<shard::shard_report>>)> done;
-    };
-    if (shutting_down_.load() || shards_.empty()) {
-        done(shutting_down_error());
-        return;
-    }
-    auto g = std::make_shared<gather>();
-    g->remaining = shards_.size();
-    g->reports.resize(shards_.size());
-    g->done = std::move(done);
-    auto arrive = [g](std::size_t i, result<shard::shard_report> r) {
-        bool last = false;
-        {
-            std::lock_guard lock(g->mutex);
-            if (r) {
-                g->reports[i] = *r;
-            } else if (!g->failure) {
-                g->failure = r.error();
+    gather_shards<shard::shard_report>(
+        [](shard::shard& s) { return std::vector<shard::shard_report>{s.make_report()}; },
+        [done = std::move(done)](result<std::vector<shard::shard_report>> reports) mutable {
+            if (reports) {
+                std::sort(reports->begin(), reports->end(),
+                          [](const auto& a, const auto& b) { return a.index < b.index; });
             }
-            last = --g->remaining == 0;
-        }
-        if (last) {
-            if (g->failure) {
-                g->done(*g->failure);
-            } else {
-                g->done(std::move(g->reports));
-            }
-        }
-    };
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
-        shard::shard* s = shards_[i].get();
-        if (!s->post([s, i, arrive] { arrive(i, s->make_report()); })) {
-            arrive(i, shutting_down_.load() ? shutting_down_error() : make_error(errc::busy, "the server is overloaded; retry"));
-        }
-    }
+            done(std::move(reports));
+        });
 }
 
 void database::upsert(std::string name, point_batch batch, unique_function<void(status)> done)

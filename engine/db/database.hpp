@@ -107,6 +107,9 @@ public:
 
 private:
     explicit database(database_options options);
+    // Calls part(shard) on every shard's thread and gathers what the calls return.
+    template <class T, class Part>
+    void gather_shards(Part part, unique_function<void(result<std::vector<T>>)> done);
     // Calls of(collection) for every collection on its shard and gathers the results.
     template <class T, class Of>
     void gather_collections(Of of, unique_function<void(result<std::vector<T>>)> done);

@@ -67,6 +67,17 @@ std::vector<float> random_table(std::size_t k, std::uint64_t seed)
     return c;
 }
 
+// A recall curve over 64 clusters: 0.40 at 1 probe, 0.80 at 4, 0.95 at 8, 0.99 at 16, 0.999 at 32.
+index::recall_curve curve_of_64_clusters(std::uint32_t neighbours_skipped)
+{
+    index::recall_curve curve;
+    curve.top_k = 10;
+    curve.queries = 200;
+    curve.neighbours_skipped = neighbours_skipped;
+    curve.points = {{1, 0.40f}, {4, 0.80f}, {8, 0.95f}, {16, 0.99f}, {32, 0.999f}, {64, 1.0f}};
+    return curve;
+}
+
 // A view of the segments, grouped as given (group index per segment).
 query::read_view view_of(const std::vector<std::shared_ptr<const storage::segment>>& segs,
                          const std::vector<std::uint32_t>& groups)
@@ -270,10 +281,7 @@ BOOST_AUTO_TEST_CASE(a_recall_target_reads_the_representatives_curve)
     test::temp_dir dir;
     const std::size_t k = 64;
     auto table = random_table(k, 4);
-    index::recall_curve curve;
-    curve.top_k = 10;
-    curve.queries = 200;
-    curve.points = {{1, 0.40f}, {4, 0.80f}, {8, 0.95f}, {16, 0.99f}, {32, 0.999f}, {64, 1.0f}};
+    index::recall_curve curve = curve_of_64_clusters(0);
     auto big = write(dir, 1, 6000, table, k, &curve);
     auto small = write(dir, 2, 500, table, k);  // no curve; the group's representative has one
     auto v = view_of({big, small}, {0, 0});
@@ -309,11 +317,7 @@ BOOST_AUTO_TEST_CASE(a_curve_measured_without_near_neighbours_is_asked_for_the_t
     test::temp_dir dir;
     const std::size_t k = 64;
     auto table = random_table(k, 4);
-    index::recall_curve curve;
-    curve.top_k = 10;
-    curve.queries = 200;
-    curve.neighbours_skipped = 5;
-    curve.points = {{1, 0.40f}, {4, 0.80f}, {8, 0.95f}, {16, 0.99f}, {32, 0.999f}, {64, 1.0f}};
+    index::recall_curve curve = curve_of_64_clusters(5);
     auto seg = write(dir, 1, 6000, table, k, &curve);
     BOOST_TEST_REQUIRE(seg->reader().recall().has_value());
     BOOST_TEST(seg->reader().recall()->neighbours_skipped == 5u);

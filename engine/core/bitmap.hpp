@@ -49,6 +49,79 @@ public:
         words_.resize((size + 63) / 64, 0);
     }
 
+    // Bulk operations (filters): the other set must have the same size. Counts are recomputed.
+    void and_with(const bitmap& o) { combine(o, [](std::uint64_t a, std::uint64_t b) { return a & b; }); }
+    void or_with(const bitmap& o) { combine(o, [](std::uint64_t a, std::uint64_t b) { return a | b; }); }
+    void and_not_with(const bitmap& o) { combine(o, [](std::uint64_t a, std::uint64_t b) { return a & ~b; }); }
+    // The complement within [0, size()).
+    void flip_all()
+    {
+        for (auto& w : words_) {
+            w = ~w;
+        }
+        clear_tail();
+        count_ = size_ - count_;
+    }
+    // Sets every bit of [0, size()).
+    void set_all()
+    {
+        for (auto& w : words_) {
+            w = ~std::uint64_t{0};
+        }
+        clear_tail();
+        count_ = size_;
+    }
+    // Set bits in [begin, end). REQUIRES: begin <= end <= size().
+    std::size_t count_range(std::size_t begin, std::size_t end) const
+    {
+        PUFFER_DEBUG_ASSERT(begin <= end && end <= size_);
+        if (begin == end) {
+            return 0;
+        }
+        std::size_t first = begin / 64;
+        std::size_t last = (end - 1) / 64;
+        std::uint64_t head = ~std::uint64_t{0} << (begin % 64);
+        std::uint64_t tail = ~std::uint64_t{0} >> (63 - (end - 1) % 64);
+        if (first == last) {
+            return static_cast<std::size_t>(__builtin_popcountll(words_[first] & head & tail));
+        }
+        auto n = static_cast<std::size_t>(__builtin_popcountll(words_[first] & head));
+        for (std::size_t w = first + 1; w < last; ++w) {
+            n += static_cast<std::size_t>(__builtin_popcountll(words_[w]));
+        }
+        return n + static_cast<std::size_t>(__builtin_popcountll(words_[last] & tail));
+    }
+    // Appends the set bits of [begin, end), minus begin, to out (ascending).
+    void list_range(std::size_t begin, std::size_t end, std::vector<std::uint32_t>& out) const
+    {
+        PUFFER_DEBUG_ASSERT(begin <= end && end <= size_);
+        for (std::size_t w = begin / 64; w * 64 < end; ++w) {
+            std::uint64_t bits = words_[w];
+            if (w == begin / 64) {
+                bits &= ~std::uint64_t{0} << (begin % 64);
+            }
+            for (; bits != 0; bits &= bits - 1) {
+                std::size_t i = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+                if (i >= end) {
+                    return;
+                }
+                out.push_back(static_cast<std::uint32_t>(i - begin));
+            }
+        }
+    }
+    // Direct access for filter evaluation; call recount() after changing words.
+    std::uint64_t* mutable_words() { return words_.data(); }
+    std::size_t word_count() const { return words_.size(); }
+    void recount()
+    {
+        clear_tail();
+        std::size_t n = 0;
+        for (auto w : words_) {
+            n += static_cast<std::size_t>(__builtin_popcountll(w));
+        }
+        count_ = n;
+    }
+
     // The set bits, ascending.
     std::vector<std::uint32_t> list() const
     {
@@ -63,6 +136,24 @@ public:
     }
 
 private:
+    template <class Op>
+    void combine(const bitmap& o, Op op)
+    {
+        PUFFER_ASSERT(o.size_ == size_);
+        std::size_t n = 0;
+        for (std::size_t w = 0; w < words_.size(); ++w) {
+            words_[w] = op(words_[w], o.words_[w]);
+            n += static_cast<std::size_t>(__builtin_popcountll(words_[w]));
+        }
+        count_ = n;
+    }
+    void clear_tail()
+    {
+        if (size_ % 64 != 0) {
+            words_.back() &= (std::uint64_t{1} << (size_ % 64)) - 1;
+        }
+    }
+
     std::size_t size_ = 0;
     std::size_t count_ = 0;
     std::vector<std::uint64_t> words_;

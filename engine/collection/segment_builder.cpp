@@ -5,6 +5,7 @@
 #include "engine/core/log.hpp"
 #include "engine/format/segment_format.hpp"
 #include "engine/format/segment_writer.hpp"
+#include "engine/index/attributes.hpp"
 #include "engine/index/ivf.hpp"
 #include "engine/index/recall_curve.hpp"
 
@@ -76,13 +77,29 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
         input.sections.push_back({format::section_kind::recall_curve, 0, format::encode_recall_curve(curve)});
     }
     double curve_ms = ms_since(curve_started);
+    // The payloads' attribute index, by position (docs/format.md).
+    auto attributes_started = clock::now();
+    if (any_payload) {
+        index::attribute_index attrs;
+        for (std::size_t p = 0; p < n; ++p) {
+            attrs.add(static_cast<std::uint32_t>(p), rows.payloads[layout.order[p]]);
+        }
+        attrs.seal(n);
+        if (!attrs.empty()) {
+            input.sections.push_back({format::section_kind::attribute_index, 0, attrs.encode()});
+        }
+    }
+    double attributes_ms = ms_since(attributes_started);
     auto write_started = clock::now();
     std::string path = io::join_path(segments_dir, format::segment_file_name(id));
     PUFFER_TRY(format::write_segment(e, path, input));
     PUFFER_TRY(e.sync_dir(segments_dir));
-    PUFFER_LOG(debug, "segment %llu: %zu rows, %zu clusters: %s %.0f ms, recall curve %.0f ms, written in %.0f ms",
+    PUFFER_LOG(debug,
+               "segment %llu: %zu rows, %zu clusters: %s %.0f ms, recall curve %.0f ms, attributes %.0f ms, written "
+               "in %.0f ms",
                static_cast<unsigned long long>(id), n, layout.cluster_count,
-               table.centroids != nullptr ? "assigned" : "trained", layout_ms, curve_ms, ms_since(write_started));
+               table.centroids != nullptr ? "assigned" : "trained", layout_ms, curve_ms, attributes_ms,
+               ms_since(write_started));
 
     built_segment out;
     PUFFER_TRY_ASSIGN(out.seg, storage::segment::open(e, path, id, o.mode));

@@ -92,7 +92,8 @@ inline constexpr std::size_t directory_size_bytes(std::size_t entries)
 }
 
 enum class section_kind : std::uint32_t {
-    recall_curve = 1,  // measured recall@k against probes (recall_curve below)
+    recall_curve = 1,     // measured recall@k against probes (recall_curve below)
+    attribute_index = 2,  // the payload fields' postings (index::attribute_index::encode)
 };
 // A reader that does not know a section's kind refuses the file if this flag is set, and
 // ignores the section otherwise.

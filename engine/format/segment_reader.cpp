@@ -177,7 +177,13 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
                                             "bytes (a newer format)",
                                             path.c_str(), static_cast<ull>(at), i, e.flags));
             }
-            bool known = e.kind == static_cast<std::uint32_t>(section_kind::recall_curve);
+            bool known = e.kind == static_cast<std::uint32_t>(section_kind::recall_curve) ||
+                         e.kind == static_cast<std::uint32_t>(section_kind::attribute_index);
+            for (const section_entry& before : r.sections_) {
+                if (known && before.kind == e.kind) {
+                    return corrupt(path, at, strprintf("section %zu repeats kind %u", i, e.kind));
+                }
+            }
             if (!known && (e.flags & section_flag_required) != 0) {
                 return make_error(errc::unsupported_version,
                                   strprintf("%s: offset %llu: section %zu has kind %u, which this build does not "
@@ -292,6 +298,12 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
             PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "recall curve"));
             PUFFER_TRY(check_crc(path, e.offset_bytes, "recall curve", e.crc, crc32c::value(bytes)));
             PUFFER_TRY_ASSIGN(r.recall_curve_, decode_recall_curve(bytes, k, path, e.offset_bytes));
+        } else if (e.kind == static_cast<std::uint32_t>(section_kind::attribute_index)) {
+            std::string bytes(e.size_bytes, '\0');
+            PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "attribute index"));
+            PUFFER_TRY(check_crc(path, e.offset_bytes, "attribute index", e.crc, crc32c::value(bytes)));
+            PUFFER_TRY_ASSIGN(auto attrs, index::attribute_index::decode(bytes, n, path, e.offset_bytes));
+            r.attributes_ = std::make_shared<const index::attribute_index>(std::move(attrs));
         }
         section_start = e.offset_bytes + e.size_bytes;
     }
@@ -387,6 +399,26 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
     for (auto& crc : r.payload_crcs_) {
         bool fits = cd.get_u32(crc);
         PUFFER_ASSERT(fits);
+    }
+    if (!r.attributes_ && t.payload_blob_size != 0) {
+        // Written before segments held their attribute index: index the payloads now, from one
+        // read of the blob. A payload that fails its crc is left out of the index (its own reads
+        // keep failing: data sections are verified when they are read, not here).
+        std::string blob(t.payload_blob_size, '\0');
+        PUFFER_TRY(read_exact(*f, blob_offset, std::as_writable_bytes(std::span(blob)), "payload blob"));
+        index::attribute_index attrs;
+        for (std::uint64_t p = 0; p < n; ++p) {
+            std::string_view payload = std::string_view(blob).substr(r.payload_offsets_[p], r.payload_sizes_[p]);
+            if (auto s = r.verify_payload(p, payload); !s) {
+                PUFFER_LOG(error, "%s (not indexed for filters)", s.error().message().c_str());
+                continue;
+            }
+            attrs.add(static_cast<std::uint32_t>(p), payload);
+        }
+        attrs.seal(n);
+        if (!attrs.empty()) {
+            r.attributes_ = std::make_shared<const index::attribute_index>(std::move(attrs));
+        }
     }
     return r;
 }

@@ -9,9 +9,11 @@
 
 #include "engine/core/result.hpp"
 #include "engine/format/segment_format.hpp"
+#include "engine/index/attributes.hpp"
 #include "engine/io/env.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +73,10 @@ public:
     const std::vector<section_entry>& sections() const { return sections_; }
     // The recall curve measured when the segment was built, if it has one.
     const std::optional<index::recall_curve>& recall() const { return recall_curve_; }
+    // The attribute index of the payloads (positions are rows), sealed; null when no row has a
+    // payload. A segment written before the section existed gets one built from its payloads
+    // when it is opened.
+    const std::shared_ptr<const index::attribute_index>& attributes() const { return attributes_; }
 
 private:
     std::string path_;
@@ -87,6 +93,7 @@ private:
     std::vector<std::uint32_t> payload_crcs_;
     std::vector<section_entry> sections_;
     std::optional<index::recall_curve> recall_curve_;
+    std::shared_ptr<const index::attribute_index> attributes_;
 };
 
 }  // namespace puffer::format

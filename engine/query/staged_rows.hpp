@@ -6,6 +6,7 @@
 // background build, which is safe because nothing appends to it any more.
 
 #include "engine/core/assert.hpp"
+#include "engine/index/attributes.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,7 @@ public:
     {
         auto row = static_cast<std::uint32_t>(ids_.size());
         ids_.push_back(std::move(id));
+        attributes_.add(row, payload);
         payloads_.push_back(std::move(payload));
         vectors_.insert(vectors_.end(), vector, vector + dimension_);
         return row;
@@ -40,12 +42,15 @@ public:
     }
     const std::string& id(std::size_t row) const { return ids_[row]; }
     const std::string& payload(std::size_t row) const { return payloads_[row]; }
+    // The payloads' fields, unsealed (it grows with the rows): filters on staging rows use it.
+    const index::attribute_index& attributes() const { return attributes_; }
 
 private:
     std::size_t dimension_;
     std::vector<float> vectors_;
     std::vector<std::string> ids_;
     std::vector<std::string> payloads_;
+    index::attribute_index attributes_;
 };
 
 }  // namespace puffer::query

@@ -2,6 +2,7 @@
 
 #include "engine/core/log.hpp"
 #include "net/error_envelope.hpp"
+#include "net/filter_decoding.hpp"
 #include "net/json_parse.hpp"
 
 #include <boost/json.hpp>
@@ -27,9 +28,10 @@ error invalid(std::string message)
 }
 
 // Parses body into an object (arena-allocated in mr), numbers exact: request vectors as float32.
-result<json::object*> parse_object(std::string_view body, json::value& storage, json::monotonic_resource& mr)
+result<json::object*> parse_object(std::string_view body, json::value& storage, json::monotonic_resource& mr,
+                                   std::size_t depth_max = body_depth_max)
 {
-    auto parsed = parse_json(body, body_depth_max, number_mode::float_vectors, &mr);
+    auto parsed = parse_json(body, depth_max, number_mode::float_vectors, &mr);
     if (!parsed) {
         return make_error(errc::invalid_argument, "request body is " + parsed.error().context);
     }
@@ -605,7 +607,7 @@ namespace {
 // One search's fields (a search body, or an item of a batch); where prefixes every message.
 result<query::search_request> search_of(const json::object& o, const std::string& where)
 {
-    PUFFER_TRY(reject_unknown_fields(o, {"vector", "top_k", "nprobe", "recall_target", "include_payload"},
+    PUFFER_TRY(reject_unknown_fields(o, {"vector", "top_k", "nprobe", "recall_target", "include_payload", "filter"},
                                      where.empty() ? "the search request" : where.c_str()));
     const std::string prefix = where.empty() ? "" : where + ": ";
     query::search_request r;
@@ -646,6 +648,9 @@ result<query::search_request> search_of(const json::object& o, const std::string
         }
         r.include_payload = ip->get_bool();
     }
+    if (const json::value* f = o.if_contains("filter")) {
+        PUFFER_TRY_ASSIGN(r.filter, parse_filter(*f, where.empty() ? "filter" : where + ".filter"));
+    }
     return r;
 }
 
@@ -655,7 +660,7 @@ result<query::search_request> parse_search(std::string_view body)
 {
     json::monotonic_resource mr;
     json::value storage;
-    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr, filter_body_depth_max));
     return search_of(*o, "");
 }
 
@@ -663,7 +668,7 @@ result<std::vector<query::search_request>> parse_search_batch(std::string_view b
 {
     json::monotonic_resource mr;
     json::value storage;
-    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr, filter_body_depth_max));
     PUFFER_TRY(reject_unknown_fields(*o, {"searches"}, "the batch"));
     const json::value* searches = o->if_contains("searches");
     if (searches == nullptr || !searches->is_array()) {
@@ -763,6 +768,21 @@ result<std::vector<std::string>> parse_delete(std::string_view body)
         out.push_back(std::move(id));
     }
     return out;
+}
+
+result<std::shared_ptr<const index::filter>> parse_count(std::string_view body)
+{
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        return std::shared_ptr<const index::filter>();  // no body: every point
+    }
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr, filter_body_depth_max));
+    PUFFER_TRY(reject_unknown_fields(*o, {"filter"}, "the request"));
+    if (const json::value* f = o->if_contains("filter")) {
+        return parse_filter(*f, "filter");
+    }
+    return std::shared_ptr<const index::filter>();
 }
 
 }  // namespace puffer::net

@@ -34,6 +34,8 @@ struct create_request {
 [[nodiscard]] result<std::vector<query::search_request>> parse_search_batch(std::string_view body);
 [[nodiscard]] result<query::recall_request> parse_recall(std::string_view body);
 [[nodiscard]] result<std::vector<std::string>> parse_delete(std::string_view body);
+// {"filter"?: <filter>}, or an empty body: the filter of a count (null: every point).
+[[nodiscard]] result<std::shared_ptr<const index::filter>> parse_count(std::string_view body);
 
 namespace detail {
 // The general (DOM) path of parse_points alone; parse_points uses a faster scanner first. Tests

@@ -146,6 +146,10 @@ json::object stats_object(const query::search_stats& s)
         st["expected_recall"] = s.expected_recall;
     }
     st["shards"] = s.shards;
+    if (s.filtered) {
+        st["matches"] = s.matches;
+        st["exhaustive"] = s.exhaustive;
+    }
     return st;
 }
 
@@ -172,6 +176,10 @@ result<std::string> batch_json(const query::batch_response& response, const std:
         st["nprobe"] = response.results[i].stats.nprobe;
         st["clusters_probed"] = response.results[i].stats.clusters_probed;
         st["vectors_scanned"] = response.results[i].stats.vectors_scanned;
+        if (response.results[i].stats.filtered) {
+            st["matches"] = response.results[i].stats.matches;
+            st["exhaustive"] = response.results[i].stats.exhaustive;
+        }
         if (response.results[i].stats.expected_recall >= 0) {
             st["expected_recall"] = response.results[i].stats.expected_recall;
         }

@@ -92,6 +92,8 @@ const router::route_entry* router::match(std::string_view method, const std::vec
          "/v1/collections/{name}/points"},
         {{"v1", "collections", any_name, "points", "delete"}, 5, "POST", &router::delete_points, writes,
          "/v1/collections/{name}/points/delete"},
+        {{"v1", "collections", any_name, "points", "count"}, 5, "POST", &router::count_points, reads,
+         "/v1/collections/{name}/points/count"},
         {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search, reads,
          "/v1/collections/{name}/search"},
         {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch, reads,
@@ -378,6 +380,20 @@ void router::search_batch(call& c)
             log_if_slow(slow, started, name, "batch search", r->totals, r->results.size());
             auto body = batch_json(*r, include_payload);
             return body ? json_response(200, std::move(*body)) : error_response(body.error());
+        });
+    });
+}
+
+void router::count_points(call& c)
+{
+    auto parsed = parse_count(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    db_.count(c.name, std::move(*parsed), [d = c.deliver](result<std::size_t> r) {
+        (*d)([r = std::move(r)]() mutable {
+            return r ? json_response(200, strprintf(R"({"count":%zu})", *r)) : error_response(r.error());
         });
     });
 }

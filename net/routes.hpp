@@ -89,6 +89,7 @@ private:
     void delete_points(call& c);
     void search(call& c);
     void search_batch(call& c);
+    void count_points(call& c);
     void recall(call& c);
     void flush(call& c);
     void compact(call& c);

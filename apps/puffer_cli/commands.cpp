@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -710,6 +711,10 @@ int bench(const common& c, const std::vector<std::string>& args)
     double recall_target = 0;
     std::size_t concurrency = 0;
     std::size_t repeat = 0;
+    std::string filter;
+    std::string filters_file;
+    std::string case_name;
+    std::string results_file;
     po::options_description desc(
         "puffer-cli bench: recall@k and latency over HTTP (the collection's ids must be base row numbers, as "
         "'import' of a .fvecs file makes them)");
@@ -720,11 +725,49 @@ int bench(const common& c, const std::vector<std::string>& args)
         "nprobe", po::value(&nprobe)->default_value(0), "probe budget (0: server default)")(
         "recall-target", po::value(&recall_target)->default_value(0), "instead of --nprobe: the recall to reach")(
         "concurrency", po::value(&concurrency)->default_value(1), "queries in flight")(
-        "repeat", po::value(&repeat)->default_value(1), "run the query set this many times");
+        "repeat", po::value(&repeat)->default_value(1), "run the query set this many times")(
+        "filter", po::value(&filter), "a filter (JSON) for every query")(
+        "filters", po::value(&filters_file),
+        "a list of filter cases (JSON: [{\"name\", \"filter\"} or {\"name\", \"filters\": [one per query]}])")(
+        "case", po::value(&case_name), "with --filters: the case to run")(
+        "results", po::value(&results_file),
+        "append each query's ids as JSON lines ({\"filter\": case, \"query\": i, \"ids\": [...]})");
     po::variables_map vm;
     int code = 0;
     if (!parse(args, desc, vm, code)) {
         return code;
+    }
+    // Per query: the filter's JSON text (empty: none).
+    std::vector<std::string> filters;
+    if (!filters_file.empty()) {
+        std::ifstream in(filters_file);
+        std::stringstream text;
+        text << in.rdbuf();
+        std::error_code ec;
+        json::value cases = json::parse(text.str(), ec);
+        const json::object* found = nullptr;
+        if (!ec && cases.is_array()) {
+            for (const auto& c2 : cases.as_array()) {
+                if (c2.is_object() && c2.as_object().contains("name") && c2.at("name").is_string() &&
+                    c2.at("name").as_string() == case_name) {
+                    found = &c2.as_object();
+                }
+            }
+        }
+        if (found == nullptr) {
+            std::fprintf(stderr, "puffer-cli: no case '%s' in %s\n", case_name.c_str(), filters_file.c_str());
+            return 1;
+        }
+        if (const json::value* one = found->if_contains("filter")) {
+            filter = json::serialize(*one);
+        } else if (const json::value* many = found->if_contains("filters"); many != nullptr && many->is_array()) {
+            for (const auto& f : many->as_array()) {
+                filters.push_back(json::serialize(f));
+            }
+        }
+    }
+    if (case_name.empty()) {
+        case_name = filter.empty() ? "_unfiltered" : "filter";
     }
     auto queries = format::read_fvecs(queries_file);
     auto truth = format::read_ivecs(truth_file);
@@ -739,9 +782,17 @@ int bench(const common& c, const std::vector<std::string>& args)
     const std::size_t nq = queries->rows;
     const std::size_t d = queries->dimension;
     std::vector<std::string> bodies(nq);
-    for (std::size_t i = 0; i < nq; ++i) {
-        bodies[i] = search_body(queries->row(i), d, search_options{top_k, nprobe, recall_target, false});
+    if (!filters.empty() && filters.size() < nq) {
+        std::fprintf(stderr, "puffer-cli: case '%s' has %zu filters for %zu queries\n", case_name.c_str(),
+                     filters.size(), nq);
+        return 1;
     }
+    for (std::size_t i = 0; i < nq; ++i) {
+        bodies[i] = search_body(queries->row(i), d,
+                                search_options{top_k, nprobe, recall_target, false, filters.empty() ? filter : filters[i]});
+    }
+    std::vector<std::string> result_ids(nq);
+    std::size_t exhaustive = 0;
     latency_report lat;
     lat.queries = nq * std::max<std::size_t>(1, repeat);
     lat.latencies_ms.resize(lat.queries);
@@ -759,13 +810,25 @@ int bench(const common& c, const std::vector<std::string>& args)
         }
         if (i < nq) {
             json::value v = json::parse(r->body);
-            std::set<std::int32_t> want(truth->row(qi), truth->row(qi) + top_k);
+            // The ground truth of a filter is padded with -1 where fewer than top-k rows match.
+            std::set<std::int32_t> want;
+            for (std::size_t j = 0; j < top_k; ++j) {
+                if (truth->row(qi)[j] >= 0) {
+                    want.insert(truth->row(qi)[j]);
+                }
+            }
             std::size_t hits = 0;
+            std::string ids;
             for (const auto& h : v.at("results").as_array()) {
                 std::string id(h.at("id").as_string());
                 hits += want.count(static_cast<std::int32_t>(std::atoll(id.c_str())));
+                ids += ids.empty() ? id : "," + id;
             }
-            recalls[qi] = static_cast<double>(hits) / static_cast<double>(top_k);
+            result_ids[qi] = std::move(ids);
+            recalls[qi] = want.empty() ? 1.0 : static_cast<double>(hits) / static_cast<double>(want.size());
+            if (const json::value* e = v.at("stats").as_object().if_contains("exhaustive"); e && e->as_bool()) {
+                ++exhaustive;
+            }
         }
         return true;
     });
@@ -782,7 +845,17 @@ int bench(const common& c, const std::vector<std::string>& args)
                                            : std::string("nprobe default");
     std::printf("recall@%zu %.4f over %zu queries (%s, concurrency %zu)\n", top_k, recall / static_cast<double>(nq), nq,
                 budget.c_str(), concurrency);
+    if (!filter.empty() || !filters.empty()) {
+        std::printf("filter '%s': %zu of %zu answers exhaustive\n", case_name.c_str(), exhaustive, nq);
+    }
     print_latency(lat);
+    if (!results_file.empty()) {
+        std::ofstream out(results_file, std::ios::app);
+        for (std::size_t i = 0; i < nq; ++i) {
+            out << "{\"filter\":" << json::serialize(json::value(case_name)) << ",\"query\":" << i << ",\"ids\":["
+                << result_ids[i] << "]}\n";
+        }
+    }
     return 0;
 }
 

@@ -72,6 +72,9 @@ void append_search_options(std::string& out, const search_options& o)
     if (o.include_payload) {
         out += ",\"include_payload\":true";
     }
+    if (!o.filter.empty()) {
+        out += ",\"filter\":" + o.filter;
+    }
 }
 
 }  // namespace

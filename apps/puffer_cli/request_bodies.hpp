@@ -16,6 +16,7 @@ struct search_options {
     std::size_t nprobe = 0;      // 0: the server's default
     double recall_target = 0;    // instead of nprobe when set
     bool include_payload = false;
+    std::string filter;          // JSON text of a filter expression; empty: none
 };
 
 std::string create_body(const std::string& name, std::size_t dimension, const std::string& metric);

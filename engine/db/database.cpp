@@ -2,6 +2,7 @@
 
 #include "engine/collection/collection.hpp"
 #include "engine/core/log.hpp"
+#include "engine/query/filtering.hpp"
 #include "engine/shard/shard.hpp"
 
 #include <algorithm>
@@ -583,6 +584,19 @@ void database::search(std::string name, query::search_request request,
         }
         s.executor().search(it->second->view(), std::move(request), std::move(d));
     });
+}
+
+void database::count(std::string name, std::shared_ptr<const index::filter> filter,
+                     unique_function<void(result<std::size_t>)> done)
+{
+    route(std::move(name), std::move(done),
+          [filter = std::move(filter)](collection::collection& c, unique_function<void(result<std::size_t>)> d) {
+              if (c.failed()) {
+                  d(c.failed_error());
+                  return;
+              }
+              d(query::count_matches(*c.view(), filter.get()));
+          });
 }
 
 void database::search_batch(std::string name, std::vector<query::search_request> requests,

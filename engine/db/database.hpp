@@ -80,6 +80,9 @@ public:
     void remove(std::string name, std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
     void search(std::string name, query::search_request request,
                 unique_function<void(result<query::search_response>)> done);
+    // Live points of the collection that match filter (null: all of them), exact.
+    void count(std::string name, std::shared_ptr<const index::filter> filter,
+               unique_function<void(result<std::size_t>)> done);
     // Searches of one collection at once (1 to query::batch_searches_max), answered in order.
     void search_batch(std::string name, std::vector<query::search_request> requests,
                       unique_function<void(result<query::batch_response>)> done);

@@ -121,6 +121,24 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
     return n;
 }
 
+std::size_t scan_allowed_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+                              std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* allow,
+                              std::uint64_t allow_first)
+{
+    float distances[scan_block_rows];
+    for (std::size_t begin = 0; begin < n; begin += scan_block_rows) {
+        std::size_t count = std::min(scan_block_rows, n - begin);
+        distance_rows(m, q, rows + begin * d, count, d, distances);
+        for (std::size_t i = 0; i < count; ++i) {
+            std::uint64_t bit = allow_first + begin + i;
+            if (!(distances[i] > heap.threshold()) && ((allow[bit / 64] >> (bit % 64)) & 1u) != 0) {
+                heap.push(distances[i], first_key + begin + i);
+            }
+        }
+    }
+    return n;
+}
+
 std::size_t scan_listed_rows(metric m, const float* q, const float* rows, const std::uint32_t* list, std::size_t n,
                              std::size_t d, std::uint64_t first_key, topk<std::uint64_t>& heap,
                              const std::uint64_t* skip)

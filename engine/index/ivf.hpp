@@ -58,6 +58,12 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
                       std::uint64_t first_key, topk<std::uint64_t>& heap,
                       const std::uint64_t* skip = nullptr, std::uint64_t skip_first = 0);
 
+// Scans n rows like scan_rows, but keeps only row i whose bit allow_first + i of allow is set
+// (a filter's matching rows): distances of contiguous rows, for a run where most rows match.
+std::size_t scan_allowed_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+                              std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* allow,
+                              std::uint64_t allow_first);
+
 // Scans the n rows rows + list[i] * d into heap with keys first_key + list[i]; row list[i] is left
 // out when its bit of skip is set (skip may be null). Returns n.
 std::size_t scan_listed_rows(metric m, const float* q, const float* rows, const std::uint32_t* list, std::size_t n,

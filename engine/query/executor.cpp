@@ -80,6 +80,10 @@ struct executor::search_op {
         std::uint64_t key;
     };
     std::vector<payload_hit> payload_hits;  // hits whose payload is read from a segment file
+    // A filtered search (one search only): the matching live rows, scanned by listing them.
+    bool filtered = false;
+    filtered_rows allowed;
+    std::vector<std::uint32_t> listed;  // scratch of the staging scans
 
     std::size_t count() const { return requests.size(); }
     const float* query(std::size_t i) const
@@ -109,6 +113,7 @@ struct executor::part {
     search_stats stats;
     std::optional<error> failure;
     std::vector<index::row_span> spans;  // one search: clusters in memory, waiting for scan_spans
+    std::vector<std::uint32_t> listed;   // filtered: the matching rows of the cluster being scanned
 
     void fail(const error& e)
     {
@@ -224,6 +229,7 @@ void executor::release_search(search_op* op)
     op->failure.reset();
     op->requests.clear();
     op->queries.clear();
+    op->filtered = false;
     op->totals = {};
     --searches_active_;
     search_pool_.emplace_back(op);
@@ -282,6 +288,11 @@ void executor::search(std::shared_ptr<const read_view> view, search_request requ
         done(s.error());
         return;
     }
+    search_prepared(std::move(view), std::move(request), std::move(done));
+}
+
+void executor::search_prepared(std::shared_ptr<const read_view> view, search_request request, search_done done)
+{
     if (searches_active_ >= searches_max) {
         done(make_error(errc::busy, strprintf("%zu searches in progress on this shard; retry", searches_active_)));
         return;
@@ -291,7 +302,13 @@ void executor::search(std::shared_ptr<const read_view> view, search_request requ
     op.requests.push_back(std::move(request));
     op.done_one = std::move(done);
     // One search: the planner's exact probe choice, one task per cluster, all for search 0.
-    planner_.make(*op.view, op.query(0), op.requests[0], op.one_plan);
+    if (op.requests[0].filter) {
+        op.filtered = true;
+        match_rows(*op.view, *op.requests[0].filter, op.allowed);
+        planner_.make_filtered(*op.view, op.query(0), op.requests[0], op.allowed, op.one_plan);
+    } else {
+        planner_.make(*op.view, op.query(0), op.requests[0], op.one_plan);
+    }
     batch_plan& t = op.tasks;
     t.clear();
     t.queries.push_back(0);
@@ -326,6 +343,11 @@ void executor::search_batch(std::shared_ptr<const read_view> view, std::vector<s
         done(make_error(errc::busy, strprintf("%zu searches in progress on this shard; retry", searches_active_)));
         return;
     }
+    bool any_filter = std::any_of(requests.begin(), requests.end(), [](const auto& r) { return r.filter != nullptr; });
+    if (any_filter) {
+        search_filtered_batch(std::move(view), std::move(requests), std::move(done));
+        return;
+    }
     search_op& op = *acquire_search();
     op.view = std::move(view);
     op.requests = std::move(requests);
@@ -354,6 +376,22 @@ void executor::start(search_op& op)
         s.expected_recall = op.tasks.expected_recall[i];
         s.clusters_probed = op.tasks.clusters[i];
         s.vectors_scanned = op.tasks.vectors[i];
+        if (op.filtered) {
+            // Every matching staging row is scanned (they are few: staging is bounded).
+            s.filtered = true;
+            s.matches = op.allowed.total();
+            s.exhaustive = op.one_plan.exhaustive;
+            for (std::size_t j = 0; j < v.staging.size(); ++j) {
+                const view_staging& st = v.staging[j];
+                op.listed.clear();
+                op.allowed.staging[j].list_range(0, st.row_count, op.listed);
+                s.vectors_scanned +=
+                    index::scan_listed_rows(v.distance_metric, op.query(i), st.rows->vectors(), op.listed.data(),
+                                            op.listed.size(), v.dimension, make_key(v.segments.size() + j, 0),
+                                            op.heaps[i]);
+            }
+            continue;
+        }
         // Staging rows are scanned here and now (only this shard may read them): every row of
         // a staging not yet assigned to clusters, the probed clusters of one that is.
         for (std::size_t j = 0; j < v.staging.size(); ++j) {
@@ -451,7 +489,7 @@ void executor::advance(part& p)
 {
     cluster_cache& cache = host_.cache();
     const read_view& v = *p.op->view;
-    const bool one = p.op->count() == 1;
+    const bool one = p.op->count() == 1 && !p.op->filtered;
     while (p.cursor < p.tasks.size()) {
         const auto task_index = static_cast<std::uint32_t>(p.cursor);
         const batch_plan::task& t = p.tasks[task_index];
@@ -522,6 +560,23 @@ void executor::scan_task(part& p, std::uint32_t task_index, const float* data)
     const batch_plan::task& t = p.tasks[task_index];
     const view_segment& vs = v.segments[t.segment];
     std::size_t start = vs.segment->reader().cluster_start(t.cluster);
+    if (op.filtered) {
+        // Only the matching live rows of the cluster: listed from the filter's bitset.
+        const bitmap& allowed = op.allowed.segments[t.segment];
+        std::size_t matching = allowed.count_range(start, start + t.rows);
+        if (2 * matching >= t.rows) {
+            // Most rows match: contiguous distances cost less than gathering the matching ones.
+            index::scan_allowed_rows(v.distance_metric, op.query(0), data, t.rows, v.dimension,
+                                     make_key(t.segment, start), p.heaps[0], allowed.words(), start);
+        } else {
+            p.listed.clear();
+            allowed.list_range(start, start + t.rows, p.listed);
+            index::scan_listed_rows(v.distance_metric, op.query(0), data, p.listed.data(), p.listed.size(),
+                                    v.dimension, make_key(t.segment, start), p.heaps[0]);
+        }
+        p.stats.vectors_scanned += matching;
+        return;
+    }
     for (std::uint32_t j = t.first; j < t.first + t.count; ++j) {
         std::uint32_t i = op.tasks.queries[j];
         p.stats.vectors_scanned += index::scan_rows(v.distance_metric, op.query(i), data, t.rows, v.dimension,
@@ -866,6 +921,59 @@ void executor::reply(search_op& op)
     batch_done done = std::move(op.done_many);
     release_search(&op);
     done(std::move(answer));
+}
+
+void executor::search_filtered_batch(std::shared_ptr<const read_view> view, std::vector<search_request> requests,
+                                     batch_done done)
+{
+    // Searches with filters plan and scan their own matching rows: each runs as a search of its
+    // own, and the answers are gathered in order.
+    struct gather {
+        std::vector<search_response> results;
+        std::size_t pending = 0;
+        std::optional<error> failure;
+        batch_done done;
+    };
+    // The answers' payloads share the batch's bound: each search gets its part of it.
+    for (auto& r : requests) {
+        if (r.payload_bytes_max != 0) {
+            r.payload_bytes_max = std::max<std::size_t>(1, r.payload_bytes_max / requests.size());
+        }
+    }
+    auto g = std::make_shared<gather>();
+    g->results.resize(requests.size());
+    g->pending = requests.size();
+    g->done = std::move(done);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        search_prepared(view, std::move(requests[i]), [g, i](result<search_response> r) {
+            if (!r) {
+                if (!g->failure) {
+                    g->failure = r.error();
+                }
+            } else {
+                g->results[i] = std::move(r.value());
+            }
+            if (--g->pending != 0) {
+                return;
+            }
+            if (g->failure) {
+                g->done(std::move(*g->failure));
+                return;
+            }
+            batch_response answer;
+            answer.results = std::move(g->results);
+            for (const auto& res : answer.results) {
+                answer.totals.segments = res.stats.segments;
+                answer.totals.clusters_probed += res.stats.clusters_probed;
+                answer.totals.clusters_read += res.stats.clusters_read;
+                answer.totals.vectors_scanned += res.stats.vectors_scanned;
+                answer.totals.bytes_read += res.stats.bytes_read;
+                answer.totals.cache_hits += res.stats.cache_hits;
+                answer.totals.shards = std::max(answer.totals.shards, res.stats.shards);
+            }
+            g->done(std::move(answer));
+        });
+    }
 }
 
 void executor::forget_segment(std::uint64_t segment_uid)

@@ -115,6 +115,11 @@ private:
     part* acquire_part();
     void release_part(part* p);
 
+    // search() after prepare().
+    void search_prepared(std::shared_ptr<const read_view> view, search_request request, search_done done);
+    // A batch holding filtered searches: each runs as a search of its own, answers gathered.
+    void search_filtered_batch(std::shared_ptr<const read_view> view, std::vector<search_request> requests,
+                               batch_done done);
     // Checks and normalizes one request; the error's message is prefixed with where.
     [[nodiscard]] status prepare(const read_view& view, search_request& request, const std::string& where);
     // From the plan to the answer: staging scans, parts, merge, ids and payloads.

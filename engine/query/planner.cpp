@@ -71,13 +71,10 @@ std::pair<std::size_t, double> planner::group_budget(const read_view& view, cons
     return {std::clamp<std::size_t>(probes, 1, k), expected};
 }
 
-void planner::make(const read_view& view, const float* q, const search_request& request, plan& out)
+void planner::budget(const read_view& view, const search_request& request, plan& out)
 {
-    out.clear();
+    group_probes_.assign(view.groups.size(), 0);
     std::size_t rows = view.indexed_rows();
-    if (rows == 0) {
-        return;
-    }
     budget_base b = base_of(rows, request);
     bool from_target = request.recall_target > 0;
     double expected_weighted = 0;
@@ -85,9 +82,9 @@ void planner::make(const read_view& view, const float* q, const search_request& 
     std::size_t largest_rows = 0;
     for (std::uint32_t gi = 0; gi < view.groups.size(); ++gi) {
         const quantizer_group& group = view.groups[gi];
-        const storage::segment& rep = *view.segments[group.representative].segment;
-        std::size_t k = rep.cluster_count();
+        std::size_t k = view.segments[group.representative].segment->cluster_count();
         auto [probes, expected] = group_budget(view, group, request, b.fraction);
+        group_probes_[gi] = probes;
         expected_known = expected_known && expected >= 0;
         expected_weighted += expected * static_cast<double>(group.rows);
         if (from_target && group.rows > largest_rows) {
@@ -96,8 +93,27 @@ void planner::make(const read_view& view, const float* q, const search_request& 
                 1, static_cast<std::size_t>(std::llround(static_cast<double>(probes) / static_cast<double>(k) *
                                                          static_cast<double>(b.one_segment_clusters))));
         }
-        index::select_probes(view.distance_metric, q, rep.reader().centroids(), k, view.dimension, probes, probes_,
-                             distances_);
+    }
+    if (!from_target) {
+        out.nprobe = b.nprobe;
+    }
+    if (expected_known) {
+        out.expected_recall = expected_weighted / static_cast<double>(rows);
+    }
+}
+
+void planner::make(const read_view& view, const float* q, const search_request& request, plan& out)
+{
+    out.clear();
+    if (view.indexed_rows() == 0) {
+        return;
+    }
+    budget(view, request, out);
+    for (std::uint32_t gi = 0; gi < view.groups.size(); ++gi) {
+        const quantizer_group& group = view.groups[gi];
+        const storage::segment& rep = *view.segments[group.representative].segment;
+        index::select_probes(view.distance_metric, q, rep.reader().centroids(), rep.cluster_count(), view.dimension,
+                             group_probes_[gi], probes_, distances_);
         for (std::uint32_t c : probes_) {
             for (std::uint32_t s : group.segments) {
                 std::uint32_t length = view.segments[s].segment->reader().cluster_length(c);
@@ -115,11 +131,112 @@ void planner::make(const read_view& view, const float* q, const search_request& 
             }
         }
     }
-    if (!from_target) {
-        out.nprobe = b.nprobe;
+}
+
+void planner::make_filtered(const read_view& view, const float* q, const search_request& request,
+                            const filtered_rows& allowed, plan& out)
+{
+    out.clear();
+    if (view.indexed_rows() == 0 || allowed.segment_matches == 0) {
+        out.exhaustive = true;
+        if (view.indexed_rows() != 0) {
+            budget(view, request, out);
+        }
+        return;
     }
-    if (expected_known) {
-        out.expected_recall = expected_weighted / static_cast<double>(rows);
+    // The budget of each group in rows: the share of its rows that its probes stand for.
+    budget(view, request, out);
+    std::vector<std::size_t>& group_rows = group_rows_;
+    group_rows.assign(view.groups.size(), 0);
+    std::size_t budget_rows = 0;
+    for (std::uint32_t gi = 0; gi < view.groups.size(); ++gi) {
+        const quantizer_group& group = view.groups[gi];
+        std::size_t k = view.segments[group.representative].segment->cluster_count();
+        group_rows[gi] = static_cast<std::size_t>(static_cast<double>(group_probes_[gi]) / static_cast<double>(k) *
+                                                  static_cast<double>(group.rows));
+        budget_rows += group_rows[gi];
+    }
+    if (static_cast<double>(allowed.segment_matches) <=
+        filtered_exhaustive_factor * static_cast<double>(budget_rows)) {
+        for (std::uint32_t s = 0; s < view.segments.size(); ++s) {
+            const bitmap& rows = allowed.segments[s];
+            if (rows.empty()) {
+                continue;
+            }
+            const auto& reader = view.segments[s].segment->reader();
+            for (std::uint32_t c = 0; c < reader.cluster_count(); ++c) {
+                std::uint32_t length = reader.cluster_length(c);
+                std::size_t start = reader.cluster_start(c);
+                std::size_t matched = length == 0 ? 0 : rows.count_range(start, start + length);
+                if (matched != 0) {
+                    out.clusters.push_back(plan_cluster{s, c, length});
+                    out.vectors += matched;
+                }
+            }
+        }
+        out.exhaustive = true;
+        return;
+    }
+    for (std::uint32_t gi = 0; gi < view.groups.size(); ++gi) {
+        const quantizer_group& group = view.groups[gi];
+        std::size_t matches = 0;
+        for (std::uint32_t s : group.segments) {
+            matches += allowed.segments[s].count();
+        }
+        if (matches == 0) {
+            continue;
+        }
+        const storage::segment& rep = *view.segments[group.representative].segment;
+        const std::size_t k = rep.cluster_count();
+        // Ranks first as many clusters as the share of matching rows suggests (twice over), and
+        // the whole table only if those do not hold enough.
+        double share = static_cast<double>(matches) / static_cast<double>(std::max<std::size_t>(group.rows, 1));
+        auto want = static_cast<std::size_t>(2.0 * static_cast<double>(std::max<std::size_t>(group_probes_[gi], 1)) /
+                                             std::max(share, 1e-9));
+        want = std::clamp<std::size_t>(want, 1, k);
+        std::size_t matched = 0;
+        std::size_t next = 0;
+        want = std::max(want, std::min(k, group_probes_[gi]));
+        index::select_probes(view.distance_metric, q, rep.reader().centroids(), k, view.dimension, want, probes_,
+                             distances_);
+        // The rows the unfiltered search would scan here: those of the group's nearest probes.
+        std::size_t budget_here = 0;
+        for (std::size_t j = 0; j < std::min(group_probes_[gi], probes_.size()); ++j) {
+            for (std::uint32_t s : group.segments) {
+                budget_here += view.segments[s].segment->reader().cluster_length(probes_[j]);
+            }
+        }
+        // At least top_k matching rows, so that an answer is short only when fewer points match.
+        const std::size_t target = std::max<std::size_t>(
+            static_cast<std::size_t>(filtered_budget_share * static_cast<double>(budget_here)), request.top_k);
+        while (matched < target && next < k) {
+            for (; next < probes_.size() && matched < target; ++next) {
+                std::uint32_t c = probes_[next];
+                for (std::uint32_t s : group.segments) {
+                    const auto& reader = view.segments[s].segment->reader();
+                    std::uint32_t length = reader.cluster_length(c);
+                    std::size_t start = reader.cluster_start(c);
+                    std::size_t n = length == 0 ? 0 : allowed.segments[s].count_range(start, start + length);
+                    if (n != 0) {
+                        out.clusters.push_back(plan_cluster{s, c, length});
+                        matched += n;
+                    }
+                }
+            }
+            if (matched >= target || want == k) {
+                break;
+            }
+            // Not enough matching rows there: rank the whole table from the same distances
+            // (select_probes left all k of them in distances_), nearest first as before.
+            want = k;
+            probes_.resize(k);
+            std::iota(probes_.begin(), probes_.end(), std::uint32_t{0});
+            const std::vector<float>& dist = distances_;
+            std::sort(probes_.begin(), probes_.end(), [&dist](std::uint32_t a, std::uint32_t b) {
+                return dist[a] != dist[b] ? dist[a] < dist[b] : a < b;
+            });
+        }
+        out.vectors += matched;
     }
 }
 

@@ -1,8 +1,11 @@
 #pragma once
 // A search as the engine's C++ API takes it and answers it (net/ decodes JSON into these).
 
+#include "engine/index/filter.hpp"
+
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,9 @@ struct search_request {
     // Instead of nprobe (0 when unset): the smallest budget whose measured recall@10 reaches this,
     // from the recall curves the segments measured when they were built.
     double recall_target = 0;
+    // Only points matching this are answered (null: every point). Shared: a batch may hold one
+    // filter for many searches.
+    std::shared_ptr<const index::filter> filter;
     bool include_payload = false;
     // The payloads of the answer may total at most this many bytes (0: no bound); past it the
     // search fails with invalid_argument before any payload is read.
@@ -42,6 +48,12 @@ struct search_stats {
     std::size_t nprobe = 0;
     double expected_recall = -1;
     std::size_t shards = 1;  // shards that scanned clusters for this query
+    // Filtered searches: the live points that match (exact), and whether every one of them was
+    // scanned (then the answer is exact) or the probe was widened until the budget's worth of
+    // matching rows was scanned.
+    bool filtered = false;
+    std::size_t matches = 0;
+    bool exhaustive = false;
 };
 
 struct search_response {

@@ -568,6 +568,30 @@ def run_sequence(c):
         c.expect("search: payload read from the segment",
                  found["results"][0].get("payload") == {"color": "red"}, repr(found["results"]))
 
+    # Filters: a filtered search and counts; a malformed filter is 400 naming the node.
+    filtered = c.call("search with a filter", "POST", SEARCH, "/v1/collections/docs/search",
+                      {"vector": [1, 0, 0], "top_k": 3, "filter": {"eq": ["color", "red"]}}, request_valid=True)
+    if isinstance(filtered, dict) and isinstance(filtered.get("stats"), dict):
+        c.expect("filtered search: only the red point", [r.get("id") for r in filtered["results"]] == ["a"],
+                 repr(filtered["results"]))
+        c.expect("filtered search: stats say how", filtered["stats"].get("matches") == 1
+                 and filtered["stats"].get("exhaustive") is True, repr(filtered["stats"]))
+    COUNT = "/v1/collections/{name}/points/count"
+    counted = c.call("count", "POST", COUNT, "/v1/collections/docs/points/count")
+    c.expect("count: every point", isinstance(counted, dict) and counted.get("count", 0) >= 3, repr(counted))
+    counted = c.call("count with a filter", "POST", COUNT, "/v1/collections/docs/points/count",
+                     {"filter": {"eq": ["color", "red"]}}, request_valid=True)
+    c.expect("count: one red point", counted == {"count": 1}, repr(counted))
+    c.call("count: a malformed filter", "POST", COUNT, "/v1/collections/docs/points/count",
+           {"filter": {"eq": ["color"]}}, 400, "invalid_argument", request_valid=True)
+    c.call("count: unknown field", "POST", COUNT, "/v1/collections/docs/points/count", {"where": {}}, 400,
+           "invalid_argument", request_valid=False)
+    c.call("count: unknown collection", "POST", COUNT, "/v1/collections/nope/points/count", {}, 404, "not_found",
+           request_valid=True)
+    c.call("search: a filter with two operators", "POST", SEARCH, "/v1/collections/docs/search",
+           {"vector": [1, 0, 0], "filter": {"eq": ["color", "red"], "exists": "color"}}, 400, "invalid_argument",
+           request_valid=True)
+
     # Batch search: answers in order, each with its own options; an invalid item fails the batch.
     BATCH = "/v1/collections/{name}/search/batch"
     batch = c.call("batch search", "POST", BATCH, "/v1/collections/docs/search/batch",
@@ -817,6 +841,7 @@ def run_collection_failed(c, server_binary, temp, log):
         ("delete points", "POST", "/v1/collections/{name}/points/delete", "/v1/collections/broken/points/delete",
          {"ids": ["a"]}),
         ("flush", "POST", "/v1/collections/{name}/flush", "/v1/collections/broken/flush", None),
+        ("count", "POST", "/v1/collections/{name}/points/count", "/v1/collections/broken/points/count", None),
         ("compact", "POST", "/v1/collections/{name}/compact", "/v1/collections/broken/compact", None),
     ]
     for label, method, template, path, body in calls:

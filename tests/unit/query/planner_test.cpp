@@ -336,4 +336,96 @@ BOOST_AUTO_TEST_CASE(a_curve_measured_without_near_neighbours_is_asked_for_the_t
     BOOST_TEST(p.expected_recall == 0.9125, boost::test_tools::tolerance(1e-6));
 }
 
+// A filter's matching rows as the executor hands them to the planner: every position p of each
+// segment for which keep(segment, p) holds.
+template <class Keep>
+query::filtered_rows allowed_of(const query::read_view& v, Keep keep)
+{
+    query::filtered_rows a;
+    for (std::size_t s = 0; s < v.segments.size(); ++s) {
+        bitmap b(v.segments[s].segment->vector_count());
+        for (std::size_t p = 0; p < b.size(); ++p) {
+            if (keep(s, p)) {
+                b.set(p);
+            }
+        }
+        a.segment_matches += b.count();
+        a.segments.push_back(std::move(b));
+    }
+    return a;
+}
+
+BOOST_AUTO_TEST_CASE(a_filter_matching_few_rows_plans_every_cluster_holding_one)
+{
+    test::temp_dir dir;
+    const std::size_t k = 40;
+    auto table = random_table(k, 3);
+    auto v = view_of({write(dir, 1, 3000, table, k), write(dir, 2, 400, table, k)}, {0, 0});
+    // One row in 97: far fewer than the rows the budget scans unfiltered.
+    auto allowed = allowed_of(v, [](std::size_t s, std::size_t p) { return (p + s) % 97 == 0; });
+    query::planner planner;
+    query::plan p;
+    std::vector<float> q(d, 0.1f);
+    query::search_request r;
+    planner.make_filtered(v, q.data(), r, allowed, p);
+    BOOST_TEST(p.exhaustive);
+    BOOST_TEST(p.vectors == allowed.segment_matches);
+    std::size_t planned_matches = 0;
+    for (const auto& pc : p.clusters) {
+        const auto& reader = v.segments[pc.segment].segment->reader();
+        std::size_t start = reader.cluster_start(pc.cluster);
+        std::size_t n = allowed.segments[pc.segment].count_range(start, start + pc.rows);
+        BOOST_TEST(n > 0u);  // no cluster without a matching row
+        planned_matches += n;
+    }
+    BOOST_TEST(planned_matches == allowed.segment_matches);  // every matching row, once
+    BOOST_TEST(p.nprobe == query::default_nprobe(index::default_cluster_count(3400)));
+
+    // No match at all: nothing to scan, and the answer is exact.
+    auto none = allowed_of(v, [](std::size_t, std::size_t) { return false; });
+    planner.make_filtered(v, q.data(), r, none, p);
+    BOOST_TEST(p.exhaustive);
+    BOOST_TEST(p.clusters.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_broad_filter_widens_the_probe_nearest_first_until_the_budget_is_met)
+{
+    test::temp_dir dir;
+    const std::size_t k = 60;
+    auto table = random_table(k, 4);
+    auto v = view_of({write(dir, 1, 6000, table, k)}, {0});
+    query::planner planner;
+    std::vector<float> q(d, -0.2f);
+    query::search_request r;
+    r.nprobe = 4;
+    query::plan unfiltered;
+    planner.make(v, q.data(), r, unfiltered);
+    // A third of the rows match, spread over every cluster.
+    auto allowed = allowed_of(v, [](std::size_t, std::size_t p) { return p % 3 == 0; });
+    query::plan p;
+    planner.make_filtered(v, q.data(), r, allowed, p);
+    BOOST_TEST(!p.exhaustive);
+    BOOST_TEST(p.nprobe == unfiltered.nprobe);
+    // The probes are the table's nearest clusters in order: the unfiltered ones first.
+    std::vector<std::uint32_t> order;
+    std::vector<float> scratch;
+    index::select_probes(metric::l2, q.data(), v.segments[0].segment->reader().centroids(), k, d, k, order, scratch);
+    BOOST_TEST_REQUIRE(p.clusters.size() > unfiltered.clusters.size());
+    std::size_t matched = 0;
+    std::size_t before_last = 0;
+    for (std::size_t i = 0; i < p.clusters.size(); ++i) {
+        BOOST_TEST(p.clusters[i].cluster == order[i]);
+        const auto& reader = v.segments[0].segment->reader();
+        std::size_t start = reader.cluster_start(p.clusters[i].cluster);
+        std::size_t n = allowed.segments[0].count_range(start, start + p.clusters[i].rows);
+        before_last = matched;
+        matched += n;
+    }
+    BOOST_TEST(p.vectors == matched);
+    // It stops at the first cluster that brings the matching rows to the share of the budget.
+    const double target = query::filtered_budget_share * static_cast<double>(unfiltered.vectors);
+    BOOST_TEST(static_cast<double>(matched) >= target);
+    BOOST_TEST(static_cast<double>(before_last) < target);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -289,7 +289,9 @@ private:
         }
         // The largest bucket boundary at or below x (0: the empty prefix).
         auto bucket_below = [&](std::size_t x) {
-            std::size_t i = x * attribute_field::number_buckets / f.numbers.size();
+            // Boundaries 1 .. number_buckets - 1 have bitsets; the column's end has none.
+            std::size_t i = std::min(x * attribute_field::number_buckets / f.numbers.size(),
+                                     attribute_field::number_buckets - 1);
             while (i > 0 && f.prefix_entry(i) > x) {
                 --i;
             }
@@ -302,6 +304,8 @@ private:
         std::uint64_t* w = run.mutable_words();
         const std::size_t words = run.word_count();
         std::size_t hi = bucket_below(end);
+        std::size_t lo = bucket_below(begin);
+        PUFFER_ASSERT(hi <= f.prefix.size() && lo <= hi);
         if (hi > 0) {
             const std::uint64_t* p = f.prefix[hi - 1]->words();
             for (std::size_t i = 0; i < words; ++i) {
@@ -309,7 +313,6 @@ private:
             }
         }
         set_number_run(run, f, f.prefix_entry(hi), end);
-        std::size_t lo = bucket_below(begin);
         if (lo > 0) {
             const std::uint64_t* p = f.prefix[lo - 1]->words();
             for (std::size_t i = 0; i < words; ++i) {

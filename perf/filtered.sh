@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$data" ] && [ -f "$data/filters.json" ] || { echo "perf/filtered.sh: --data must hold make_filtered.py's output" >&2; exit 2; }
 mkdir -p "$out"
-rm -rf "$out/data" "$out"/results_*.jsonl
+rm -rf "$out/data" "$out/port" "$out"/results_*.jsonl
 python3 - "$data" "$out/points.jsonl" <<'EOF'
 import json, struct, sys
 d, dest = sys.argv[1], sys.argv[2]

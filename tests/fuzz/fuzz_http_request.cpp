@@ -197,6 +197,49 @@ void check_points(std::string_view body)
     }
 }
 
+// A decoded filter is within the limits and well formed (what the engine assumes).
+void check_filter(const index::filter& f, std::size_t depth, std::size_t* nodes = nullptr)
+{
+    FUZZ_CHECK(depth <= index::filter_depth_max, "filter depth %zu", depth);
+    if (nodes != nullptr) {
+        ++*nodes;
+    }
+    using index::filter_op;
+    switch (f.op) {
+    case filter_op::all_of:
+    case filter_op::any_of:
+        FUZZ_CHECK(!f.children.empty(), "an empty and/or");
+        break;
+    case filter_op::none_of:
+        FUZZ_CHECK(f.children.size() == 1, "not with %zu children", f.children.size());
+        break;
+    case filter_op::eq:
+    case filter_op::ne:
+    case filter_op::contains:
+        FUZZ_CHECK(f.values.size() == 1 && !f.field.empty(), "leaf with %zu values", f.values.size());
+        break;
+    case filter_op::in:
+    case filter_op::nin:
+    case filter_op::contains_any:
+        FUZZ_CHECK(!f.values.empty() && f.values.size() <= index::filter_values_max && !f.field.empty(),
+                   "%zu values", f.values.size());
+        break;
+    case filter_op::range:
+        FUZZ_CHECK((f.lower.set || f.upper.set) && !f.field.empty(), "a range without bounds");
+        FUZZ_CHECK(!f.lower.set || !f.upper.set || f.lower.value.kind == f.upper.value.kind, "mixed bounds");
+        break;
+    case filter_op::exists:
+        FUZZ_CHECK(!f.field.empty(), "exists without a field");
+        break;
+    }
+    for (const auto& v : f.values) {
+        FUZZ_CHECK(v.kind != index::value_kind::number || std::isfinite(v.number), "a non-finite value");
+    }
+    for (const auto& c : f.children) {
+        check_filter(c, depth + 1, nodes);
+    }
+}
+
 void check_other_decoders(std::string_view body)
 {
     if (auto s = net::parse_search(body)) {
@@ -205,6 +248,14 @@ void check_other_decoders(std::string_view body)
         FUZZ_CHECK(finite(s->vector), "a non-finite value");
         FUZZ_CHECK(s->top_k >= 1 && s->top_k <= net::top_k_max, "top_k %zu", s->top_k);
         FUZZ_CHECK(s->nprobe <= (std::size_t{1} << 30), "nprobe %zu", s->nprobe);
+    }
+    if (auto s = net::parse_search(body); s && s->filter) {
+        check_filter(*s->filter, 1);
+    }
+    if (auto f = net::parse_count(body); f && *f) {
+        std::size_t nodes = 0;
+        check_filter(**f, 1, &nodes);
+        FUZZ_CHECK(nodes <= index::filter_nodes_max, "%zu filter nodes", nodes);
     }
     if (auto c = net::parse_create(body)) {
         FUZZ_CHECK(c->dimension >= 1 && c->dimension <= dimension_max, "dimension %zu",

@@ -51,12 +51,11 @@ bool is_number(const json::value& v)
 
 }  // namespace
 
-std::string keyword_key(value_kind kind, std::string_view text, double number, bool boolean)
+void keyword_key_into(std::string& key, value_kind kind, std::string_view text, double number, bool boolean)
 {
-    std::string key;
+    key.clear();
     switch (kind) {
     case value_kind::string:
-        key.reserve(1 + text.size());
         key.push_back('s');
         key.append(text);
         break;
@@ -75,6 +74,12 @@ std::string keyword_key(value_kind kind, std::string_view text, double number, b
         break;
     }
     }
+}
+
+std::string keyword_key(value_kind kind, std::string_view text, double number, bool boolean)
+{
+    std::string key;
+    keyword_key_into(key, kind, text, number, boolean);
     return key;
 }
 
@@ -96,11 +101,25 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
     if (payload.empty()) {
         return;
     }
+    // One arena per thread, reset per payload: parsing allocates nothing once it has grown.
+    thread_local unsigned char arena[16384];
+    json::monotonic_resource mr(arena, sizeof arena);
     std::error_code ec;
-    json::value v = json::parse(json::string_view(payload.data(), payload.size()), ec);
+    json::value v = json::parse(json::string_view(payload.data(), payload.size()), ec, &mr);
     if (ec || !v.is_object()) {
         return;
     }
+    thread_local std::string key;
+    // The postings of a keyword, found without building a key string when it exists already.
+    auto postings_of = [](std::map<std::string, postings, std::less<>>& m, value_kind kind, std::string_view text,
+                          double number, bool boolean) -> postings& {
+        keyword_key_into(key, kind, text, number, boolean);
+        auto it = m.find(std::string_view(key));
+        if (it == m.end()) {
+            it = m.emplace(key, postings{}).first;
+        }
+        return it->second;
+    };
     // Depth-first over the object, paths joined by '.'.
     auto visit = [&](auto& self, const json::object& obj, const std::string& prefix, std::size_t depth) -> void {
         for (const auto& kv : obj) {
@@ -117,10 +136,12 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
             f->present.add(row);
             if (x.is_string()) {
                 f->kinds[static_cast<std::size_t>(value_kind::string)].add(row);
-                f->scalars[string_key(std::string_view(x.get_string().data(), x.get_string().size()))].add(row);
+                postings_of(f->scalars, value_kind::string, std::string_view(x.get_string().data(), x.get_string().size()),
+                            0, false)
+                    .add(row);
             } else if (x.is_bool()) {
                 f->kinds[static_cast<std::size_t>(value_kind::boolean)].add(row);
-                f->scalars[bool_key(x.get_bool())].add(row);
+                postings_of(f->scalars, value_kind::boolean, {}, 0, x.get_bool()).add(row);
             } else if (is_number(x)) {
                 f->kinds[static_cast<std::size_t>(value_kind::number)].add(row);
                 f->numbers.push_back(as_number(x));
@@ -128,11 +149,13 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
             } else if (x.is_array()) {
                 for (const json::value& e : x.get_array()) {
                     if (e.is_string()) {
-                        f->elements[string_key(std::string_view(e.get_string().data(), e.get_string().size()))].add(row);
+                        postings_of(f->elements, value_kind::string,
+                                    std::string_view(e.get_string().data(), e.get_string().size()), 0, false)
+                            .add(row);
                     } else if (e.is_bool()) {
-                        f->elements[bool_key(e.get_bool())].add(row);
+                        postings_of(f->elements, value_kind::boolean, {}, 0, e.get_bool()).add(row);
                     } else if (is_number(e)) {
-                        f->elements[number_key(as_number(e))].add(row);
+                        postings_of(f->elements, value_kind::number, {}, as_number(e), false).add(row);
                     }
                 }
             } else if (x.is_object() && depth + 1 < attribute_depth_max) {

@@ -45,6 +45,8 @@ struct postings {
 // Keyword keys: a kind byte then the value: 's' + the string's bytes, 'b' + '0' or '1', and for
 // numbers inside arrays 'n' + the 8 bytes of the double (little-endian; -0 stored as 0).
 std::string keyword_key(value_kind kind, std::string_view text, double number, bool boolean);
+// The same into key (its memory reused).
+void keyword_key_into(std::string& key, value_kind kind, std::string_view text, double number, bool boolean);
 inline std::string string_key(std::string_view s) { return keyword_key(value_kind::string, s, 0, false); }
 inline std::string bool_key(bool b) { return keyword_key(value_kind::boolean, {}, 0, b); }
 inline std::string number_key(double v) { return keyword_key(value_kind::number, {}, v, false); }

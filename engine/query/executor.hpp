@@ -7,6 +7,9 @@
 // own ring and cache into a partial top-k, and the shard that received the search merges them
 // and attaches ids and payloads (one more batch of reads for payloads in segment files).
 //
+// A filtered search first evaluates its filter into the bitsets of matching live rows
+// (filtering.hpp), plans from their counts (planner::make_filtered) and scans matching rows only.
+//
 // One executor per shard; everything here runs on that shard's thread. Work for another shard
 // travels as a message to it and comes back as a value (Seastar's invoke_on). Memory is reused
 // across searches: searches, parts and reads come from pools bounded by the _max constants.

@@ -493,6 +493,8 @@ void collection::flush_after_rotation()
                 rows->payloads.emplace_back(st.payload(row));
                 rows->sources.push_back({static_cast<std::uint32_t>(fi), static_cast<std::uint32_t>(row)});
             }
+            // Frozen: nothing appends to it any more, so its index may be read here.
+            rows->source_attributes.push_back(&st.attributes());
         }
         // Once assigned to the current table, the frozen rows are searched through its clusters
         // while the segment is written and synced, instead of all of them by every search.

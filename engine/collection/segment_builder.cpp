@@ -81,10 +81,24 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     auto attributes_started = clock::now();
     if (any_payload) {
         index::attribute_index attrs;
-        for (std::size_t p = 0; p < n; ++p) {
-            attrs.add(static_cast<std::uint32_t>(p), rows.payloads[layout.order[p]]);
+        if (!rows.source_attributes.empty()) {
+            // The sources' indexes, their rows renumbered to positions.
+            std::vector<std::vector<std::int64_t>> positions(rows.source_attributes.size());
+            for (std::size_t p = 0; p < n; ++p) {
+                const build_rows::source& s = rows.sources[layout.order[p]];
+                auto& pos = positions[s.container_index];
+                if (pos.size() <= s.row) {
+                    pos.resize(s.row + 1, -1);
+                }
+                pos[s.row] = static_cast<std::int64_t>(p);
+            }
+            attrs = index::attribute_index::remap(rows.source_attributes, positions, n);
+        } else {
+            for (std::size_t p = 0; p < n; ++p) {
+                attrs.add(static_cast<std::uint32_t>(p), rows.payloads[layout.order[p]]);
+            }
+            attrs.seal(n);
         }
-        attrs.seal(n);
         if (!attrs.empty()) {
             input.sections.push_back({format::section_kind::attribute_index, 0, attrs.encode()});
         }

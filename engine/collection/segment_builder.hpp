@@ -6,6 +6,7 @@
 #include "engine/collection/types.hpp"
 #include "engine/core/result.hpp"
 #include "engine/core/thread_pool.hpp"
+#include "engine/index/attributes.hpp"
 #include "engine/index/ivf.hpp"
 #include "engine/io/env.hpp"
 #include "engine/storage/segment.hpp"
@@ -32,6 +33,9 @@ struct build_rows {
         std::uint32_t row;
     };
     std::vector<source> sources;
+    // When set, one per source container: the attribute index of its rows (a staging's), from
+    // which the segment's index is made without parsing the payloads again.
+    std::vector<const index::attribute_index*> source_attributes;
 };
 
 // The centroid table a build uses.

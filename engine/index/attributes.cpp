@@ -150,9 +150,13 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
                 f->kinds[static_cast<std::size_t>(value_kind::boolean)].add(row);
                 postings_of(f->scalars, value_kind::boolean, {}, 0, x.get_bool()).add(row);
             } else if (is_number(x)) {
-                f->kinds[static_cast<std::size_t>(value_kind::number)].add(row);
-                f->numbers.push_back(as_number(x));
-                f->number_rows.push_back(row);
+                // A number beyond double range (parsed as infinity) is not indexed: the server
+                // refuses such payloads, and a section must hold finite numbers only.
+                if (double v = as_number(x); std::isfinite(v)) {
+                    f->kinds[static_cast<std::size_t>(value_kind::number)].add(row);
+                    f->numbers.push_back(v);
+                    f->number_rows.push_back(row);
+                }
             } else if (x.is_array()) {
                 for (const json::value& e : x.get_array()) {
                     if (e.is_string()) {
@@ -161,7 +165,7 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
                             .add(row);
                     } else if (e.is_bool()) {
                         postings_of(f->elements, value_kind::boolean, {}, 0, e.get_bool()).add(row);
-                    } else if (is_number(e)) {
+                    } else if (is_number(e) && std::isfinite(as_number(e))) {
                         postings_of(f->elements, value_kind::number, {}, as_number(e), false).add(row);
                     }
                 }
@@ -198,7 +202,16 @@ void attribute_index::seal(std::size_t rows_total)
             f.number_rows[i] = sorted[i].second;
         }
         f.prefix.clear();
+        // Prefix bitsets stand for sets of entries only when no row holds two entries (one path
+        // can be reached twice in a row: a key "x.y" beside an object "x" holding "y").
+        bool rows_unique = true;
         if (f.numbers.size() >= number_prefix_min) {
+            bitmap seen(rows_);
+            for (std::uint32_t r : f.number_rows) {
+                rows_unique = seen.set(r) && rows_unique;
+            }
+        }
+        if (f.numbers.size() >= number_prefix_min && rows_unique) {
             bitmap running(rows_);
             std::size_t entry = 0;
             for (std::size_t i = 1; i < attribute_field::number_buckets; ++i) {

@@ -658,6 +658,8 @@ void collection::start_compaction()
                 read_status = f.error();
                 break;
             }
+            // Immutable, and held by `chosen` for the build: renumbered into the new segment's.
+            rows->source_attributes.push_back(seg.reader().attributes().get());
             for (std::size_t c = 0; c < seg.cluster_count() && read_status; ++c) {
                 if (auto s = seg.reader().read_cluster(**f, c, cluster); !s) {
                     read_status = s;

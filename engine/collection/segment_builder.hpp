@@ -33,8 +33,9 @@ struct build_rows {
         std::uint32_t row;
     };
     std::vector<source> sources;
-    // When set, one per source container: the attribute index of its rows (a staging's), from
-    // which the segment's index is made without parsing the payloads again.
+    // When set, one per source container: the attribute index of its rows (a staging's, or a
+    // segment's; null: no payload fields), from which the segment's index is made without
+    // parsing the payloads again.
     std::vector<const index::attribute_index*> source_attributes;
 };
 

@@ -6,6 +6,7 @@
 
 #include "engine/core/assert.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -49,9 +50,19 @@ public:
         words_.resize((size + 63) / 64, 0);
     }
 
-    // Bulk operations (filters): the other set must have the same size. Counts are recomputed.
-    void and_with(const bitmap& o) { combine(o, [](std::uint64_t a, std::uint64_t b) { return a & b; }); }
-    void or_with(const bitmap& o) { combine(o, [](std::uint64_t a, std::uint64_t b) { return a | b; }); }
+    // Bulk operations (filters). and_with and or_with need a set of the same size; and_not_with
+    // takes any size (bits of o beyond this set are ignored, bits beyond o stay: a staging's dead
+    // rows grow ahead of a view's rows). Counts are recomputed.
+    void and_with(const bitmap& o)
+    {
+        PUFFER_ASSERT(o.size_ == size_);
+        combine(o, [](std::uint64_t a, std::uint64_t b) { return a & b; });
+    }
+    void or_with(const bitmap& o)
+    {
+        PUFFER_ASSERT(o.size_ == size_);
+        combine(o, [](std::uint64_t a, std::uint64_t b) { return a | b; });
+    }
     void and_not_with(const bitmap& o) { combine(o, [](std::uint64_t a, std::uint64_t b) { return a & ~b; }); }
     // The complement within [0, size()).
     void flip_all()
@@ -136,16 +147,15 @@ public:
     }
 
 private:
+    // Words this set shares with o are combined; the rest are kept as they are.
     template <class Op>
     void combine(const bitmap& o, Op op)
     {
-        PUFFER_ASSERT(o.size_ == size_);
-        std::size_t n = 0;
-        for (std::size_t w = 0; w < words_.size(); ++w) {
+        std::size_t shared = std::min(words_.size(), o.words_.size());
+        for (std::size_t w = 0; w < shared; ++w) {
             words_[w] = op(words_[w], o.words_[w]);
-            n += static_cast<std::size_t>(__builtin_popcountll(words_[w]));
         }
-        count_ = n;
+        recount();
     }
     void clear_tail()
     {

@@ -1,27 +1,6 @@
 #include "engine/query/filtering.hpp"
 
-#include <algorithm>
-
 namespace puffer::query {
-namespace {
-
-// Clears in m the bits set in dead, which may be longer or shorter than m (a staging's dead
-// bitmap grows ahead of its rows).
-void remove_dead(bitmap& m, const bitmap* dead)
-{
-    if (dead == nullptr || dead->empty()) {
-        return;
-    }
-    std::size_t words = std::min(m.word_count(), dead->word_count());
-    std::uint64_t* w = m.mutable_words();
-    const std::uint64_t* d = dead->words();
-    for (std::size_t i = 0; i < words; ++i) {
-        w[i] &= ~d[i];
-    }
-    m.recount();
-}
-
-}  // namespace
 
 void match_rows(const read_view& view, const index::filter& f, filtered_rows& out)
 {
@@ -36,7 +15,9 @@ void match_rows(const read_view& view, const index::filter& f, filtered_rows& ou
         target.attributes = reader.attributes().get();
         target.id = [&reader](std::uint32_t r) { return reader.id(r); };
         bitmap m = index::evaluate(f, target);
-        remove_dead(m, vs.tombstones.get());
+        if (vs.tombstones) {
+            m.and_not_with(*vs.tombstones);
+        }
         out.segment_matches += m.count();
         out.segments.push_back(std::move(m));
     }
@@ -47,7 +28,9 @@ void match_rows(const read_view& view, const index::filter& f, filtered_rows& ou
         target.attributes = &rows.attributes();
         target.id = [&rows](std::uint32_t r) { return std::string_view(rows.id(r)); };
         bitmap m = index::evaluate(f, target);
-        remove_dead(m, st.dead.get());
+        if (st.dead) {
+            m.and_not_with(*st.dead);
+        }
         out.staging_matches += m.count();
         out.staging.push_back(std::move(m));
     }

@@ -144,20 +144,15 @@ void planner::make_filtered(const read_view& view, const float* q, const search_
         }
         return;
     }
-    // The budget of each group in rows: the share of its rows that its probes stand for.
+    // The budget in rows: in each group, the share of its rows that its probes stand for.
     budget(view, request, out);
-    std::vector<std::size_t>& group_rows = group_rows_;
-    group_rows.assign(view.groups.size(), 0);
-    std::size_t budget_rows = 0;
+    double budget_rows = 0;
     for (std::uint32_t gi = 0; gi < view.groups.size(); ++gi) {
         const quantizer_group& group = view.groups[gi];
         std::size_t k = view.segments[group.representative].segment->cluster_count();
-        group_rows[gi] = static_cast<std::size_t>(static_cast<double>(group_probes_[gi]) / static_cast<double>(k) *
-                                                  static_cast<double>(group.rows));
-        budget_rows += group_rows[gi];
+        budget_rows += static_cast<double>(group_probes_[gi]) / static_cast<double>(k) * static_cast<double>(group.rows);
     }
-    if (static_cast<double>(allowed.segment_matches) <=
-        filtered_exhaustive_factor * static_cast<double>(budget_rows)) {
+    if (static_cast<double>(allowed.segment_matches) <= filtered_exhaustive_factor * budget_rows) {
         for (std::uint32_t s = 0; s < view.segments.size(); ++s) {
             const bitmap& rows = allowed.segments[s];
             if (rows.empty()) {

@@ -130,7 +130,6 @@ private:
     void budget(const read_view& view, const search_request& request, plan& out);
 
     std::vector<std::size_t> group_probes_;
-    std::vector<std::size_t> group_rows_;
     std::vector<std::uint32_t> probes_;
     std::vector<float> distances_;
     std::vector<float> dots_;

@@ -98,22 +98,27 @@ void select_probes(metric m, const float* q, const float* centroids, std::size_t
     std::sort(probes.begin(), probes.end(), closer);
 }
 
-std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
-                      std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* skip,
-                      std::uint64_t skip_first)
+namespace {
+
+// Scans n contiguous rows into heap; with mask, row i is kept only when bit mask_first + i of
+// mask is set (keep_set) or clear (!keep_set).
+template <bool keep_set>
+std::size_t scan_masked(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+                        std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* mask,
+                        std::uint64_t mask_first)
 {
     float distances[scan_block_rows];
     for (std::size_t begin = 0; begin < n; begin += scan_block_rows) {
         std::size_t count = std::min(scan_block_rows, n - begin);
         distance_rows(m, q, rows + begin * d, count, d, distances);
         std::uint64_t key = first_key + begin;
-        if (skip == nullptr) {
+        if (mask == nullptr) {
             heap.push_block(distances, count, key);
             continue;
         }
         for (std::size_t i = 0; i < count; ++i) {
-            std::uint64_t bit = skip_first + begin + i;
-            if (!(distances[i] > heap.threshold()) && ((skip[bit / 64] >> (bit % 64)) & 1u) == 0) {
+            std::uint64_t bit = mask_first + begin + i;
+            if (!(distances[i] > heap.threshold()) && (((mask[bit / 64] >> (bit % 64)) & 1u) != 0) == keep_set) {
                 heap.push(distances[i], key + i);
             }
         }
@@ -121,22 +126,21 @@ std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n
     return n;
 }
 
+}  // namespace
+
+std::size_t scan_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
+                      std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* skip,
+                      std::uint64_t skip_first)
+{
+    return scan_masked<false>(m, q, rows, n, d, first_key, heap, skip, skip_first);
+}
+
 std::size_t scan_allowed_rows(metric m, const float* q, const float* rows, std::size_t n, std::size_t d,
                               std::uint64_t first_key, topk<std::uint64_t>& heap, const std::uint64_t* allow,
                               std::uint64_t allow_first)
 {
-    float distances[scan_block_rows];
-    for (std::size_t begin = 0; begin < n; begin += scan_block_rows) {
-        std::size_t count = std::min(scan_block_rows, n - begin);
-        distance_rows(m, q, rows + begin * d, count, d, distances);
-        for (std::size_t i = 0; i < count; ++i) {
-            std::uint64_t bit = allow_first + begin + i;
-            if (!(distances[i] > heap.threshold()) && ((allow[bit / 64] >> (bit % 64)) & 1u) != 0) {
-                heap.push(distances[i], first_key + begin + i);
-            }
-        }
-    }
-    return n;
+    PUFFER_ASSERT(allow != nullptr);
+    return scan_masked<true>(m, q, rows, n, d, first_key, heap, allow, allow_first);
 }
 
 std::size_t scan_listed_rows(metric m, const float* q, const float* rows, const std::uint32_t* list, std::size_t n,

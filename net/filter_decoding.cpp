@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <cmath>
+#include <optional>
 
 namespace json = boost::json;
 
@@ -17,18 +18,6 @@ using index::filter_value;
 using index::value_kind;
 
 constexpr std::size_t field_size_max = 256;
-
-struct op_info {
-    std::string_view name;
-    filter_op op;
-};
-constexpr op_info ops[] = {
-    {"and", filter_op::all_of},   {"or", filter_op::any_of},       {"not", filter_op::none_of},
-    {"eq", filter_op::eq},        {"ne", filter_op::ne},           {"in", filter_op::in},
-    {"nin", filter_op::nin},      {"range", filter_op::range},     {"contains", filter_op::contains},
-    {"contains_any", filter_op::contains_any}, {"exists", filter_op::exists},
-};
-constexpr std::string_view op_list = "and, or, not, eq, ne, in, nin, range, contains, contains_any, exists";
 
 error invalid(const std::string& where, const std::string& what)
 {
@@ -61,21 +50,25 @@ public:
         }
         const auto& kv = *o->begin();
         std::string_view name(kv.key().data(), kv.key().size());
-        const op_info* info = nullptr;
-        for (const auto& candidate : ops) {
-            if (candidate.name == name) {
-                info = &candidate;
+        std::optional<filter_op> op;
+        std::string names;
+        for (std::size_t i = 0; i < index::filter_op_count; ++i) {
+            auto candidate = static_cast<filter_op>(i);
+            names += names.empty() ? "" : ", ";
+            names += index::op_name(candidate);
+            if (name == index::op_name(candidate)) {
+                op = candidate;
             }
         }
-        if (info == nullptr) {
-            return invalid(where, strprintf("unknown operator '%.*s' (operators: %.*s)", static_cast<int>(name.size()),
-                                            name.data(), static_cast<int>(op_list.size()), op_list.data()));
+        if (!op) {
+            return invalid(where, strprintf("unknown operator '%.*s' (operators: %s)", static_cast<int>(name.size()),
+                                            name.data(), names.c_str()));
         }
         const std::string here = where + "." + std::string(name);
         const json::value& arg = kv.value();
         filter f;
-        f.op = info->op;
-        switch (info->op) {
+        f.op = *op;
+        switch (*op) {
         case filter_op::all_of:
         case filter_op::any_of: {
             const json::array* a = arg.if_array();
@@ -102,9 +95,9 @@ public:
         }
         const json::array* a = arg.if_array();
         if (a == nullptr || a->size() != 2) {
-            const char* shape = info->op == filter_op::range ? "[field, {\"gte\": 1, \"lt\": 2}]"
-                                : (info->op == filter_op::in || info->op == filter_op::nin ||
-                                   info->op == filter_op::contains_any)
+            const char* shape = *op == filter_op::range ? "[field, {\"gte\": 1, \"lt\": 2}]"
+                                : (*op == filter_op::in || *op == filter_op::nin ||
+                                   *op == filter_op::contains_any)
                                     ? "[field, [value, ...]]"
                                     : "[field, value]";
             return invalid(here, strprintf("must be an array of two: %s", shape));
@@ -112,7 +105,7 @@ public:
         PUFFER_TRY_ASSIGN(f.field, field_of((*a)[0], here + "[0]"));
         const json::value& second = (*a)[1];
         const std::string second_where = here + "[1]";
-        switch (info->op) {
+        switch (*op) {
         case filter_op::eq:
         case filter_op::ne:
         case filter_op::contains: {

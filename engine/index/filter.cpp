@@ -364,35 +364,6 @@ void append_value(std::string& out, const filter_value& v)
     }
 }
 
-const char* op_name(filter_op op)
-{
-    switch (op) {
-    case filter_op::all_of:
-        return "and";
-    case filter_op::any_of:
-        return "or";
-    case filter_op::none_of:
-        return "not";
-    case filter_op::eq:
-        return "eq";
-    case filter_op::ne:
-        return "ne";
-    case filter_op::in:
-        return "in";
-    case filter_op::nin:
-        return "nin";
-    case filter_op::range:
-        return "range";
-    case filter_op::contains:
-        return "contains";
-    case filter_op::contains_any:
-        return "contains_any";
-    case filter_op::exists:
-        return "exists";
-    }
-    return "?";
-}
-
 void append_filter(std::string& out, const filter& f)
 {
     out += "{\"";
@@ -457,6 +428,35 @@ void append_filter(std::string& out, const filter& f)
 }
 
 }  // namespace
+
+const char* op_name(filter_op op)
+{
+    switch (op) {
+    case filter_op::all_of:
+        return "and";
+    case filter_op::any_of:
+        return "or";
+    case filter_op::none_of:
+        return "not";
+    case filter_op::eq:
+        return "eq";
+    case filter_op::ne:
+        return "ne";
+    case filter_op::in:
+        return "in";
+    case filter_op::nin:
+        return "nin";
+    case filter_op::range:
+        return "range";
+    case filter_op::contains:
+        return "contains";
+    case filter_op::contains_any:
+        return "contains_any";
+    case filter_op::exists:
+        return "exists";
+    }
+    return "?";
+}
 
 bitmap evaluate(const filter& f, const filter_rows& target)
 {

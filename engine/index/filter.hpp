@@ -77,6 +77,10 @@ struct filter_rows {
 // target.rows (a staging that grew after the view was taken) are left out.
 bitmap evaluate(const filter& f, const filter_rows& target);
 
+// The operator's name in the JSON form ("and", "contains_any", ...).
+const char* op_name(filter_op op);
+inline constexpr std::size_t filter_op_count = static_cast<std::size_t>(filter_op::exists) + 1;
+
 // The filter as compact JSON text, for logs and messages.
 std::string describe(const filter& f);
 

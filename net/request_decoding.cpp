@@ -604,6 +604,87 @@ result<point_batch> parse_points(std::string_view body)
 
 namespace {
 
+// Up to max ids of an "ids" array, each a valid id.
+result<std::vector<std::string>> ids_of(const json::value& ids, std::size_t max)
+{
+    if (!ids.is_array() || ids.get_array().empty()) {
+        return invalid("'ids' must be a non-empty array");
+    }
+    if (ids.get_array().size() > max) {
+        return invalid(strprintf("at most %zu ids per request", max));
+    }
+    std::vector<std::string> out;
+    out.reserve(ids.get_array().size());
+    for (std::size_t i = 0; i < ids.get_array().size(); ++i) {
+        PUFFER_TRY_ASSIGN(std::string id, parse_id(ids.get_array()[i], strprintf("ids[%zu]", i)));
+        out.push_back(std::move(id));
+    }
+    return out;
+}
+
+// The points a write chooses: "ids" or "filter", exactly one.
+status choice_of(const json::object& o, std::size_t ids_max, std::vector<std::string>& ids,
+                 std::shared_ptr<const index::filter>& filter)
+{
+    const json::value* i = o.if_contains("ids");
+    const json::value* f = o.if_contains("filter");
+    if ((i == nullptr) == (f == nullptr)) {
+        return invalid("give the points as 'ids' or as a 'filter' (one of the two)");
+    }
+    if (i != nullptr) {
+        PUFFER_TRY_ASSIGN(ids, ids_of(*i, ids_max));
+        return ok();
+    }
+    PUFFER_TRY_ASSIGN(filter, parse_filter(*f, "filter"));
+    if (!filter) {
+        return invalid("'filter' must be a filter expression (null chooses no points)");
+    }
+    return ok();
+}
+
+status parse_payload_selection(const json::object& o, payload_selection& out)
+{
+    const json::value* ip = o.if_contains("include_payload");
+    if (ip == nullptr || ip->is_null()) {
+        return ok();
+    }
+    if (ip->is_bool()) {
+        out.include = ip->get_bool();
+        out.fields.clear();
+        return ok();
+    }
+    const json::array* a = ip->if_array();
+    if (a == nullptr) {
+        return invalid("'include_payload' must be true, false or an array of field names");
+    }
+    out.include = true;
+    out.fields.clear();
+    for (std::size_t i = 0; i < a->size(); ++i) {
+        const json::string* f = (*a)[i].if_string();
+        if (f == nullptr || f->empty() || f->size() > 256) {
+            return invalid(strprintf("include_payload[%zu] must be a field name of 1 to 256 bytes", i));
+        }
+        out.fields.emplace_back(f->data(), f->size());
+    }
+    return ok();
+}
+
+result<bool> bool_field(const json::object& o, std::string_view key, bool fallback)
+{
+    const json::value* v = o.if_contains(key);
+    if (v == nullptr || v->is_null()) {
+        return fallback;
+    }
+    if (!v->is_bool()) {
+        return invalid("'" + std::string(key) + "' must be true or false");
+    }
+    return v->get_bool();
+}
+
+}  // namespace
+
+namespace {
+
 // One search's fields (a search body, or an item of a batch); where prefixes every message.
 result<query::search_request> search_of(const json::object& o, const std::string& where)
 {
@@ -642,11 +723,13 @@ result<query::search_request> search_of(const json::object& o, const std::string
         }
         r.recall_target = t;
     }
-    if (const json::value* ip = o.if_contains("include_payload"); ip != nullptr && !ip->is_null()) {
-        if (!ip->is_bool()) {
-            return invalid(prefix + "'include_payload' must be true or false");
+    {
+        payload_selection sel;
+        if (auto s = parse_payload_selection(o, sel); !s) {
+            return invalid(prefix + s.error().context);
         }
-        r.include_payload = ip->get_bool();
+        r.include_payload = sel.include;
+        r.payload_fields = std::move(sel.fields);
     }
     if (const json::value* f = o.if_contains("filter")) {
         PUFFER_TRY_ASSIGN(r.filter, parse_filter(*f, where.empty() ? "filter" : where + ".filter"));
@@ -749,25 +832,94 @@ result<query::recall_request> parse_recall(std::string_view body)
     return r;
 }
 
-result<std::vector<std::string>> parse_delete(std::string_view body)
+
+result<delete_request> parse_delete(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr, filter_body_depth_max));
+    PUFFER_TRY(reject_unknown_fields(*o, {"ids", "filter"}, "the request"));
+    delete_request r;
+    PUFFER_TRY(choice_of(*o, batch_points_max, r.ids, r.filter));
+    return r;
+}
+
+result<get_request> parse_get(std::string_view body)
 {
     json::monotonic_resource mr;
     json::value storage;
     PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
-    PUFFER_TRY(reject_unknown_fields(*o, {"ids"}, "the request"));
+    PUFFER_TRY(reject_unknown_fields(*o, {"ids", "include_payload", "include_vector"}, "the request"));
+    get_request r;
     const json::value* ids = o->if_contains("ids");
-    if (ids == nullptr || !ids->is_array() || ids->get_array().empty()) {
-        return invalid("'ids' is required and must be a non-empty array");
+    if (ids == nullptr) {
+        return invalid("'ids' is required");
     }
-    if (ids->get_array().size() > batch_points_max) {
-        return invalid(strprintf("at most %zu ids per request", batch_points_max));
+    PUFFER_TRY_ASSIGN(r.ids, ids_of(*ids, query::get_ids_max));
+    PUFFER_TRY(parse_payload_selection(*o, r.payload));
+    PUFFER_TRY_ASSIGN(r.include_vector, bool_field(*o, "include_vector", false));
+    return r;
+}
+
+result<scroll_body> parse_scroll(std::string_view body)
+{
+    scroll_body r;
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        return r;  // no body: the first page of every point
     }
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < ids->get_array().size(); ++i) {
-        PUFFER_TRY_ASSIGN(std::string id, parse_id(ids->get_array()[i], strprintf("ids[%zu]", i)));
-        out.push_back(std::move(id));
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr, filter_body_depth_max));
+    PUFFER_TRY(reject_unknown_fields(*o, {"filter", "limit", "cursor", "include_payload", "include_vector"},
+                                     "the request"));
+    if (const json::value* f = o->if_contains("filter")) {
+        PUFFER_TRY_ASSIGN(r.request.filter, parse_filter(*f, "filter"));
     }
-    return out;
+    if (const json::value* l = o->if_contains("limit"); l != nullptr && !l->is_null()) {
+        PUFFER_TRY_ASSIGN(std::uint64_t limit, to_count(*l, "limit"));
+        if (limit < 1 || limit > query::scroll_limit_max) {
+            return invalid(strprintf("'limit' must be 1 to %zu", query::scroll_limit_max));
+        }
+        r.request.limit = static_cast<std::size_t>(limit);
+    }
+    if (const json::value* c = o->if_contains("cursor"); c != nullptr && !c->is_null()) {
+        const json::string* s = c->if_string();
+        if (s == nullptr || s->empty() || s->size() > id_size_bytes_max) {
+            return invalid("'cursor' must be the 'next_cursor' of the previous page (a string), or null");
+        }
+        r.request.after = std::string(s->data(), s->size());
+    }
+    PUFFER_TRY(parse_payload_selection(*o, r.payload));
+    r.request.include_payload = r.payload.include;
+    PUFFER_TRY_ASSIGN(r.request.include_vector, bool_field(*o, "include_vector", false));
+    return r;
+}
+
+result<patch_request> parse_patch(std::string_view body)
+{
+    json::monotonic_resource mr;
+    json::value storage;
+    PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr, filter_body_depth_max));
+    PUFFER_TRY(reject_unknown_fields(*o, {"ids", "filter", "payload", "mode"}, "the request"));
+    patch_request r;
+    PUFFER_TRY(choice_of(*o, batch_points_max, r.ids, r.filter));
+    const json::value* pl = o->if_contains("payload");
+    if (pl == nullptr || !pl->is_object()) {
+        return invalid("'payload' is required and must be a JSON object (a field set to null is removed)");
+    }
+    PUFFER_TRY(check_payload_numbers(*pl, "the patch"));
+    r.payload = json::serialize(*pl);
+    if (r.payload.size() > payload_size_bytes_max) {
+        return invalid(strprintf("'payload' is %zu bytes; at most %zu", r.payload.size(), payload_size_bytes_max));
+    }
+    if (const json::value* m = o->if_contains("mode"); m != nullptr && !m->is_null()) {
+        const json::string* s = m->if_string();
+        if (s == nullptr || (*s != "merge" && *s != "replace")) {
+            return invalid("'mode' must be \"merge\" (set the fields given) or \"replace\" (the payload becomes the one given)");
+        }
+        r.replace = *s == "replace";
+    }
+    return r;
 }
 
 result<std::shared_ptr<const index::filter>> parse_count(std::string_view body)

@@ -33,7 +33,43 @@ struct create_request {
 // {"searches": [<search body>, ...]}, 1 to query::batch_searches_max of them.
 [[nodiscard]] result<std::vector<query::search_request>> parse_search_batch(std::string_view body);
 [[nodiscard]] result<query::recall_request> parse_recall(std::string_view body);
-[[nodiscard]] result<std::vector<std::string>> parse_delete(std::string_view body);
+// {"ids": [...]} or {"filter": <filter>}: exactly one.
+struct delete_request {
+    std::vector<std::string> ids;
+    std::shared_ptr<const index::filter> filter;  // set when the points are chosen by filter
+};
+[[nodiscard]] result<delete_request> parse_delete(std::string_view body);
+
+// "include_payload": true, false, or a list of top-level payload fields to answer (the others
+// are left out of each payload).
+struct payload_selection {
+    bool include = false;
+    std::vector<std::string> fields;  // empty: the whole payload
+};
+
+// {"ids": [...], "include_payload"?, "include_vector"?} (payloads by default, no vectors).
+struct get_request {
+    std::vector<std::string> ids;
+    payload_selection payload{true, {}};
+    bool include_vector = false;
+};
+[[nodiscard]] result<get_request> parse_get(std::string_view body);
+
+// {"filter"?, "limit"?, "cursor"?, "include_payload"?, "include_vector"?}.
+struct scroll_body {
+    query::scroll_request request;
+    payload_selection payload{true, {}};
+};
+[[nodiscard]] result<scroll_body> parse_scroll(std::string_view body);
+
+// {"ids": [...]} or {"filter": ...}, with "payload": {...} and "mode"?: "merge" | "replace".
+struct patch_request {
+    std::vector<std::string> ids;
+    std::shared_ptr<const index::filter> filter;
+    std::string payload;  // compact JSON object text
+    bool replace = false;
+};
+[[nodiscard]] result<patch_request> parse_patch(std::string_view body);
 // {"filter"?: <filter>}, or an empty body: the filter of a count (null: every point).
 [[nodiscard]] result<std::shared_ptr<const index::filter>> parse_count(std::string_view body);
 

@@ -100,8 +100,39 @@ json::value score_value(float score)
 
 namespace {
 
+// A stored payload as JSON, with only the fields asked for (all when none are named), or null.
+// Stored payloads were checked when written; one that no longer parses (or holds a number JSON
+// cannot carry, as an earlier version let through) is damaged data, reported as such rather
+// than answered as null.
+result<json::value> payload_value(const std::string& id, const std::string& payload, const payload_selection& sel)
+{
+    if (payload.empty()) {
+        return json::value(nullptr);
+    }
+    auto v = parse_payload(payload);
+    std::optional<std::string> bad_number = v ? find_non_finite(*v) : std::nullopt;
+    if (!v || !v->is_object() || bad_number) {
+        return make_error(errc::corruption,
+                          strprintf("the stored payload of point '%s' is damaged: %s", id.c_str(),
+                                    !v ? v.error().context.c_str()
+                                       : bad_number ? ("field '" + *bad_number + "' is out of range").c_str()
+                                                    : "not an object"));
+    }
+    if (sel.fields.empty()) {
+        return std::move(*v);
+    }
+    json::object kept;
+    json::object& all = v->as_object();
+    for (const auto& f : sel.fields) {
+        if (auto it = all.find(f); it != all.end()) {
+            kept[f] = std::move(it->value());
+        }
+    }
+    return json::value(std::move(kept));
+}
+
 // A search's hits as a JSON array.
-result<json::array> hits_json(const query::search_response& response, bool include_payload)
+result<json::array> hits_json(const query::search_response& response, const payload_selection& sel)
 {
     json::array results;
     results.reserve(response.hits.size());
@@ -109,28 +140,37 @@ result<json::array> hits_json(const query::search_response& response, bool inclu
         json::object r;
         r["id"] = h.id;
         r["score"] = score_value(h.score);
-        if (include_payload) {
-            if (h.payload.empty()) {
-                r["payload"] = nullptr;
-            } else {
-                // Stored payloads were checked when written; one that no longer parses (or holds
-                // a number JSON cannot carry, as an earlier version let through) is damaged data,
-                // reported as such rather than answered as null.
-                auto v = parse_payload(h.payload);
-                std::optional<std::string> bad_number = v ? find_non_finite(*v) : std::nullopt;
-                if (!v || !v->is_object() || bad_number) {
-                    return make_error(errc::corruption,
-                                      strprintf("the stored payload of point '%s' is damaged: %s", h.id.c_str(),
-                                                !v ? v.error().context.c_str()
-                                                   : bad_number ? ("field '" + *bad_number + "' is out of range").c_str()
-                                                                : "not an object"));
-                }
-                r["payload"] = std::move(*v);
-            }
+        if (sel.include) {
+            PUFFER_TRY_ASSIGN(r["payload"], payload_value(h.id, h.payload, sel));
         }
         results.push_back(std::move(r));
     }
     return results;
+}
+
+// Stored points as a JSON array of point objects (the shape an upsert takes).
+result<json::array> points_array(const std::vector<query::stored_point>& points, const payload_selection& sel,
+                                 bool include_vector)
+{
+    json::array out;
+    out.reserve(points.size());
+    for (const auto& p : points) {
+        json::object o;
+        o["id"] = p.id;
+        if (include_vector) {
+            json::array v;
+            v.reserve(p.vector.size());
+            for (float x : p.vector) {
+                v.emplace_back(static_cast<double>(x));
+            }
+            o["vector"] = std::move(v);
+        }
+        if (sel.include) {
+            PUFFER_TRY_ASSIGN(o["payload"], payload_value(p.id, p.payload, sel));
+        }
+        out.push_back(std::move(o));
+    }
+    return out;
 }
 
 json::object stats_object(const query::search_stats& s)
@@ -155,16 +195,49 @@ json::object stats_object(const query::search_stats& s)
 
 }  // namespace
 
-result<std::string> search_json(const query::search_response& response, bool include_payload)
+result<std::string> get_json(const query::get_response& response, const payload_selection& payload,
+                             bool include_vector)
 {
-    PUFFER_TRY_ASSIGN(json::array results, hits_json(response, include_payload));
+    json::object o;
+    PUFFER_TRY_ASSIGN(o["points"], points_array(response.points, payload, include_vector));
+    json::array missing;
+    for (const auto& id : response.missing) {
+        missing.emplace_back(id);
+    }
+    o["missing"] = std::move(missing);
+    return json::serialize(o);
+}
+
+result<std::string> point_json(const query::stored_point& point, const payload_selection& payload,
+                               bool include_vector)
+{
+    PUFFER_TRY_ASSIGN(json::array a, points_array({point}, payload, include_vector));
+    return json::serialize(a[0]);
+}
+
+result<std::string> scroll_json(const query::scroll_response& response, const payload_selection& payload,
+                                bool include_vector)
+{
+    json::object o;
+    PUFFER_TRY_ASSIGN(o["points"], points_array(response.points, payload, include_vector));
+    if (response.next_cursor) {
+        o["next_cursor"] = *response.next_cursor;
+    } else {
+        o["next_cursor"] = nullptr;
+    }
+    return json::serialize(o);
+}
+
+result<std::string> search_json(const query::search_response& response, const payload_selection& payload)
+{
+    PUFFER_TRY_ASSIGN(json::array results, hits_json(response, payload));
     json::object o;
     o["results"] = std::move(results);
     o["stats"] = stats_object(response.stats);
     return json::serialize(o);
 }
 
-result<std::string> batch_json(const query::batch_response& response, const std::vector<bool>& include_payload)
+result<std::string> batch_json(const query::batch_response& response, const std::vector<payload_selection>& include_payload)
 {
     json::array results;
     json::array per_search;

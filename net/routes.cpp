@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <optional>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,8 @@ namespace puffer::net {
 struct router::call {
     std::string_view method;
     std::string name;  // the collection, for routes under /v1/collections/{name}
+    std::string item;  // the path's fifth segment, percent-decoded (a point id)
+    std::string query;  // after '?' in the target
     std::string body;
     std::shared_ptr<deliver_fn> deliver;
 
@@ -67,8 +70,61 @@ http_response shutting_down_response()
     return r;
 }
 
-// A path segment that matches any collection name.
+// A path segment that matches any collection name (or, fifth, any point id).
 constexpr std::string_view any_name = "{name}";
+
+int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// %XX escapes decoded (a '+' stays a '+': paths are not form data); nullopt when one is malformed.
+std::optional<std::string> percent_decode(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) {
+            return std::nullopt;
+        }
+        int hi = hex_value(s[i + 1]);
+        int lo = hex_value(s[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return std::nullopt;
+        }
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+// The value of `key` in a query string ("a=1&b=2"), undecoded; nullopt when absent.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key)
+{
+    while (!query.empty()) {
+        std::size_t amp = query.find('&');
+        std::string_view pair = query.substr(0, amp);
+        std::size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == key) {
+            return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        }
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -94,6 +150,14 @@ const router::route_entry* router::match(std::string_view method, const std::vec
          "/v1/collections/{name}/points/delete"},
         {{"v1", "collections", any_name, "points", "count"}, 5, "POST", &router::count_points, reads,
          "/v1/collections/{name}/points/count"},
+        {{"v1", "collections", any_name, "points", "get"}, 5, "POST", &router::get_points, reads,
+         "/v1/collections/{name}/points/get"},
+        {{"v1", "collections", any_name, "points", "scroll"}, 5, "POST", &router::scroll_points, reads,
+         "/v1/collections/{name}/points/scroll"},
+        {{"v1", "collections", any_name, "points", "payload"}, 5, "POST", &router::patch_payloads, writes,
+         "/v1/collections/{name}/points/payload"},
+        {{"v1", "collections", any_name, "points", any_name}, 5, "GET", &router::get_point, reads,
+         "/v1/collections/{name}/points/{id}"},
         {{"v1", "collections", any_name, "search"}, 4, "POST", &router::search, reads,
          "/v1/collections/{name}/search"},
         {{"v1", "collections", any_name, "search", "batch"}, 5, "POST", &router::search_batch, reads,
@@ -115,10 +179,17 @@ const router::route_entry* router::match(std::string_view method, const std::vec
         }
         return true;
     };
+    // A literal segment outranks the id wildcard: GET .../points/count is not the point "count"
+    // (such ids are read with POST .../points/get).
+    auto wildcard_item = [](const route_entry& r) { return r.length == 5 && r.pattern[4] == any_name; };
+    bool literal_fits = false;
+    for (const auto& r : table) {
+        literal_fits = literal_fits || (fits(r) && !wildcard_item(r));
+    }
     const route_entry* found = nullptr;
     allow.clear();
     for (const auto& r : table) {
-        if (!fits(r)) {
+        if (!fits(r) || (literal_fits && wildcard_item(r))) {
             continue;
         }
         allow += allow.empty() ? "" : ", ";
@@ -151,7 +222,10 @@ http_response error_response(unsigned status, std::string_view code, std::string
 std::string_view router::handle(http_request request, deliver_fn deliver)
 {
     auto parts = split_path(request.target);
-    call c{request.method, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver))};
+    call c{request.method, {}, {}, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver))};
+    if (auto q = request.target.find('?'); q != std::string_view::npos) {
+        c.query = std::string(request.target.substr(q + 1));
+    }
     std::string allow;
     const route_entry* r = match(c.method, parts, allow);
     const std::string_view label = r != nullptr ? r->label : "none";
@@ -188,6 +262,16 @@ std::string_view router::handle(http_request request, deliver_fn deliver)
                                         "': use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"));
             return label;
         }
+    }
+    if (parts.size() >= 5) {
+        auto decoded = percent_decode(parts[4]);
+        if (!decoded || decoded->empty() || decoded->size() > id_size_bytes_max) {
+            c.answer(error_response(400, "invalid_argument",
+                                    strprintf("the id in the path must be 1 to %zu bytes, percent-encoded",
+                                              id_size_bytes_max)));
+            return label;
+        }
+        c.item = std::move(*decoded);
     }
     (this->*(r->handler))(c);
     return label;
@@ -302,9 +386,114 @@ void router::delete_points(call& c)
         c.answer(error_response(parsed.error()));
         return;
     }
-    db_.remove(c.name, std::move(*parsed), [d = c.deliver](result<std::size_t> r) {
+    auto answer = [d = c.deliver](result<std::size_t> r) {
         (*d)([r = std::move(r)]() mutable {
             return r ? json_response(200, strprintf("{\"deleted\":%zu}", *r)) : error_response(r.error());
+        });
+    };
+    if (parsed->filter) {
+        db_.remove_matching(c.name, std::move(parsed->filter), std::move(answer));
+        return;
+    }
+    db_.remove(c.name, std::move(parsed->ids), std::move(answer));
+}
+
+void router::patch_payloads(call& c)
+{
+    auto parsed = parse_patch(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    collection::collection::payload_patch p;
+    p.ids = std::move(parsed->ids);
+    p.filter = std::move(parsed->filter);
+    p.payload = std::move(parsed->payload);
+    p.mode = parsed->replace ? index::patch_mode::replace : index::patch_mode::merge;
+    db_.patch_payloads(c.name, std::move(p), [d = c.deliver](result<std::size_t> r) {
+        (*d)([r = std::move(r)]() mutable {
+            return r ? json_response(200, strprintf("{\"updated\":%zu}", *r)) : error_response(r.error());
+        });
+    });
+}
+
+void router::get_points(call& c)
+{
+    auto parsed = parse_get(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    payload_selection sel = parsed->payload;
+    bool vectors = parsed->include_vector;
+    db_.get_points(c.name, std::move(parsed->ids), sel.include, vectors,
+                   [d = c.deliver, sel, vectors](result<query::get_response> r) mutable {
+        (*d)([r = std::move(r), sel = std::move(sel), vectors]() mutable {
+            if (!r) {
+                return error_response(r.error());
+            }
+            auto body = get_json(*r, sel, vectors);
+            return body ? json_response(200, std::move(*body)) : error_response(body.error());
+        });
+    });
+}
+
+void router::get_point(call& c)
+{
+    // ?include_vector=true and ?include_payload=false; the answer is the point object itself.
+    auto flag = [&c](std::string_view key, bool fallback) -> std::optional<bool> {
+        auto v = query_value(c.query, key);
+        if (!v) {
+            return fallback;
+        }
+        if (*v == "true" || *v == "1") {
+            return true;
+        }
+        if (*v == "false" || *v == "0") {
+            return false;
+        }
+        return std::nullopt;
+    };
+    auto vectors = flag("include_vector", false);
+    auto payloads = flag("include_payload", true);
+    if (!vectors || !payloads) {
+        c.answer(error_response(400, "invalid_argument", "include_vector and include_payload take true or false"));
+        return;
+    }
+    payload_selection sel{*payloads, {}};
+    std::string id = c.item;
+    db_.get_points(c.name, {c.item}, sel.include, *vectors,
+                   [d = c.deliver, sel, vectors = *vectors, id = std::move(id)](result<query::get_response> r) mutable {
+        (*d)([r = std::move(r), sel = std::move(sel), vectors, id = std::move(id)]() mutable {
+            if (!r) {
+                return error_response(r.error());
+            }
+            if (r->points.empty()) {
+                return error_response(404, "not_found", "no point '" + id.substr(0, 300) + "'");
+            }
+            auto body = point_json(r->points.front(), sel, vectors);
+            return body ? json_response(200, std::move(*body)) : error_response(body.error());
+        });
+    });
+}
+
+void router::scroll_points(call& c)
+{
+    auto parsed = parse_scroll(c.body);
+    if (!parsed) {
+        c.answer(error_response(parsed.error()));
+        return;
+    }
+    payload_selection sel = parsed->payload;
+    bool vectors = parsed->request.include_vector;
+    parsed->request.bytes_max = options_.answer_bytes_max;
+    db_.scroll(c.name, std::move(parsed->request), [d = c.deliver, sel, vectors](result<query::scroll_response> r) mutable {
+        (*d)([r = std::move(r), sel = std::move(sel), vectors]() mutable {
+            if (!r) {
+                return error_response(r.error());
+            }
+            auto body = scroll_json(*r, sel, vectors);
+            return body ? json_response(200, std::move(*body)) : error_response(body.error());
         });
     });
 }
@@ -339,7 +528,7 @@ void router::search(call& c)
         c.answer(error_response(parsed.error()));
         return;
     }
-    bool include_payload = parsed->include_payload;
+    payload_selection include_payload{parsed->include_payload, parsed->payload_fields};
     parsed->payload_bytes_max = options_.answer_bytes_max;
     auto started = std::chrono::steady_clock::now();
     db_.search(c.name, std::move(*parsed),
@@ -363,9 +552,9 @@ void router::search_batch(call& c)
         c.answer(error_response(parsed.error()));
         return;
     }
-    std::vector<bool> include_payload;
+    std::vector<payload_selection> include_payload;
     for (auto& s : *parsed) {
-        include_payload.push_back(s.include_payload);
+        include_payload.push_back({s.include_payload, s.payload_fields});
         s.payload_bytes_max = options_.answer_bytes_max;  // the batch's payloads together
     }
     auto started = std::chrono::steady_clock::now();

@@ -90,6 +90,10 @@ private:
     void search(call& c);
     void search_batch(call& c);
     void count_points(call& c);
+    void get_points(call& c);
+    void get_point(call& c);
+    void scroll_points(call& c);
+    void patch_payloads(call& c);
     void recall(call& c);
     void flush(call& c);
     void compact(call& c);

@@ -612,18 +612,10 @@ int search(const common& c, const std::vector<std::string>& args)
     return 0;
 }
 
-int delete_points(const common& c, const std::vector<std::string>& args)
+namespace {
+
+std::vector<std::string> split_ids(const std::string& ids)
 {
-    std::string name;
-    std::string ids;
-    po::options_description desc("puffer-cli delete-points");
-    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
-        "ids", po::value(&ids)->required(), "comma-separated ids");
-    po::variables_map vm;
-    int code = 0;
-    if (!parse(args, desc, vm, code)) {
-        return code;
-    }
     std::vector<std::string> list;
     std::size_t i = 0;
     while (i <= ids.size()) {
@@ -636,16 +628,165 @@ int delete_points(const common& c, const std::vector<std::string>& args)
         }
         i = j + 1;
     }
+    return list;
+}
+
+// JSON text from the command line: false (message printed) when it does not parse.
+bool check_json_option(const char* option, const std::string& text)
+{
+    std::string message;
+    if (!valid_json(text, message)) {
+        std::fprintf(stderr, "puffer-cli: --%s is not valid JSON: %s\n", option, message.c_str());
+        return false;
+    }
+    return true;
+}
+
+int print_call(const common& c, std::string_view method, const std::string& target, const std::string& body)
+{
     auto client = client_for(c);
     if (!client) {
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
     std::string response;
-    if (!call(*client, "POST", collection_path(name, "points/delete"), delete_body(list), &response)) {
+    if (!call(*client, method, target, body, &response)) {
         return 1;
     }
     std::printf("%s\n", response.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int delete_points(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string ids;
+    std::string filter;
+    po::options_description desc("puffer-cli delete-points: by ids, or every point a filter matches");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "ids", po::value(&ids), "comma-separated ids")("filter", po::value(&filter), "a filter expression (JSON)");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (ids.empty() == filter.empty()) {
+        std::fprintf(stderr, "puffer-cli delete-points: give --ids or --filter (one of the two)\n");
+        return 2;
+    }
+    if (!filter.empty() && !check_json_option("filter", filter)) {
+        return 2;
+    }
+    return print_call(c, "POST", collection_path(name, "points/delete"),
+                      filter.empty() ? delete_body(split_ids(ids)) : delete_by_filter_body(filter));
+}
+
+int get_points(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string ids;
+    po::options_description desc("puffer-cli get: points by id");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "ids", po::value(&ids)->required(), "comma-separated ids")("include-vector", "answer the vectors too");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    return print_call(c, "POST", collection_path(name, "points/get"), get_body(split_ids(ids), vm.count("include-vector") != 0));
+}
+
+int patch_payloads(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string ids;
+    std::string filter;
+    std::string payload;
+    po::options_description desc(
+        "puffer-cli patch: set payload fields (null removes one) of points chosen by ids or a filter");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "ids", po::value(&ids), "comma-separated ids")("filter", po::value(&filter), "a filter expression (JSON)")(
+        "payload", po::value(&payload)->required(), "a JSON object")(
+        "replace", "the payload becomes the one given, instead of a merge");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (ids.empty() == filter.empty()) {
+        std::fprintf(stderr, "puffer-cli patch: give --ids or --filter (one of the two)\n");
+        return 2;
+    }
+    if ((!filter.empty() && !check_json_option("filter", filter)) || !check_json_option("payload", payload)) {
+        return 2;
+    }
+    return print_call(c, "POST", collection_path(name, "points/payload"),
+                      patch_body(split_ids(ids), filter, payload, vm.count("replace") != 0));
+}
+
+int export_points(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string filter;
+    std::size_t page = 0;
+    po::options_description desc(
+        "puffer-cli export: every point (or those a filter matches) as JSON lines on stdout, one point object "
+        "per line, in id order; 'import' of the file rebuilds them");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "filter", po::value(&filter), "a filter expression (JSON)")(
+        "page-size", po::value(&page)->default_value(1000), "points per scroll request (1 to 10000)")(
+        "no-vectors", "leave the vectors out");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (!filter.empty() && !check_json_option("filter", filter)) {
+        return 2;
+    }
+    const bool vectors = vm.count("no-vectors") == 0;
+    auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
+        return 2;
+    }
+    std::string cursor;
+    std::size_t exported = 0;
+    std::string out;
+    for (;;) {
+        std::string response;
+        if (!call(*client, "POST", collection_path(name, "points/scroll"), scroll_body(filter, page, cursor, vectors),
+                  &response)) {
+            return 1;
+        }
+        json::value v = json::parse(response);
+        out.clear();
+        for (auto& p : v.at("points").as_array()) {
+            json::object& o = p.as_object();
+            if (o.contains("payload") && o.at("payload").is_null()) {
+                o.erase("payload");
+            }
+            out += json::serialize(o);
+            out += '\n';
+            ++exported;
+        }
+        if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) {
+            std::fprintf(stderr, "puffer-cli export: cannot write the output\n");
+            return 1;
+        }
+        const json::value& next = v.at("next_cursor");
+        if (next.is_null()) {
+            break;
+        }
+        cursor = std::string(next.as_string());
+    }
+    if (std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "puffer-cli export: cannot write the output\n");
+        return 1;
+    }
+    std::fprintf(stderr, "exported %zu points from '%s'\n", exported, name.c_str());
     return 0;
 }
 

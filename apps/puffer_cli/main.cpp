@@ -33,7 +33,10 @@ const char* usage =
     "  load-random --collection N --count C --dimension D [--batch-size B] [--concurrency K]\n"
     "  search-random --collection N --dimension D --num-queries Q [--top-k K] [--nprobe P] [--concurrency K]\n"
     "  search --collection N --vector '[...]' [--top-k K] [--nprobe P | --recall-target R] [--include-payload]\n"
-    "  delete-points --collection N --ids a,b,c\n"
+    "  delete-points --collection N (--ids a,b,c | --filter F)\n"
+    "  get --collection N --ids a,b,c [--include-vector]\n"
+    "  patch --collection N (--ids a,b,c | --filter F) --payload '{...}' [--replace]\n"
+    "  export --collection N [--filter F] [--page-size 1000] [--no-vectors] > points.jsonl\n"
     "  import --collection N --file F (.fvecs, .npy float32, or .jsonl points) [--batch-size B]\n"
     "  bench --collection N --queries Q.fvecs --groundtruth G.ivecs [--top-k 10] [--nprobe P | --recall-target R] [--concurrency C]\n"
     "  recall --collection N [--num-queries 25] [--top-k 10] [--nprobe P | --recall-target R]\n"
@@ -96,6 +99,9 @@ int main(int argc, char** argv)
         {"search-random", cli::search_random},
         {"search", cli::search},
         {"delete-points", cli::delete_points},
+        {"get", cli::get_points},
+        {"patch", cli::patch_payloads},
+        {"export", cli::export_points},
         {"import", cli::import_file},
         {"bench", cli::bench},
         {"recall", cli::recall},

@@ -163,6 +163,68 @@ std::string delete_body(const std::vector<std::string>& ids)
     return json::serialize(body);
 }
 
+bool valid_json(const std::string& text, std::string& message)
+{
+    json::error_code ec;
+    (void)json::parse(text, ec);
+    if (ec) {
+        message = ec.message();
+        return false;
+    }
+    return true;
+}
+
+std::string delete_by_filter_body(const std::string& filter)
+{
+    json::object body;
+    body["filter"] = json::parse(filter);
+    return json::serialize(body);
+}
+
+std::string patch_body(const std::vector<std::string>& ids, const std::string& filter, const std::string& payload,
+                       bool replace)
+{
+    json::object body;
+    if (!ids.empty()) {
+        json::array list;
+        for (const auto& id : ids) {
+            list.emplace_back(id);
+        }
+        body["ids"] = std::move(list);
+    } else {
+        body["filter"] = json::parse(filter);
+    }
+    body["payload"] = json::parse(payload);
+    body["mode"] = replace ? "replace" : "merge";
+    return json::serialize(body);
+}
+
+std::string get_body(const std::vector<std::string>& ids, bool include_vector)
+{
+    json::array list;
+    for (const auto& id : ids) {
+        list.emplace_back(id);
+    }
+    json::object body;
+    body["ids"] = std::move(list);
+    body["include_vector"] = include_vector;
+    return json::serialize(body);
+}
+
+std::string scroll_body(const std::string& filter, std::size_t limit, const std::string& cursor, bool include_vector)
+{
+    json::object body;
+    if (!filter.empty()) {
+        body["filter"] = json::parse(filter);
+    }
+    body["limit"] = limit;
+    if (!cursor.empty()) {
+        body["cursor"] = cursor;
+    }
+    body["include_vector"] = include_vector;
+    return json::serialize(body);
+}
+
 std::string recall_body(std::size_t num_queries, const search_options& o)
 {
     json::object body;

@@ -30,6 +30,17 @@ std::string search_body(const float* v, std::size_t d, const search_options& o);
 // A search whose vector is JSON text given by the user.
 std::string search_body(std::string_view vector_json, const search_options& o);
 std::string delete_body(const std::vector<std::string>& ids);
+// The bodies below take JSON text given by the user (a filter, a payload) and fail with a
+// message when it does not parse.
+std::string delete_by_filter_body(const std::string& filter);
+// {"ids"|"filter", "payload", "mode"}; filter used when ids is empty.
+std::string patch_body(const std::vector<std::string>& ids, const std::string& filter, const std::string& payload,
+                       bool replace);
+std::string get_body(const std::vector<std::string>& ids, bool include_vector);
+// A page of a scroll: cursor empty for the first.
+std::string scroll_body(const std::string& filter, std::size_t limit, const std::string& cursor, bool include_vector);
+// The JSON text parses (a filter or a payload from the command line); else the parser's message.
+bool valid_json(const std::string& text, std::string& message);
 std::string recall_body(std::size_t num_queries, const search_options& o);
 
 }  // namespace puffer::cli

@@ -280,6 +280,17 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
         done(s.error());
         return;
     }
+    submit_write(false, [self = shared_from_this(), batch = std::move(batch), done = std::move(done)](status run) mutable {
+        if (!run) {
+            done(run.error());
+            return;
+        }
+        self->log_upsert(std::move(batch), std::move(done));
+    });
+}
+
+void collection::log_upsert(point_batch batch, unique_function<void(status)> done)
+{
     // Every staged row takes memory and is scanned by searches, replaced and deleted ones too,
     // until a flush drops them: the bound counts rows, not live points.
     std::size_t staged = staged_rows();
@@ -292,12 +303,15 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
     std::string record;
     wal::append_upsert_record(record, batch);
     auto self = shared_from_this();
+    ++writes_pending_;
     wal_.append(record, [self, batch = std::move(batch), done = std::move(done)](status s) mutable {
+        --self->writes_pending_;
         if (s && !self->dropped_) {
             self->apply_upsert(batch);
             self->after_write();
         }
         done(std::move(s));
+        self->run_queued_writes();
     });
 }
 
@@ -317,21 +331,33 @@ void collection::remove(std::vector<std::string> ids, unique_function<void(resul
             return;
         }
     }
+    submit_write(false, [self = shared_from_this(), ids = std::move(ids), done = std::move(done)](status run) mutable {
+        if (!run) {
+            done(run.error());
+            return;
+        }
+        self->log_remove(std::move(ids), std::move(done));
+    });
+}
+
+void collection::log_remove(std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done)
+{
     std::string record;
     wal::append_remove_record(record, ids);
     auto self = shared_from_this();
+    ++writes_pending_;
     wal_.append(record, [self, ids = std::move(ids), done = std::move(done)](status s) mutable {
+        --self->writes_pending_;
         if (!s) {
             done(s.error());
-            return;
-        }
-        if (self->dropped_) {
+        } else if (self->dropped_) {
             done(0);
-            return;
+        } else {
+            std::size_t removed = self->apply_remove(ids);
+            self->after_write();
+            done(removed);
         }
-        std::size_t removed = self->apply_remove(ids);
-        self->after_write();
-        done(removed);
+        self->run_queued_writes();
     });
 }
 
@@ -435,6 +461,12 @@ void collection::retire(const segment_record& rec)
 void collection::drop()
 {
     dropped_ = true;
+    // Writes waiting for their turn are told now; one choosing its points finds dropped_.
+    auto waiting = std::move(write_queue_);
+    write_queue_.clear();
+    for (auto& w : waiting) {
+        w.start(make_error(errc::not_found, "collection '" + name_ + "' was deleted"));
+    }
     stop_builds_.store(true);  // a build in progress stops at its next check
     for (const auto& rec : segments_) {
         retire(rec);

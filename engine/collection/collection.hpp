@@ -22,6 +22,8 @@
 #include "engine/core/result.hpp"
 #include "engine/core/unique_function.hpp"
 #include "engine/format/manifest_codec.hpp"
+#include "engine/index/payload_patch.hpp"
+#include "engine/query/executor.hpp"
 #include "engine/query/read_view.hpp"
 #include "engine/query/request.hpp"
 #include "engine/wal/wal_writer.hpp"
@@ -92,6 +94,30 @@ public:
     void upsert(point_batch batch, unique_function<void(status)> done);
     // Deletes ids; done gets how many existed.
     void remove(std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
+    // Deletes every live point that matches f, as one write: its ids are chosen once every write
+    // before it is applied, and logged (a replay deletes the same points); done gets how many.
+    void remove_matching(std::shared_ptr<const index::filter> f, unique_function<void(result<std::size_t>)> done);
+    // Sets (merge) or replaces the payloads of the live points chosen by ids or by a filter,
+    // keeping their vectors (read back with reader): one upsert of those points, chosen and
+    // logged like remove_matching. done gets how many points changed.
+    struct payload_patch {
+        std::vector<std::string> ids;                 // or
+        std::shared_ptr<const index::filter> filter;  // when ids is empty
+        std::string payload;                          // a JSON object
+        index::patch_mode mode = index::patch_mode::merge;
+    };
+    void patch_payloads(payload_patch patch, query::executor& reader,
+                        unique_function<void(result<std::size_t>)> done);
+
+    // The live points with these ids now, for reading back: the view to read them from, their
+    // rows in the order asked (an id asked twice once), and the ids that no live point has.
+    struct located {
+        std::shared_ptr<const query::read_view> view;
+        std::vector<query::row_ref> rows;
+        std::vector<std::string> missing;
+    };
+    located locate(const std::vector<std::string>& ids);
+
     // Makes everything in staging a segment; done when it is installed (or nothing to do).
     void flush(unique_function<void(status)> done);
     // Merges segments now if the policy wants it (tests call it; it also runs after flushes).
@@ -137,6 +163,20 @@ private:
     void assign_quantizers();
 
     [[nodiscard]] status validate(point_batch& batch) const;
+    // Logs and then applies (writes_pending_ counts them meanwhile).
+    void log_upsert(point_batch batch, unique_function<void(status)> done);
+    void log_remove(std::vector<std::string> ids, unique_function<void(result<std::size_t>)> done);
+
+    // reading_writes.cpp: writes start in arrival order. A write that reads the collection to
+    // choose its points (reads) starts once every write logged before it is applied, and the
+    // writes after it wait until it has logged its record (end_reading_write). start gets ok
+    // when the write's turn has come, or why it will not (busy: the queue is full; not_found:
+    // the collection was dropped first).
+    void submit_write(bool reads, unique_function<void(status run)> start);
+    void end_reading_write();
+    void run_queued_writes();
+    // The view's index of a live point's container.
+    std::uint32_t view_container(const location& where) const;
     void apply_upsert(const point_batch& batch);
     std::size_t apply_remove(const std::vector<std::string>& ids);
     void kill(const location& where);
@@ -213,6 +253,16 @@ private:
     std::unordered_map<std::string, location> ids_;
     wal::wal_writer wal_;
     std::shared_ptr<const query::read_view> view_;  // null: changed since the last view()
+
+    struct queued_write {
+        bool reads = false;
+        unique_function<void(status run)> start;
+    };
+    // Writes waiting behind a reading one; more are refused (busy).
+    static constexpr std::size_t write_queue_max = 4096;
+    std::deque<queued_write> write_queue_;
+    std::size_t writes_pending_ = 0;  // logged, not yet applied
+    bool reading_write_ = false;      // one is choosing its points (it may be reading them)
 
     lane flush_lane_;
     std::chrono::steady_clock::time_point last_write_{};

@@ -599,6 +599,85 @@ void database::count(std::string name, std::shared_ptr<const index::filter> filt
           });
 }
 
+void database::remove_matching(std::string name, std::shared_ptr<const index::filter> filter,
+                               unique_function<void(result<std::size_t>)> done)
+{
+    route(std::move(name), std::move(done),
+          [filter = std::move(filter)](collection::collection& c, unique_function<void(result<std::size_t>)> d) mutable {
+              c.remove_matching(std::move(filter), std::move(d));
+          });
+}
+
+void database::patch_payloads(std::string name, collection::collection::payload_patch patch,
+                              unique_function<void(result<std::size_t>)> done)
+{
+    on_owner(std::move(name), std::move(done),
+             [patch = std::move(patch)](shard::shard& s, const std::string& n,
+                                        unique_function<void(result<std::size_t>)> d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        it->second->patch_payloads(std::move(patch), s.executor(), std::move(d));
+    });
+}
+
+void database::get_points(std::string name, std::vector<std::string> ids, bool include_payload, bool include_vector,
+                          unique_function<void(result<query::get_response>)> done)
+{
+    if (ids.empty() || ids.size() > query::get_ids_max) {
+        done(make_error(errc::invalid_argument, strprintf("ask for 1 to %zu ids", query::get_ids_max)));
+        return;
+    }
+    on_owner(std::move(name), std::move(done),
+             [ids = std::move(ids), include_payload, include_vector](
+                 shard::shard& s, const std::string& n, unique_function<void(result<query::get_response>)> d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        if (it->second->failed()) {
+            d(it->second->failed_error());
+            return;
+        }
+        auto found = it->second->locate(ids);
+        query::fetch_request f;
+        f.rows = std::move(found.rows);
+        f.include_payload = include_payload;
+        f.include_vector = include_vector;
+        s.executor().fetch(std::move(found.view), std::move(f),
+                           [missing = std::move(found.missing), d = std::move(d)](
+                               result<std::vector<query::stored_point>> r) mutable {
+            if (!r) {
+                d(r.error());
+                return;
+            }
+            d(query::get_response{std::move(*r), std::move(missing)});
+        });
+    });
+}
+
+void database::scroll(std::string name, query::scroll_request request,
+                      unique_function<void(result<query::scroll_response>)> done)
+{
+    on_owner(std::move(name), std::move(done),
+             [request = std::move(request)](shard::shard& s, const std::string& n,
+                                            unique_function<void(result<query::scroll_response>)> d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        if (it->second->failed()) {
+            d(it->second->failed_error());
+            return;
+        }
+        s.executor().scroll(it->second->view(), std::move(request), std::move(d));
+    });
+}
+
 void database::search_batch(std::string name, std::vector<query::search_request> requests,
                             unique_function<void(result<query::batch_response>)> done)
 {

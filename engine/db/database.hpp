@@ -7,6 +7,7 @@
 // thread (or on the caller's thread when the call is refused before reaching a shard: bad name,
 // shutting down, shard inbox full).
 
+#include "engine/collection/collection.hpp"
 #include "engine/collection/types.hpp"
 #include "engine/query/executor.hpp"
 #include "engine/query/request.hpp"
@@ -83,6 +84,19 @@ public:
     // Live points of the collection that match filter (null: all of them), exact.
     void count(std::string name, std::shared_ptr<const index::filter> filter,
                unique_function<void(result<std::size_t>)> done);
+    // Deletes every live point that matches filter, as one write; done gets how many.
+    void remove_matching(std::string name, std::shared_ptr<const index::filter> filter,
+                         unique_function<void(result<std::size_t>)> done);
+    // Sets or replaces payload fields of the points chosen by ids or a filter (their vectors
+    // kept); done gets how many points changed.
+    void patch_payloads(std::string name, collection::collection::payload_patch patch,
+                        unique_function<void(result<std::size_t>)> done);
+    // Live points by id (1 to query::get_ids_max ids), with payloads and vectors as asked.
+    void get_points(std::string name, std::vector<std::string> ids, bool include_payload, bool include_vector,
+                    unique_function<void(result<query::get_response>)> done);
+    // One page of a scroll through the collection's live points (query::scroll_request).
+    void scroll(std::string name, query::scroll_request request,
+                unique_function<void(result<query::scroll_response>)> done);
     // Searches of one collection at once (1 to query::batch_searches_max), answered in order.
     void search_batch(std::string name, std::vector<query::search_request> requests,
                       unique_function<void(result<query::batch_response>)> done);

@@ -64,6 +64,8 @@ struct executor_options {
 using search_done = unique_function<void(result<search_response>)>;
 using batch_done = unique_function<void(result<batch_response>)>;
 using recall_done = unique_function<void(result<recall_response>)>;
+using fetch_done = unique_function<void(result<std::vector<stored_point>>)>;
+using scroll_done = unique_function<void(result<scroll_response>)>;
 
 // What this shard's searches read, since it started (for /metrics). Shard-local.
 struct executor_counters {
@@ -82,6 +84,8 @@ public:
     static constexpr std::size_t cluster_reads_max = 512;
     // Payload reads in flight on one shard's ring; searches that need more wait their turn.
     static constexpr std::size_t payload_reads_max = 2048;
+    // Reads in flight for one fetch; it issues the next as one finishes.
+    static constexpr std::size_t fetch_reads_max = 64;
 
     executor(host& h, const executor_options& options);
     ~executor();
@@ -99,6 +103,12 @@ public:
     // sampled from the view (read off the shard), searched as asked and exhaustively.
     void measure_recall(std::shared_ptr<const read_view> view, recall_request request, recall_done done);
 
+    // Reads rows of view back (fetch.cpp): ids, and payloads and vectors as asked, in the order
+    // given. A read or check that fails fails the whole fetch.
+    void fetch(std::shared_ptr<const read_view> view, fetch_request request, fetch_done done);
+    // One page of a scroll over view (fetch.cpp).
+    void scroll(std::shared_ptr<const read_view> view, scroll_request request, scroll_done done);
+
     // The shard's cluster cache drops a segment's clusters (the segment left its collection).
     void forget_segment(std::uint64_t segment_uid);
 
@@ -111,6 +121,8 @@ public:
     struct part;
     class cluster_read;
     class payload_read;
+    struct fetch_op;
+    class fetch_read;
 
 private:
     search_op* acquire_search();
@@ -149,6 +161,10 @@ private:
     // recall.cpp: the two batches of a recall measurement, and their comparison.
     void recall_searches(std::shared_ptr<const read_view> view, recall_request request,
                          std::vector<std::vector<float>> queries, recall_done done);
+
+    // fetch.cpp: issues a fetch's next reads (or answers it when none is left in flight).
+    void fetch_more(fetch_op& op);
+    void fetch_read_done(fetch_read& r, std::int64_t result);
 
     host& host_;
     executor_options options_;

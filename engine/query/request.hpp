@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct search_request {
     // filter for many searches.
     std::shared_ptr<const index::filter> filter;
     bool include_payload = false;
+    // With include_payload: the top-level payload fields to answer (empty: all). net/ projects
+    // the payloads as it encodes the answer; the engine reads them whole.
+    std::vector<std::string> payload_fields;
     // The payloads of the answer may total at most this many bytes (0: no bound); past it the
     // search fails with invalid_argument before any payload is read.
     std::size_t payload_bytes_max = 0;
@@ -66,6 +70,54 @@ struct search_response {
 struct batch_response {
     std::vector<search_response> results;
     search_stats totals;
+};
+
+// A stored row of a read view: container indexes read_view::segments, then read_view::staging
+// (segments.size() + i is staging i).
+struct row_ref {
+    std::uint32_t container = 0;
+    std::uint32_t row = 0;
+};
+
+// A point as stored: its id, payload (raw JSON object text, empty when none or not asked for)
+// and vector (empty when not asked for).
+struct stored_point {
+    std::string id;
+    std::string payload;
+    std::vector<float> vector;
+};
+
+// Rows of a view to read back (get, scroll, patch), answered in the order given.
+inline constexpr std::size_t fetch_points_max = 100000;
+struct fetch_request {
+    std::vector<row_ref> rows;
+    bool include_payload = true;
+    bool include_vector = false;
+};
+
+// A page of a scroll: the live points that match filter (null: all), in byte order of their
+// ids, after `after` (the previous page's last id; none for the first page), at most limit, and
+// at most about bytes_max of payloads and vectors together (at least one point; 0: no bound).
+inline constexpr std::size_t scroll_limit_max = 10000;
+struct scroll_request {
+    std::shared_ptr<const index::filter> filter;
+    std::size_t limit = 100;
+    std::optional<std::string> after;
+    bool include_payload = true;
+    bool include_vector = false;
+    std::size_t bytes_max = 0;
+};
+struct scroll_response {
+    std::vector<stored_point> points;
+    std::optional<std::string> next_cursor;  // the last id returned, when more may follow
+};
+
+// Points read by id: those found in the order asked (duplicates answered once), and the ids not
+// found.
+inline constexpr std::size_t get_ids_max = 10000;
+struct get_response {
+    std::vector<stored_point> points;
+    std::vector<std::string> missing;
 };
 
 // At most this many searches in one batch.

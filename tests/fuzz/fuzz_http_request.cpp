@@ -263,11 +263,37 @@ void check_other_decoders(std::string_view body)
         FUZZ_CHECK(static_cast<unsigned>(c->distance_metric) <= 2, "metric %u",
                    static_cast<unsigned>(c->distance_metric));
     }
-    if (auto d = net::parse_delete(body)) {
-        FUZZ_CHECK(!d->empty() && d->size() <= batch_points_max, "%zu ids", d->size());
-        for (const auto& id : *d) {
+    auto check_ids = [](const std::vector<std::string>& ids, std::size_t max) {
+        FUZZ_CHECK(ids.size() <= max, "%zu ids", ids.size());
+        for (const auto& id : ids) {
             FUZZ_CHECK(!id.empty() && id.size() <= id_size_bytes_max, "id of %zu bytes", id.size());
         }
+    };
+    // Writes that choose points take ids or a filter, exactly one.
+    if (auto d = net::parse_delete(body)) {
+        FUZZ_CHECK(d->ids.empty() != (d->filter == nullptr), "delete: %zu ids and %s filter", d->ids.size(),
+                   d->filter ? "a" : "no");
+        check_ids(d->ids, batch_points_max);
+        if (d->filter) {
+            check_filter(*d->filter, 1, nullptr);
+        }
+    }
+    if (auto p = net::parse_patch(body)) {
+        FUZZ_CHECK(p->ids.empty() != (p->filter == nullptr), "patch: %zu ids and %s filter", p->ids.size(),
+                   p->filter ? "a" : "no");
+        check_ids(p->ids, batch_points_max);
+        FUZZ_CHECK(!p->payload.empty() && p->payload.front() == '{' && p->payload.size() <= payload_size_bytes_max,
+                   "patch payload of %zu bytes", p->payload.size());
+    }
+    if (auto g = net::parse_get(body)) {
+        FUZZ_CHECK(!g->ids.empty(), "get without ids");
+        check_ids(g->ids, query::get_ids_max);
+    }
+    if (auto sc = net::parse_scroll(body)) {
+        FUZZ_CHECK(sc->request.limit >= 1 && sc->request.limit <= query::scroll_limit_max, "limit %zu",
+                   sc->request.limit);
+        FUZZ_CHECK(!sc->request.after || (!sc->request.after->empty() && sc->request.after->size() <= id_size_bytes_max),
+                   "cursor");
     }
 }
 

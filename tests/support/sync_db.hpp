@@ -88,6 +88,36 @@ inline result<std::size_t> remove(db::database& d, const std::string& name, std:
     return w.get();
 }
 
+inline result<std::size_t> remove_matching(db::database& d, const std::string& name,
+                                           std::shared_ptr<const index::filter> f)
+{
+    waiter<result<std::size_t>> w;
+    d.remove_matching(name, std::move(f), w.callback());
+    return w.get();
+}
+
+inline result<std::size_t> patch(db::database& d, const std::string& name, collection::collection::payload_patch p)
+{
+    waiter<result<std::size_t>> w;
+    d.patch_payloads(name, std::move(p), w.callback());
+    return w.get();
+}
+
+inline result<query::get_response> get(db::database& d, const std::string& name, std::vector<std::string> ids,
+                                       bool include_payload = true, bool include_vector = true)
+{
+    waiter<result<query::get_response>> w;
+    d.get_points(name, std::move(ids), include_payload, include_vector, w.callback());
+    return w.get();
+}
+
+inline result<query::scroll_response> scroll(db::database& d, const std::string& name, query::scroll_request r)
+{
+    waiter<result<query::scroll_response>> w;
+    d.scroll(name, std::move(r), w.callback());
+    return w.get();
+}
+
 inline result<query::search_response> search(db::database& d, const std::string& name,
                                                   query::search_request r)
 {

@@ -295,13 +295,13 @@ BOOST_AUTO_TEST_CASE(damaged_stored_payload_fails_the_answer)
     query::search_response response;
     response.hits.push_back({"good", 1.0f, R"({"a":1})"});
     response.hits.push_back({"bad", 2.0f, R"({"a":1e99999})"});
-    auto body = net::search_json(response, true);
+    auto body = net::search_json(response, {true, {}});
     BOOST_TEST_REQUIRE(!body.has_value());
     BOOST_TEST(body.error().code == make_error_code(errc::corruption));
     BOOST_TEST(body.error().context.find("'bad'") != std::string::npos, body.error().context);
     response.hits.back().payload = R"({"a":)";
-    BOOST_TEST(!net::search_json(response, true).has_value());
-    BOOST_TEST(net::search_json(response, false).has_value());
+    BOOST_TEST(!net::search_json(response, {true, {}}).has_value());
+    BOOST_TEST(net::search_json(response, {false, {}}).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(validation_messages_name_the_field)
@@ -406,7 +406,7 @@ BOOST_AUTO_TEST_CASE(payload_nesting_limit_is_the_same_everywhere)
             response.hits.push_back({"a", 1.0f, fast->payloads.at(0)});
             boost::json::parse_options opts;
             opts.max_depth = 70;
-            boost::json::value v = boost::json::parse(net::search_json(response, true).value(), {}, opts);
+            boost::json::value v = boost::json::parse(net::search_json(response, {true, {}}).value(), {}, opts);
             BOOST_TEST(boost::json::serialize(v.at("results").at(0).at("payload")) == payload);
         }
     }
@@ -437,7 +437,7 @@ BOOST_AUTO_TEST_CASE(overflowing_scores_are_written_as_the_largest_float)
     response.hits.push_back({"a", std::numeric_limits<float>::infinity(), ""});
     response.hits.push_back({"b", -std::numeric_limits<float>::infinity(), ""});
     response.hits.push_back({"c", 0.5f, ""});
-    std::string body = net::search_json(response, false).value();
+    std::string body = net::search_json(response, {false, {}}).value();
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(body, ec);
     BOOST_TEST_REQUIRE(!ec, "not JSON: " << body);

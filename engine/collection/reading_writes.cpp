@@ -1,0 +1,269 @@
+// Writes that choose their points by reading the collection (delete by filter, payload patch),
+// the order that lets them see every write before them, and reading points back by id.
+//
+// A write is logged first and applied when its group is durable, so at any moment writes may be
+// logged but not yet applied. A write that chose its points from the applied state then could
+// miss one of them (or delete a point whose replacement no longer matches) and log a choice no
+// order of the writes explains. So writes start in arrival order: a reading write starts once
+// no write is pending, chooses its points from the view of that moment, logs plain ids (a
+// remove record, or an upsert of the changed points with their vectors), and the writes that
+// arrived meanwhile start after its record. Replay applies the same records in the same order:
+// the same outcome.
+#include "engine/collection/collection.hpp"
+
+#include "engine/core/assert.hpp"
+#include "engine/core/log.hpp"
+#include "engine/query/filtering.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace puffer::collection {
+
+void collection::submit_write(bool reads, unique_function<void(status run)> start)
+{
+    if (write_queue_.empty() && !reading_write_ && (!reads || writes_pending_ == 0)) {
+        reading_write_ = reads;
+        start(ok());
+        return;
+    }
+    if (write_queue_.size() >= write_queue_max) {
+        start(make_error(errc::busy, strprintf("collection '%s' has %zu writes waiting for their turn; retry",
+                                               name_.c_str(), write_queue_.size())));
+        return;
+    }
+    write_queue_.push_back({reads, std::move(start)});
+}
+
+void collection::end_reading_write()
+{
+    PUFFER_ASSERT(reading_write_);
+    reading_write_ = false;
+    run_queued_writes();
+}
+
+void collection::run_queued_writes()
+{
+    while (!write_queue_.empty() && !reading_write_) {
+        if (write_queue_.front().reads && writes_pending_ > 0) {
+            return;  // the last pending write's completion comes back here
+        }
+        queued_write w = std::move(write_queue_.front());
+        write_queue_.pop_front();
+        reading_write_ = w.reads;
+        w.start(ok());
+    }
+}
+
+std::uint32_t collection::view_container(const location& where) const
+{
+    if ((where.container & staging_container_bit) != 0) {
+        for (std::size_t i = 0; i < frozen_.size(); ++i) {
+            if (frozen_[i]->container == where.container) {
+                return static_cast<std::uint32_t>(segments_.size() + i);
+            }
+        }
+        PUFFER_ASSERT(active_->container == where.container);
+        return static_cast<std::uint32_t>(segments_.size() + frozen_.size());
+    }
+    auto it = std::lower_bound(segments_.begin(), segments_.end(), where.container,
+                               [](const segment_record& s, std::uint64_t v) { return s.id() < v; });
+    PUFFER_ASSERT(it != segments_.end() && it->id() == where.container);
+    return static_cast<std::uint32_t>(it - segments_.begin());
+}
+
+collection::located collection::locate(const std::vector<std::string>& ids)
+{
+    located out;
+    out.view = view();
+    std::unordered_set<std::string_view> seen;
+    for (const auto& id : ids) {
+        if (!seen.insert(id).second) {
+            continue;
+        }
+        auto it = ids_.find(id);
+        if (it == ids_.end()) {
+            out.missing.push_back(id);
+            continue;
+        }
+        out.rows.push_back({view_container(it->second), it->second.row});
+    }
+    return out;
+}
+
+namespace {
+
+// The rows of view that f matches, as references.
+std::vector<query::row_ref> matching_rows(const query::read_view& v, const index::filter& f)
+{
+    query::filtered_rows m;
+    query::match_rows(v, f, m);
+    std::vector<query::row_ref> rows;
+    rows.reserve(m.total());
+    auto add = [&rows](const bitmap& b, std::size_t container) {
+        for (std::size_t w = 0; w < (b.size() + 63) / 64; ++w) {
+            for (std::uint64_t bits = b.words()[w]; bits != 0; bits &= bits - 1) {
+                rows.push_back({static_cast<std::uint32_t>(container),
+                                static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)))});
+            }
+        }
+    };
+    for (std::size_t s = 0; s < m.segments.size(); ++s) {
+        add(m.segments[s], s);
+    }
+    for (std::size_t s = 0; s < m.staging.size(); ++s) {
+        add(m.staging[s], v.segments.size() + s);
+    }
+    return rows;
+}
+
+std::string_view id_of(const query::read_view& v, query::row_ref r)
+{
+    return r.container < v.segments.size() ? v.segments[r.container].segment->reader().id(r.row)
+                                           : std::string_view(v.staging[r.container - v.segments.size()].rows->id(r.row));
+}
+
+}  // namespace
+
+void collection::remove_matching(std::shared_ptr<const index::filter> f,
+                                 unique_function<void(result<std::size_t>)> done)
+{
+    if (failure_) {
+        done(failed_error());
+        return;
+    }
+    PUFFER_ASSERT(f != nullptr);
+    submit_write(true, [self = shared_from_this(), f = std::move(f), done = std::move(done)](status run) mutable {
+        if (!run) {
+            done(run.error());
+            return;
+        }
+        if (self->dropped_) {
+            self->end_reading_write();
+            done(make_error(errc::not_found, "collection '" + self->name_ + "' was deleted"));
+            return;
+        }
+        auto v = self->view();
+        std::vector<std::string> ids;
+        for (query::row_ref r : matching_rows(*v, *f)) {
+            ids.emplace_back(id_of(*v, r));
+        }
+        if (ids.empty()) {
+            self->end_reading_write();
+            done(0);
+            return;
+        }
+        self->log_remove(std::move(ids), std::move(done));
+        self->end_reading_write();
+    });
+}
+
+void collection::patch_payloads(payload_patch patch, query::executor& reader,
+                                unique_function<void(result<std::size_t>)> done)
+{
+    if (failure_) {
+        done(failed_error());
+        return;
+    }
+    if (auto s = index::check_payload_patch(patch.payload); !s) {
+        done(s.error());
+        return;
+    }
+    if (patch.ids.empty() && !patch.filter) {
+        done(make_error(errc::invalid_argument, "a payload patch needs ids or a filter"));
+        return;
+    }
+    if (patch.ids.size() > batch_points_max) {
+        done(make_error(errc::invalid_argument, strprintf("at most %zu ids in one patch", batch_points_max)));
+        return;
+    }
+    auto self = shared_from_this();
+    submit_write(true, [self, patch = std::move(patch), &reader, done = std::move(done)](status run) mutable {
+        if (!run) {
+            done(run.error());
+            return;
+        }
+        auto fail = [&self, &done](error e) {
+            self->end_reading_write();
+            done(std::move(e));
+        };
+        if (self->dropped_) {
+            fail(make_error(errc::not_found, "collection '" + self->name_ + "' was deleted"));
+            return;
+        }
+        query::fetch_request f;
+        f.include_payload = true;
+        f.include_vector = true;
+        std::shared_ptr<const query::read_view> v;
+        if (!patch.ids.empty()) {
+            located l = self->locate(patch.ids);
+            v = std::move(l.view);
+            f.rows = std::move(l.rows);
+        } else {
+            v = self->view();
+            f.rows = matching_rows(*v, *patch.filter);
+        }
+        if (f.rows.size() > batch_points_max) {
+            fail(make_error(errc::invalid_argument,
+                            strprintf("the filter matches %zu points; one patch changes at most %zu: narrow the filter",
+                                      f.rows.size(), batch_points_max)));
+            return;
+        }
+        if (f.rows.empty()) {
+            self->end_reading_write();
+            done(0);
+            return;
+        }
+        const std::size_t d = self->dimension_;
+        reader.fetch(std::move(v), std::move(f),
+                     [self, payload = std::move(patch.payload), mode = patch.mode, d,
+                      done = std::move(done)](result<std::vector<query::stored_point>> got) mutable {
+            auto fail = [&self, &done](error e) {
+                self->end_reading_write();
+                done(std::move(e));
+            };
+            if (!got) {
+                fail(got.error());
+                return;
+            }
+            if (self->dropped_) {
+                fail(make_error(errc::not_found, "collection '" + self->name_ + "' was deleted"));
+                return;
+            }
+            point_batch batch;
+            batch.dimension = d;
+            batch.ids.reserve(got->size());
+            batch.payloads.reserve(got->size());
+            batch.vectors.reserve(got->size() * d);
+            for (auto& p : *got) {
+                auto changed = index::apply_payload_patch(p.payload, payload, mode);
+                if (!changed) {
+                    error e = changed.error();
+                    e.context = "point '" + p.id + "': " + e.context;
+                    fail(std::move(e));
+                    return;
+                }
+                if (changed->size() > payload_size_bytes_max) {
+                    fail(make_error(errc::invalid_argument, strprintf("point '%s': the patched payload is over %zu bytes",
+                                                                      p.id.c_str(), payload_size_bytes_max)));
+                    return;
+                }
+                PUFFER_ASSERT(p.vector.size() == d);
+                batch.ids.push_back(std::move(p.id));
+                batch.payloads.push_back(std::move(*changed));
+                batch.vectors.insert(batch.vectors.end(), p.vector.begin(), p.vector.end());
+            }
+            std::size_t n = batch.size();
+            self->log_upsert(std::move(batch), [n, done = std::move(done)](status s) mutable {
+                if (!s) {
+                    done(s.error());
+                    return;
+                }
+                done(n);
+            });
+            self->end_reading_write();
+        });
+    });
+}
+
+}  // namespace puffer::collection

@@ -1,9 +1,10 @@
 // kill -9 crash harness for the real puffer-server. Each round starts the server on the same data
 // directory with settings that make flushes and compactions frequent (--flush-threshold 300
 // --segments-max 3, two shards), runs concurrent writers (one connection each: upsert batches
-// with payloads, deletes, full listings that check every id appears once and that the writer's
-// own points are exactly as acknowledged) and a maintenance client (flush, compact, create and
-// drop a scratch collection), then SIGKILLs the server at a random moment. After the restart
+// with payloads, deletes by ids and by filter, payload patches by ids and by filter, full
+// listings that check every id appears once and that the writer's own points are exactly as
+// acknowledged; a delete or patch by filter must count exactly the writer's points it matched)
+// and a maintenance client (flush, compact, create and drop a scratch collection), then SIGKILLs the server at a random moment. After the restart
 // every collection is listed in full and compared with a model of what was acknowledged
 // (tests/support/point_model.hpp): each acknowledged upsert is there with its exact vector (two
 // exact scores) and payload, each acknowledged delete stays deleted, each request that got no
@@ -128,6 +129,8 @@ answer send(net::http_client& c, std::string_view method, const std::string& tar
 struct totals {
     std::atomic<std::uint64_t> upsert_requests{0};
     std::atomic<std::uint64_t> delete_requests{0};
+    std::atomic<std::uint64_t> filtered_delete_requests{0};
+    std::atomic<std::uint64_t> patch_requests{0};
     std::atomic<std::uint64_t> refused{0};
     std::atomic<std::uint64_t> unanswered{0};
     std::atomic<std::uint64_t> live_listings{0};
@@ -392,21 +395,97 @@ private:
                 ++totals_.live_listings;
                 continue;
             }
-            bool is_delete = dice >= 75;
-            std::vector<std::string> ids = pick_ids(is_delete ? 1 + rng() % 10 : 1 + rng() % 25);
+            // 12-64 upsert, 65-79 delete by ids, 80-89 delete by filter, 90-99 payload patch (by ids
+            // or by filter). The writes that choose points by filter choose among this writer's own
+            // points only, so the writer knows which ones match (it has nothing unanswered: it
+            // stops at its first unanswered request) and checks the count the server answers.
+            enum class kind { upsert, remove, remove_matching, patch } k =
+                dice < 65 ? kind::upsert : dice < 80 ? kind::remove : dice < 90 ? kind::remove_matching : kind::patch;
+            std::vector<std::string> ids = pick_ids(k == kind::upsert ? 1 + rng() % 25 : 1 + rng() % 10);
             test::point_model::batch b;
             std::string body;
+            std::string target = "/v1/collections/" + def.name + "/points";
+            std::size_t expect_count = 0;  // what the answer must count (filtered writes and patches)
+            auto id_list = [](const std::vector<std::string>& list) {
+                std::string out = "[";
+                for (std::size_t i = 0; i < list.size(); ++i) {
+                    out += (i ? ",\"" : "\"") + list[i] + "\"";
+                }
+                return out + "]";
+            };
             {
                 std::lock_guard lock(mutex_);
-                b = is_delete ? model_.make_delete(def.name, ids) : model_.make_upsert(def.name, ids);
-            }
-            if (is_delete) {
-                body = "{\"ids\":[";
-                for (std::size_t i = 0; i < ids.size(); ++i) {
-                    body += (i ? ",\"" : "\"") + ids[i] + "\"";
+                if (k == kind::upsert) {
+                    b = model_.make_upsert(def.name, ids);
+                } else if (k == kind::remove) {
+                    b = model_.make_delete(def.name, ids);
+                } else {
+                    // The live points of ids, and the "v" of their payloads (-1: no payload).
+                    std::vector<std::string> live;
+                    std::vector<std::string> payloads;
+                    std::vector<double> vs;
+                    for (const auto& id : ids) {
+                        std::uint64_t v = model_.committed(def.name, id);
+                        if (v == 0) {
+                            continue;
+                        }
+                        live.push_back(id);
+                        payloads.push_back(model_.content({id, v}).payload);
+                        const json::value* v_field =
+                            payloads.back().empty() ? nullptr : json::parse(payloads.back()).as_object().if_contains("v");
+                        vs.push_back(v_field != nullptr ? v_field->to_number<double>() : -1.0);
+                    }
+                    double threshold = vs.empty() ? 1 : vs[rng() % vs.size()] + static_cast<double>(rng() % 2);
+                    const bool by_filter = k == kind::remove_matching || rng() % 2 == 0;
+                    const std::string filter = "{\"and\":[{\"in\":[\"id\"," + id_list(ids) + "]},{\"range\":[\"v\",{\"lt\":" +
+                                               std::to_string(threshold) + "}]}]}";
+                    std::vector<std::string> chosen;
+                    std::vector<std::string> patched;
+                    // The patch: a merge that sets "patch" and removes "pad" (or a replace by it).
+                    const bool replace = rng() % 4 == 0;
+                    json::object patch_object;
+                    patch_object["patch"] = static_cast<std::uint64_t>(rng() % 1000);
+                    patch_object["pad"] = nullptr;
+                    for (std::size_t i = 0; i < live.size(); ++i) {
+                        if (by_filter && !(vs[i] >= 0 && vs[i] < threshold)) {
+                            continue;
+                        }
+                        chosen.push_back(live[i]);
+                        // What the patched payload must be: computed here, independently.
+                        json::object merged;
+                        if (!replace && !payloads[i].empty()) {
+                            merged = json::parse(payloads[i]).as_object();
+                        }
+                        for (const auto& kv : patch_object) {
+                            if (kv.value().is_null()) {
+                                merged.erase(kv.key());
+                            } else {
+                                merged[kv.key()] = kv.value();
+                            }
+                        }
+                        patched.push_back(merged.empty() ? std::string() : json::serialize(merged));
+                    }
+                    if (chosen.empty()) {
+                        continue;  // nothing would change: no request
+                    }
+                    expect_count = chosen.size();
+                    const std::string which = by_filter ? "\"filter\":" + filter : "\"ids\":" + id_list(ids);
+                    if (k == kind::remove_matching) {
+                        b = model_.make_delete(def.name, chosen);
+                        body = "{" + which + "}";
+                        target += "/delete";
+                    } else {
+                        b = model_.make_patch(def.name, chosen, patched);
+                        body = "{" + which + ",\"payload\":" + json::serialize(patch_object) + ",\"mode\":\"" +
+                               (replace ? "replace" : "merge") + "\"}";
+                        target += "/payload";
+                    }
                 }
-                body += "]}";
-            } else {
+            }
+            if (k == kind::remove) {
+                body = "{\"ids\":" + id_list(ids) + "}";
+                target += "/delete";
+            } else if (k == kind::upsert) {
                 body = "{\"points\":[";
                 for (std::size_t i = 0; i < b.writes.size(); ++i) {
                     test::point_content pc = model_.content(b.writes[i]);
@@ -419,9 +498,11 @@ private:
                 }
                 body += "]}";
             }
-            std::string target = "/v1/collections/" + def.name + (is_delete ? "/points/delete" : "/points");
             answer a = send(c, "POST", target, body);
-            ++(is_delete ? totals_.delete_requests : totals_.upsert_requests);
+            ++(k == kind::upsert ? totals_.upsert_requests
+               : k == kind::patch ? totals_.patch_requests
+               : k == kind::remove_matching ? totals_.filtered_delete_requests
+                                            : totals_.delete_requests);
             std::lock_guard lock(mutex_);
             if (!a.answered) {
                 // In flight at the kill: applied or not, settled after the restart.
@@ -432,6 +513,14 @@ private:
                 return;
             }
             if (a.status == 200) {
+                if (k == kind::remove_matching || k == kind::patch) {
+                    auto n = static_cast<std::size_t>(
+                        json::parse(a.body).at(k == kind::patch ? "updated" : "deleted").to_number<double>());
+                    if (n != expect_count) {
+                        problems_.push_back("writer " + std::to_string(w) + ": " + body + " answered " + a.body +
+                                            ", expected " + std::to_string(expect_count));
+                    }
+                }
                 model_.acknowledged(b);
             } else if (a.status == 503 || a.status == 507) {
                 model_.refused(b);  // nothing is stored on an error answer
@@ -527,7 +616,8 @@ private:
                     options_.rounds, static_cast<unsigned long long>(model_.acked_upserts()),
                     static_cast<unsigned long long>(model_.acked_deletes()), k.lost, k.resurrected,
                     static_cast<unsigned long long>(totals_.failed_restarts));
-        std::printf("  seed %llu; %.1f s (%.2f s per round); %llu upsert and %llu delete requests, %llu unanswered "
+        std::printf("  seed %llu; %.1f s (%.2f s per round); %llu upsert, %llu delete, %llu delete-by-filter and %llu "
+                    "payload patch requests, %llu unanswered "
                     "(%zu found applied, %zu not), %llu refused; point checks after restarts: %zu present, %zu "
                     "absent; %zu torn batches, %zu wrong points, %zu duplicate ids; %llu live listings; %llu "
                     "flush and %llu compact calls, %llu scratch create/drop cycles; %llu kills during start-up\n",
@@ -535,6 +625,8 @@ private:
                     seconds / static_cast<double>(options_.rounds),
                     static_cast<unsigned long long>(totals_.upsert_requests.load()),
                     static_cast<unsigned long long>(totals_.delete_requests.load()),
+                    static_cast<unsigned long long>(totals_.filtered_delete_requests.load()),
+                    static_cast<unsigned long long>(totals_.patch_requests.load()),
                     static_cast<unsigned long long>(totals_.unanswered.load()), k.batches_applied, k.batches_dropped,
                     static_cast<unsigned long long>(totals_.refused.load()), k.present_checked, k.absent_checked,
                     k.torn_batches, k.wrong, k.duplicates,

@@ -8,6 +8,10 @@
 // collection (a full scan with two probe queries) pins each point's vector through its two
 // scores and its payload through its text.
 //
+// A payload patch writes a new version too: its payload is the one the patch made (given by the
+// caller), its vector the one of the version it patched, so a patched point is still pinned by
+// (id, version).
+//
 // A batch without an answer stays pending until a check of a definite state (after a restart)
 // resolves it: every point of it must show the new state, or every point the old one. An id may
 // be in at most one pending batch (writers that lost their answer stop writing).
@@ -169,7 +173,37 @@ public:
         }
         return b;
     }
-    point_content content(const write& w) const { return content_of(w.id, w.version, dimension_); }
+    // A patch of live points (REQUIRES: each id's committed version is not 0): new versions whose
+    // vectors are those of the versions they patch and whose payloads are payloads[i].
+    batch make_patch(const std::string& collection, const std::vector<std::string>& ids,
+                     const std::vector<std::string>& payloads)
+    {
+        batch b{collection, {}, false};
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            std::uint64_t base = committed(collection, ids[i]);
+            b.writes.push_back({ids[i], ++last_version_});
+            vector_base_[last_version_] = base;
+            payload_of_[last_version_] = payloads[i];
+        }
+        return b;
+    }
+    point_content content(const write& w) const { return content_for(w.id, w.version); }
+    // The vector and payload of (id, version), patches followed to the vector they kept.
+    point_content content_for(std::string_view id, std::uint64_t version) const
+    {
+        point_content pc = content_of(id, version, dimension_);
+        if (auto p = payload_of_.find(version); p != payload_of_.end()) {
+            pc.payload = p->second;
+        }
+        std::uint64_t v = version;
+        for (auto it = vector_base_.find(v); it != vector_base_.end(); it = vector_base_.find(v)) {
+            v = it->second;
+        }
+        if (v != version) {
+            pc.vector = content_of(id, v, dimension_).vector;
+        }
+        return pc;
+    }
 
     // The answers.
     void acknowledged(const batch& b)
@@ -386,6 +420,8 @@ private:
         }
         p.committed = version;
     }
+    std::map<std::uint64_t, std::uint64_t> vector_base_;  // patch version -> the version it patched
+    std::map<std::uint64_t, std::string> payload_of_;      // patch version -> its payload
     struct collection_state {
         bool inner_product = false;
         std::map<std::string, point_state> points;
@@ -393,7 +429,7 @@ private:
 
     bool matches(const collection_state& c, const observed_point& o, std::uint64_t version) const
     {
-        point_content pc = content_of(o.id, version, dimension_);
+        point_content pc = content_for(o.id, version);
         if (pc.payload != o.payload || o.scores.size() != queries_.size()) {
             return false;
         }
@@ -412,7 +448,7 @@ private:
 
     std::string describe(const collection_state& c, const std::string& id, std::uint64_t version) const
     {
-        point_content pc = content_of(id, version, dimension_);
+        point_content pc = content_for(id, version);
         std::ostringstream out;
         out << "(vector [";
         for (std::size_t j = 0; j < pc.vector.size(); ++j) {

@@ -650,7 +650,7 @@ status parse_payload_selection(const json::object& o, payload_selection& out)
     }
     if (ip->is_bool()) {
         out.include = ip->get_bool();
-        out.fields.clear();
+        out.fields.reset();
         return ok();
     }
     const json::array* a = ip->if_array();
@@ -658,13 +658,13 @@ status parse_payload_selection(const json::object& o, payload_selection& out)
         return invalid("'include_payload' must be true, false or an array of field names");
     }
     out.include = true;
-    out.fields.clear();
+    out.fields.emplace();
     for (std::size_t i = 0; i < a->size(); ++i) {
         const json::string* f = (*a)[i].if_string();
         if (f == nullptr || f->empty() || f->size() > 256) {
             return invalid(strprintf("include_payload[%zu] must be a field name of 1 to 256 bytes", i));
         }
-        out.fields.emplace_back(f->data(), f->size());
+        out.fields->emplace_back(f->data(), f->size());
     }
     return ok();
 }

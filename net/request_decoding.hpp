@@ -9,6 +9,7 @@
 #include "engine/core/result.hpp"
 #include "engine/query/request.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,7 +45,7 @@ struct delete_request {
 // are left out of each payload).
 struct payload_selection {
     bool include = false;
-    std::vector<std::string> fields;  // empty: the whole payload
+    std::optional<std::vector<std::string>> fields;  // none: the whole payload
 };
 
 // {"ids": [...], "include_payload"?, "include_vector"?} (payloads by default, no vectors).

@@ -100,7 +100,8 @@ json::value score_value(float score)
 
 namespace {
 
-// A stored payload as JSON, with only the fields asked for (all when none are named), or null.
+// A stored payload as JSON, with only the fields asked for (all when no list is given; an empty
+// list gives an empty object), or null when the point has none.
 // Stored payloads were checked when written; one that no longer parses (or holds a number JSON
 // cannot carry, as an earlier version let through) is damaged data, reported as such rather
 // than answered as null.
@@ -118,12 +119,12 @@ result<json::value> payload_value(const std::string& id, const std::string& payl
                                        : bad_number ? ("field '" + *bad_number + "' is out of range").c_str()
                                                     : "not an object"));
     }
-    if (sel.fields.empty()) {
+    if (!sel.fields) {
         return std::move(*v);
     }
     json::object kept;
     json::object& all = v->as_object();
-    for (const auto& f : sel.fields) {
+    for (const auto& f : *sel.fields) {
         if (auto it = all.find(f); it != all.end()) {
             kept[f] = std::move(it->value());
         }

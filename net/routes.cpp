@@ -426,7 +426,7 @@ void router::get_points(call& c)
     }
     payload_selection sel = parsed->payload;
     bool vectors = parsed->include_vector;
-    db_.get_points(c.name, std::move(parsed->ids), sel.include, vectors,
+    db_.get_points(c.name, std::move(parsed->ids), sel.include, vectors, options_.answer_bytes_max,
                    [d = c.deliver, sel, vectors](result<query::get_response> r) mutable {
         (*d)([r = std::move(r), sel = std::move(sel), vectors]() mutable {
             if (!r) {
@@ -462,7 +462,7 @@ void router::get_point(call& c)
     }
     payload_selection sel{*payloads, {}};
     std::string id = c.item;
-    db_.get_points(c.name, {c.item}, sel.include, *vectors,
+    db_.get_points(c.name, {c.item}, sel.include, *vectors, options_.answer_bytes_max,
                    [d = c.deliver, sel, vectors = *vectors, id = std::move(id)](result<query::get_response> r) mutable {
         (*d)([r = std::move(r), sel = std::move(sel), vectors, id = std::move(id)]() mutable {
             if (!r) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The engine's layers include downward only (DESIGN.md), and the includes that must stay in one
-place do: Beast and Asio only in net/ (and the tools over it), Boost.JSON there and in the two
-engine files that read stored payloads (engine/index/attributes.cpp, which indexes their fields,
-and engine/index/payload_patch.cpp, which changes them; no engine header exposes a JSON type), liburing only in engine/io/uring_ring.cpp. Each library also links only the ones below it (engine/CMakeLists.txt),
+place do: Beast and Asio only in net/ (and the tools over it), Boost.JSON there and in the engine's
+exact JSON reader (engine/index/json_parse.*, the one engine header with JSON types) and the two
+engine files that read stored payloads with it (engine/index/attributes.cpp, which indexes their
+fields, and engine/index/payload_patch.cpp, which changes them), liburing only in engine/io/uring_ring.cpp. Each library also links only the ones below it (engine/CMakeLists.txt),
 so a call upward fails to link; this check catches an include upward before it gets that far."""
 import os
 import re
@@ -24,8 +25,10 @@ ALLOWED = {
     "db": {"core", "io", "index", "format", "wal", "storage", "query", "collection", "shard"},
 }
 
-# The engine files that parse stored payloads (to index their fields, to patch them).
-PAYLOAD_READERS = {"engine/index/attributes.cpp", "engine/index/payload_patch.cpp"}
+# The engine's JSON reader, and the engine files that parse stored payloads with it (to index
+# their fields, to patch them).
+PAYLOAD_READERS = {"engine/index/json_parse.hpp", "engine/index/json_parse.cpp", "engine/index/attributes.cpp",
+                   "engine/index/payload_patch.cpp"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 

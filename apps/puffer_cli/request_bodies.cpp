@@ -1,6 +1,10 @@
 #include "apps/puffer_cli/request_bodies.hpp"
 
+#include "net/json_parse.hpp"
+
 #include <boost/json.hpp>
+
+#include <stdexcept>
 
 #include <charconv>
 
@@ -163,12 +167,20 @@ std::string delete_body(const std::vector<std::string>& ids)
     return json::serialize(body);
 }
 
+boost::json::value parse_exact(std::string_view text)
+{
+    auto v = net::parse_json(text, net::body_depth_max, net::number_mode::doubles);
+    if (!v) {
+        throw std::runtime_error(v.error().context);
+    }
+    return std::move(*v);
+}
+
 bool valid_json(const std::string& text, std::string& message)
 {
-    json::error_code ec;
-    (void)json::parse(text, ec);
-    if (ec) {
-        message = ec.message();
+    auto v = net::parse_json(text, net::body_depth_max, net::number_mode::doubles);
+    if (!v) {
+        message = v.error().context;
         return false;
     }
     return true;
@@ -177,7 +189,7 @@ bool valid_json(const std::string& text, std::string& message)
 std::string delete_by_filter_body(const std::string& filter)
 {
     json::object body;
-    body["filter"] = json::parse(filter);
+    body["filter"] = parse_exact(filter);
     return json::serialize(body);
 }
 
@@ -192,9 +204,9 @@ std::string patch_body(const std::vector<std::string>& ids, const std::string& f
         }
         body["ids"] = std::move(list);
     } else {
-        body["filter"] = json::parse(filter);
+        body["filter"] = parse_exact(filter);
     }
-    body["payload"] = json::parse(payload);
+    body["payload"] = parse_exact(payload);
     body["mode"] = replace ? "replace" : "merge";
     return json::serialize(body);
 }
@@ -215,7 +227,7 @@ std::string scroll_body(const std::string& filter, std::size_t limit, const std:
 {
     json::object body;
     if (!filter.empty()) {
-        body["filter"] = json::parse(filter);
+        body["filter"] = parse_exact(filter);
     }
     body["limit"] = limit;
     if (!cursor.empty()) {

@@ -3,6 +3,8 @@
 // written by hand for speed where a body holds many of them (a 1,000-point batch at d = 768 is
 // 768,000 values); everything else through Boost.JSON.
 
+#include <boost/json/value.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -41,6 +43,9 @@ std::string get_body(const std::vector<std::string>& ids, bool include_vector);
 std::string scroll_body(const std::string& filter, std::size_t limit, const std::string& cursor, bool include_vector);
 // The JSON text parses (a filter or a payload from the command line); else the parser's message.
 bool valid_json(const std::string& text, std::string& message);
+// JSON text with numbers read exactly from their text, as the server reads them (an export
+// writes back the doubles it was given); throws std::runtime_error when malformed.
+boost::json::value parse_exact(std::string_view text);
 std::string recall_body(std::size_t num_queries, const search_options& o);
 
 }  // namespace puffer::cli

@@ -99,7 +99,8 @@ public:
     void remove_matching(std::shared_ptr<const index::filter> f, unique_function<void(result<std::size_t>)> done);
     // Sets (merge) or replaces the payloads of the live points chosen by ids or by a filter,
     // keeping their vectors (read back with reader): one upsert of those points, chosen and
-    // logged like remove_matching. done gets how many points changed.
+    // logged like remove_matching. done gets how many points changed (a point the patch leaves
+    // as it was is not rewritten).
     struct payload_patch {
         std::vector<std::string> ids;                 // or
         std::shared_ptr<const index::filter> filter;  // when ids is empty
@@ -108,6 +109,8 @@ public:
     };
     void patch_payloads(payload_patch patch, query::executor& reader,
                         unique_function<void(result<std::size_t>)> done);
+    // A patch reads back and rewrites at most this many bytes of payloads and vectors.
+    static constexpr std::size_t patch_bytes_max = std::size_t{256} << 20;
 
     // The live points with these ids now, for reading back: the view to read them from, their
     // rows in the order asked (an id asked twice once), and the ids that no live point has.

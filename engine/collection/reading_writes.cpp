@@ -194,6 +194,7 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
         query::fetch_request f;
         f.include_payload = true;
         f.include_vector = true;
+        f.bytes_max = patch_bytes_max;
         std::shared_ptr<const query::read_view> v;
         if (!patch.ids.empty()) {
             located l = self->locate(patch.ids);
@@ -237,6 +238,9 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
             batch.vectors.reserve(got->size() * d);
             for (auto& p : *got) {
                 auto changed = index::apply_payload_patch(p.payload, payload, mode);
+                if (changed && *changed == p.payload) {
+                    continue;  // unchanged: not rewritten, not counted
+                }
                 if (!changed) {
                     error e = changed.error();
                     e.context = "point '" + p.id + "': " + e.context;
@@ -254,6 +258,11 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
                 batch.vectors.insert(batch.vectors.end(), p.vector.begin(), p.vector.end());
             }
             std::size_t n = batch.size();
+            if (n == 0) {
+                self->end_reading_write();
+                done(0);
+                return;
+            }
             self->log_upsert(std::move(batch), [n, done = std::move(done)](status s) mutable {
                 if (!s) {
                     done(s.error());

@@ -624,14 +624,14 @@ void database::patch_payloads(std::string name, collection::collection::payload_
 }
 
 void database::get_points(std::string name, std::vector<std::string> ids, bool include_payload, bool include_vector,
-                          unique_function<void(result<query::get_response>)> done)
+                          std::size_t bytes_max, unique_function<void(result<query::get_response>)> done)
 {
     if (ids.empty() || ids.size() > query::get_ids_max) {
         done(make_error(errc::invalid_argument, strprintf("ask for 1 to %zu ids", query::get_ids_max)));
         return;
     }
     on_owner(std::move(name), std::move(done),
-             [ids = std::move(ids), include_payload, include_vector](
+             [ids = std::move(ids), include_payload, include_vector, bytes_max](
                  shard::shard& s, const std::string& n, unique_function<void(result<query::get_response>)> d) mutable {
         auto it = s.collections().find(n);
         if (it == s.collections().end()) {
@@ -647,6 +647,7 @@ void database::get_points(std::string name, std::vector<std::string> ids, bool i
         f.rows = std::move(found.rows);
         f.include_payload = include_payload;
         f.include_vector = include_vector;
+        f.bytes_max = bytes_max;
         s.executor().fetch(std::move(found.view), std::move(f),
                            [missing = std::move(found.missing), d = std::move(d)](
                                result<std::vector<query::stored_point>> r) mutable {

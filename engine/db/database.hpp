@@ -91,9 +91,10 @@ public:
     // kept); done gets how many points changed.
     void patch_payloads(std::string name, collection::collection::payload_patch patch,
                         unique_function<void(result<std::size_t>)> done);
-    // Live points by id (1 to query::get_ids_max ids), with payloads and vectors as asked.
+    // Live points by id (1 to query::get_ids_max ids), with payloads and vectors as asked, at
+    // most bytes_max of them together (0: no bound; else invalid_argument).
     void get_points(std::string name, std::vector<std::string> ids, bool include_payload, bool include_vector,
-                    unique_function<void(result<query::get_response>)> done);
+                    std::size_t bytes_max, unique_function<void(result<query::get_response>)> done);
     // One page of a scroll through the collection's live points (query::scroll_request).
     void scroll(std::string name, query::scroll_request request,
                 unique_function<void(result<query::scroll_response>)> done);

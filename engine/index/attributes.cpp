@@ -3,6 +3,7 @@
 #include "engine/core/assert.hpp"
 #include "engine/core/coding.hpp"
 #include "engine/core/log.hpp"
+#include "engine/index/json_parse.hpp"
 
 #include <boost/json.hpp>
 
@@ -111,11 +112,13 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
     // One arena per thread, reset per payload: parsing allocates nothing once it has grown.
     thread_local unsigned char arena[16384];
     json::monotonic_resource mr(arena, sizeof arena);
-    std::error_code ec;
-    json::value v = json::parse(json::string_view(payload.data(), payload.size()), ec, &mr);
-    if (ec || !v.is_object()) {
+    // Numbers read exactly from their text, as filters' values are: an eq on a stored value
+    // must find it.
+    auto parsed = parse_json(payload, payload_depth_max, number_mode::doubles, json::storage_ptr(&mr));
+    if (!parsed || !parsed->is_object()) {
         return;
     }
+    const json::value& v = *parsed;
     thread_local std::string key;
     // The postings of a keyword, found without building a key string when it exists already.
     auto postings_of = [](std::map<std::string, postings, std::less<>>& m, value_kind kind, std::string_view text,

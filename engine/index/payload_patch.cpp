@@ -1,5 +1,7 @@
 #include "engine/index/payload_patch.hpp"
 
+#include "engine/index/json_parse.hpp"
+
 #include <boost/json.hpp>
 
 namespace puffer::index {
@@ -9,11 +11,12 @@ namespace {
 
 result<json::object> parse_object(std::string_view text, const char* what, errc code)
 {
-    json::error_code ec;
-    json::value v = json::parse(text, ec);
-    if (ec) {
-        return make_error(code, std::string(what) + " is not valid JSON: " + ec.message());
+    // Numbers exactly from their text: the fields a patch leaves alone keep their values.
+    auto parsed = parse_json(text, payload_depth_max, number_mode::doubles);
+    if (!parsed) {
+        return make_error(code, std::string(what) + " is not valid JSON: " + parsed.error().context);
     }
+    json::value v = std::move(*parsed);
     if (!v.is_object()) {
         return make_error(code, std::string(what) + " must be a JSON object");
     }

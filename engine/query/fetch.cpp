@@ -80,6 +80,25 @@ void executor::fetch(std::shared_ptr<const read_view> view, fetch_request reques
         done(make_error(errc::invalid_argument, strprintf("at most %zu points at once", fetch_points_max)));
         return;
     }
+    if (request.bytes_max != 0) {
+        const read_view& v = *view;
+        std::uint64_t bytes = 0;
+        for (const row_ref ref : request.rows) {
+            if (request.include_payload) {
+                bytes += ref.container < v.segments.size()
+                             ? v.segments[ref.container].segment->reader().payload_range(ref.row).size_bytes
+                             : v.staging[ref.container - v.segments.size()].rows->payload(ref.row).size();
+            }
+            bytes += request.include_vector ? v.dimension * sizeof(float) : 0;
+        }
+        if (bytes > request.bytes_max) {
+            done(make_error(errc::invalid_argument,
+                            strprintf("the points asked for hold %llu bytes of payloads and vectors, over the budget "
+                                      "of %zu bytes: ask for fewer at once",
+                                      static_cast<unsigned long long>(bytes), request.bytes_max)));
+            return;
+        }
+    }
     auto op = std::make_unique<fetch_op>();
     op->view = std::move(view);
     op->request = std::move(request);

@@ -26,9 +26,9 @@ struct search_request {
     // filter for many searches.
     std::shared_ptr<const index::filter> filter;
     bool include_payload = false;
-    // With include_payload: the top-level payload fields to answer (empty: all). net/ projects
-    // the payloads as it encodes the answer; the engine reads them whole.
-    std::vector<std::string> payload_fields;
+    // With include_payload: the top-level payload fields to answer (none: all of them). net/
+    // projects the payloads as it encodes the answer; the engine reads them whole.
+    std::optional<std::vector<std::string>> payload_fields;
     // The payloads of the answer may total at most this many bytes (0: no bound); past it the
     // search fails with invalid_argument before any payload is read.
     std::size_t payload_bytes_max = 0;
@@ -93,6 +93,9 @@ struct fetch_request {
     std::vector<row_ref> rows;
     bool include_payload = true;
     bool include_vector = false;
+    // The payloads and vectors (4 bytes a value) asked for may total at most this many bytes
+    // (0: no bound); past it the fetch fails with invalid_argument before anything is read.
+    std::size_t bytes_max = 0;
 };
 
 // A page of a scroll: the live points that match filter (null: all), in byte order of their

@@ -388,6 +388,433 @@ class Checker:
 
 
 # ---------------------------------------------------------------------------------------------
+# Reading points back, payload patches and deletes by filter.
+
+POINT = "/v1/collections/{name}/points/{id}"
+GET_POINTS = "/v1/collections/{name}/points/get"
+SCROLL = "/v1/collections/{name}/points/scroll"
+PATCH = "/v1/collections/{name}/points/payload"
+DELETE_POINTS = "/v1/collections/{name}/points/delete"
+COUNT_POINTS = "/v1/collections/{name}/points/count"
+
+
+def scroll_all(c, label, collection, body, max_pages=1000):
+    """Pages through a scroll; returns (every point answered, pages) or None when a page failed."""
+    path = f"/v1/collections/{collection}/points/scroll"
+    points = []
+    cursor = None
+    for page in range(max_pages):
+        request = dict(body)
+        if cursor is not None:
+            request["cursor"] = cursor
+        answer = c.call(f"{label}: page {page}", "POST", SCROLL, path, request, request_valid=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("points"), list):
+            return None
+        points.extend(answer["points"])
+        cursor = answer.get("next_cursor")
+        if cursor is None:
+            return points, page + 1
+        if not answer["points"] or answer["points"][-1].get("id") != cursor:
+            c.report(False, f"{label}: next_cursor is the page's last id", repr(answer)[:200])
+            return None
+    c.report(False, f"{label}: the scroll ends", f"still going after {max_pages} pages")
+    return None
+
+
+def run_point_reads(c):
+    """GET .../points/{id}, POST .../points/get and .../points/scroll on a collection of their own."""
+    C = "/v1/collections"
+    R = "/v1/collections/reads"
+    c.call("create reads", "POST", C, C, {"name": "reads", "dimension": 2}, 201, request_valid=True)
+    stored = [
+        {"id": "a", "vector": [1.5, -2], "payload": {"color": "red", "n": 1, "tags": ["x", "y"]}},
+        {"id": "b", "vector": [0, 1], "payload": {"color": "blue", "n": 2}},
+        {"id": "c", "vector": [3, 4]},
+        {"id": "count", "vector": [1, 1], "payload": {"color": "red"}},
+        {"id": "a/b c", "vector": [2, 2], "payload": {"n": 5}},
+        {"id": "\u00fc", "vector": [-1, 0]},
+        {"id": 10, "vector": [0.25, 0.5], "payload": {"color": "green", "n": 3}},
+        {"id": "Z", "vector": [5, 5], "payload": {"color": "blue"}},
+    ]
+    c.call("upsert the points to read", "POST", "/v1/collections/{name}/points", R + "/points",
+           {"points": stored}, request_valid=True)
+    by_id = {str(p["id"]): p for p in stored}
+    ids = sorted(by_id)  # byte order of UTF-8 is code point order
+
+    # One point by id.
+    got = c.call("get a point", "GET", POINT, R + "/points/a")
+    c.expect("get a point: id and payload, no vector",
+             got == {"id": "a", "payload": {"color": "red", "n": 1, "tags": ["x", "y"]}}, repr(got))
+    got = c.call("get a point with its vector", "GET", POINT, R + "/points/a?include_vector=true")
+    c.expect("get a point: the vector as stored", isinstance(got, dict) and got.get("vector") == [1.5, -2]
+             and got.get("payload", {}).get("n") == 1, repr(got))
+    got = c.call("get a point without its payload", "GET", POINT,
+                 R + "/points/a?include_payload=false&include_vector=1")
+    c.expect("get a point: no payload key when not asked", got == {"id": "a", "vector": [1.5, -2]}, repr(got))
+    got = c.call("get a point without a payload", "GET", POINT, R + "/points/c")
+    c.expect("get a point: payload null when it has none", got == {"id": "c", "payload": None}, repr(got))
+    got = c.call("get a percent-encoded id", "GET", POINT, R + "/points/a%2Fb%20c")
+    c.expect("get a percent-encoded id: decoded", got == {"id": "a/b c", "payload": {"n": 5}}, repr(got))
+    got = c.call("get a UTF-8 id", "GET", POINT, R + "/points/%C3%BC")
+    c.expect("get a UTF-8 id: decoded", got == {"id": "\u00fc", "payload": None}, repr(got))
+    got = c.call("get an integer id", "GET", POINT, R + "/points/10")
+    c.expect("get an integer id: its decimal string", isinstance(got, dict) and got.get("id") == "10", repr(got))
+    c.call("get a point: unknown id", "GET", POINT, R + "/points/zz", expect=404, code="not_found")
+    c.call("get a point: unknown collection", "GET", POINT, "/v1/collections/nope/points/a", expect=404,
+           code="not_found")
+    c.call("get a point: bad collection name", "GET", POINT, "/v1/collections/bad.name/points/a", expect=400,
+           code="invalid_argument")
+    c.call("get a point: include_vector=yes", "GET", POINT, R + "/points/a?include_vector=yes", expect=400,
+           code="invalid_argument")
+    c.call("get a point: include_payload without a value", "GET", POINT, R + "/points/a?include_payload",
+           expect=400, code="invalid_argument")
+    c.call("get a point: malformed escape", "GET", POINT, R + "/points/%ZZ", expect=400, code="invalid_argument")
+    c.call("get a point: id of 257 bytes", "GET", POINT, R + "/points/" + "x" * 257, expect=400,
+           code="invalid_argument")
+    c.call("get a point: id of 256 bytes", "GET", POINT, R + "/points/" + "x" * 256, expect=404, code="not_found")
+    # A literal segment wins over the id: GET .../points/count is the count route (POST only).
+    try:
+        response = c.conn.request("GET", R + "/points/count")
+        c.validate_response("a literal segment is not an id", POINT, "GET", response, 405, "method_not_allowed")
+        c.expect("GET .../points/count: Allow is POST", response.headers.get("allow") == "POST",
+                 repr(response.headers.get("allow")))
+    except (OSError, CheckFailed) as e:
+        c.conn.close()
+        c.report(False, "a literal segment is not an id", f"request failed: {e}")
+    got = c.call("the point 'count' by POST .../points/get", "POST", GET_POINTS, R + "/points/get",
+                 {"ids": ["count"]}, request_valid=True)
+    c.expect("the point 'count' is read with POST .../points/get",
+             got == {"points": [{"id": "count", "payload": {"color": "red"}}], "missing": []}, repr(got))
+
+    # Points by id.
+    got = c.call("get points", "POST", GET_POINTS, R + "/points/get",
+                 {"ids": ["b", "zz", "a", 10, "b", "count", "yy"]}, request_valid=True)
+    if isinstance(got, dict):
+        c.expect("get points: found in the order asked, duplicates once",
+                 [p.get("id") for p in got.get("points", [])] == ["b", "a", "10", "count"], repr(got))
+        c.expect("get points: missing ids in order", got.get("missing") == ["zz", "yy"], repr(got))
+        c.expect("get points: payloads, no vectors",
+                 [p.get("payload") for p in got.get("points", [])]
+                 == [by_id[i].get("payload") for i in ["b", "a", "10", "count"]]
+                 and all("vector" not in p for p in got.get("points", [])), repr(got))
+    got = c.call("get points with vectors, without payloads", "POST", GET_POINTS, R + "/points/get",
+                 {"ids": ["a", "c"], "include_payload": False, "include_vector": True}, request_valid=True)
+    c.expect("get points: vectors only", isinstance(got, dict) and got.get("points") ==
+             [{"id": "a", "vector": [1.5, -2]}, {"id": "c", "vector": [3, 4]}], repr(got))
+    got = c.call("get points with a field list", "POST", GET_POINTS, R + "/points/get",
+                 {"ids": ["a", "c", "b"], "include_payload": ["n", "tags", "nope"]}, request_valid=True)
+    c.expect("get points: only the fields asked; null without a payload",
+             isinstance(got, dict) and [p.get("payload") for p in got.get("points", [])]
+             == [{"n": 1, "tags": ["x", "y"]}, None, {"n": 2}], repr(got))
+    got = c.call("get points: none found", "POST", GET_POINTS, R + "/points/get", {"ids": ["zz"]},
+                 request_valid=True)
+    c.expect("get points: none found", got == {"points": [], "missing": ["zz"]}, repr(got))
+    c.call("get points: null options", "POST", GET_POINTS, R + "/points/get",
+           {"ids": ["a"], "include_payload": None, "include_vector": None}, request_valid=True)
+    c.call("get points: 10000 ids", "POST", GET_POINTS, R + "/points/get",
+           {"ids": list(range(10000))}, request_valid=True)
+    bad_gets = [
+        ("get points: no ids", {}, False),
+        ("get points: empty ids", {"ids": []}, False),
+        ("get points: ids not an array", {"ids": "a"}, False),
+        ("get points: 10001 ids", {"ids": list(range(10001))}, False),
+        ("get points: negative id", {"ids": [-1]}, False),
+        ("get points: id of 257 bytes", {"ids": ["x" * 257]}, False),
+        ("get points: include_payload a string", {"ids": ["a"], "include_payload": "n"}, False),
+        ("get points: include_payload [1]", {"ids": ["a"], "include_payload": [1]}, False),
+        ("get points: include_payload [\"\"]", {"ids": ["a"], "include_payload": [""]}, False),
+        ("get points: include_vector 1", {"ids": ["a"], "include_vector": 1}, False),
+        ("get points: unknown field", {"ids": ["a"], "filter": {"exists": "n"}}, False),
+    ]
+    for label, body, schema_ok in bad_gets:
+        c.call(label, "POST", GET_POINTS, R + "/points/get", body, 400, "invalid_argument", request_valid=schema_ok)
+    c.call("get points: empty body", "POST", GET_POINTS, R + "/points/get", raw_body=b"", expect=400,
+           code="invalid_argument")
+    c.call("get points: unknown collection", "POST", GET_POINTS, "/v1/collections/nope/points/get", {"ids": ["a"]},
+           404, "not_found", request_valid=True)
+
+    # Scroll.
+    page = c.call("scroll: empty body", "POST", SCROLL, R + "/points/scroll", raw_body=b"")
+    if isinstance(page, dict):
+        c.expect("scroll: every point in byte order of the ids, one page",
+                 [p.get("id") for p in page.get("points", [])] == ids and page.get("next_cursor") is None,
+                 repr(page))
+        c.expect("scroll: payloads by default, no vectors",
+                 all(p.get("payload") == by_id[p["id"]].get("payload") and "vector" not in p
+                     for p in page.get("points", [])), repr(page))
+    page = c.call("scroll: first page of 3", "POST", SCROLL, R + "/points/scroll", {"limit": 3}, request_valid=True)
+    c.expect("scroll: a page of 3, next_cursor its last id", isinstance(page, dict)
+             and [p.get("id") for p in page.get("points", [])] == ids[:3] and page.get("next_cursor") == ids[2],
+             repr(page))
+    walked = scroll_all(c, "scroll with limit 1", "reads", {"limit": 1, "include_vector": True})
+    if walked is not None:
+        points, pages = walked
+        c.expect("scroll with limit 1: every point exactly once, in id order",
+                 [p.get("id") for p in points] == ids, repr([p.get("id") for p in points]))
+        c.expect("scroll with limit 1: one page per point", pages == len(ids), f"{pages} pages")
+        c.expect("scroll with limit 1: vectors as stored",
+                 all(p.get("vector") == by_id[p["id"]]["vector"] for p in points), repr(points)[:300])
+    walked = scroll_all(c, "scroll with a filter", "reads",
+                        {"filter": {"eq": ["color", "red"]}, "limit": 1, "include_payload": ["n"]})
+    if walked is not None:
+        c.expect("scroll with a filter: only matching points, only the fields asked",
+                 walked[0] == [{"id": "a", "payload": {"n": 1}}, {"id": "count", "payload": {}}], repr(walked[0]))
+    page = c.call("scroll: the page after the last id", "POST", SCROLL, R + "/points/scroll",
+                  {"cursor": ids[-1], "include_payload": False}, request_valid=True)
+    c.expect("scroll: past the end is empty and final", page == {"points": [], "next_cursor": None}, repr(page))
+    page = c.call("scroll: a cursor that is no id", "POST", SCROLL, R + "/points/scroll",
+                  {"cursor": "b0", "include_payload": False}, request_valid=True)
+    c.expect("scroll: a cursor is a position, not necessarily an id",
+             isinstance(page, dict) and [p.get("id") for p in page.get("points", [])] == [i for i in ids if i > "b0"],
+             repr(page))
+    c.call("scroll: null options", "POST", SCROLL, R + "/points/scroll",
+           {"filter": None, "limit": None, "cursor": None, "include_payload": None, "include_vector": None},
+           request_valid=True)
+    bad_scrolls = [
+        ("scroll: limit 0", {"limit": 0}, False),
+        ("scroll: limit 10001", {"limit": 10001}, False),
+        ("scroll: limit 1.5", {"limit": 1.5}, False),
+        ("scroll: cursor a number", {"cursor": 5}, False),
+        ("scroll: empty cursor", {"cursor": ""}, False),
+        ("scroll: cursor of 257 bytes", {"cursor": "x" * 257}, False),
+        ("scroll: include_payload a number", {"include_payload": 1}, False),
+        ("scroll: include_vector a string", {"include_vector": "true"}, False),
+        ("scroll: unknown field", {"after": "a"}, False),
+        ("scroll: a malformed filter", {"filter": {"eq": ["color"]}}, True),
+    ]
+    for label, body, schema_ok in bad_scrolls:
+        c.call(label, "POST", SCROLL, R + "/points/scroll", body, 400, "invalid_argument", request_valid=schema_ok)
+    c.call("scroll: body not an object", "POST", SCROLL, R + "/points/scroll", raw_body=b"[]", expect=400,
+           code="invalid_argument")
+    c.call("scroll: unknown collection", "POST", SCROLL, "/v1/collections/nope/points/scroll", {}, 404,
+           "not_found", request_valid=True)
+
+    # A scroll while the collection changes: every point live throughout comes exactly once, and
+    # points created, deleted or replaced meanwhile at most once.
+    seen = []
+    cursor = None
+    changed = False
+    for page_number in range(100):
+        body = {"limit": 2, "include_payload": False}
+        if cursor is not None:
+            body["cursor"] = cursor
+        page = c.call(f"scroll while writing: page {page_number}", "POST", SCROLL, R + "/points/scroll", body,
+                      request_valid=True)
+        if not isinstance(page, dict):
+            break
+        seen.extend(p.get("id") for p in page.get("points", []))
+        cursor = page.get("next_cursor")
+        if not changed:
+            changed = True
+            # Before the cursor and after it: new points, a deleted one, replaced ones.
+            c.call("scroll while writing: upsert", "POST", "/v1/collections/{name}/points", R + "/points",
+                   {"points": [{"id": "0new", "vector": [9, 9]}, {"id": "zznew", "vector": [9, 9]},
+                               {"id": "b", "vector": [0, 2], "payload": {"color": "blue", "n": 2}},
+                               {"id": ids[0], "vector": [0, 0]}]}, request_valid=True)
+            c.call("scroll while writing: delete", "POST", DELETE_POINTS, R + "/points/delete", {"ids": ["count"]},
+                   request_valid=True)
+        if cursor is None:
+            break
+    stable = [i for i in ids if i not in ("b", "count", ids[0])]
+    c.expect("scroll while writing: every point live throughout exactly once",
+             all(seen.count(i) == 1 for i in stable), repr(seen))
+    c.expect("scroll while writing: no point twice, in id order",
+             len(seen) == len(set(seen)) and seen == sorted(seen), repr(seen))
+    c.expect("scroll while writing: a point created after the cursor is found", "zznew" in seen, repr(seen))
+    c.expect("scroll while writing: a point created before the cursor is not", "0new" not in seen, repr(seen))
+    c.call("scroll while writing: restore", "POST", "/v1/collections/{name}/points", R + "/points",
+           {"points": [p for p in stored if str(p["id"]) in ("count", ids[0])]}, request_valid=True)
+    c.call("scroll while writing: clean up", "POST", DELETE_POINTS, R + "/points/delete",
+           {"ids": ["0new", "zznew"]}, request_valid=True)
+
+    # Search answers a field list of the payloads too, alone and in a batch.
+    SEARCH = "/v1/collections/{name}/search"
+    found = c.call("search with a field list", "POST", SEARCH, R + "/search",
+                   {"vector": [1.5, -2], "top_k": 3, "include_payload": ["color"]}, request_valid=True)
+    if isinstance(found, dict) and isinstance(found.get("results"), list):
+        hits = found["results"]
+        c.expect("search with a field list: only those fields, null without a payload",
+                 bool(hits) and hits[0] == {"id": "a", "score": 0, "payload": {"color": "red"}}
+                 and all(h.get("payload") is None or set(h["payload"]) <= {"color"} for h in hits), repr(hits))
+    batch = c.call("batch search with field lists", "POST", "/v1/collections/{name}/search/batch",
+                   R + "/search/batch",
+                   {"searches": [{"vector": [1.5, -2], "top_k": 1, "include_payload": ["n"]},
+                                 {"vector": [1.5, -2], "top_k": 1, "include_payload": True},
+                                 {"vector": [1.5, -2], "top_k": 1}]}, request_valid=True)
+    if isinstance(batch, dict) and isinstance(batch.get("results"), list) and len(batch["results"]) == 3:
+        c.expect("batch search: each search with its own payload selection",
+                 [r[0].get("payload", "absent") if r else None for r in batch["results"]]
+                 == [{"n": 1}, by_id["a"]["payload"], "absent"], repr(batch["results"]))
+    c.call("search: include_payload [1]", "POST", SEARCH, R + "/search",
+           {"vector": [1, 1], "include_payload": [1]}, 400, "invalid_argument", request_valid=False)
+    c.call("batch: include_payload a string", "POST", "/v1/collections/{name}/search/batch", R + "/search/batch",
+           {"searches": [{"vector": [1, 1], "include_payload": "n"}]}, 400, "invalid_argument", request_valid=False)
+
+
+def run_point_writes(c):
+    """Payload patches and deletes by filter, on the collection run_point_reads made."""
+    R = "/v1/collections/reads"
+    before = c.call("patch: the points before", "POST", GET_POINTS, R + "/points/get",
+                    {"ids": ["a", "b", "c"], "include_vector": True}, request_valid=True)
+    updated = c.call("patch: merge by ids", "POST", PATCH, R + "/points/payload",
+                     {"ids": ["a", "c", "zz", "a"], "payload": {"size": 3, "n": None, "tags": ["z"]}},
+                     request_valid=True)
+    c.expect("patch: updated counts the live points chosen", updated == {"updated": 2}, repr(updated))
+    after = c.call("patch: the points after", "POST", GET_POINTS, R + "/points/get",
+                   {"ids": ["a", "b", "c"], "include_vector": True}, request_valid=True)
+    if isinstance(after, dict) and isinstance(before, dict):
+        payloads = [p.get("payload") for p in after.get("points", [])]
+        c.expect("patch: merged (fields set, null removed, others kept); a point without a payload gets one",
+                 payloads == [{"color": "red", "size": 3, "tags": ["z"]}, {"color": "blue", "n": 2},
+                              {"size": 3, "tags": ["z"]}], repr(payloads))
+        c.expect("patch: vectors kept", [p.get("vector") for p in after.get("points", [])]
+                 == [p.get("vector") for p in before.get("points", [])], repr(after))
+    updated = c.call("patch: replace by filter", "POST", PATCH, R + "/points/payload",
+                     {"filter": {"eq": ["color", "blue"]}, "payload": {"shade": "dark", "gone": None},
+                      "mode": "replace"}, request_valid=True)
+    c.expect("patch: the filter chose the blue points", updated == {"updated": 2}, repr(updated))
+    got = c.call("patch: replaced payloads", "POST", GET_POINTS, R + "/points/get", {"ids": ["b", "Z"]},
+                 request_valid=True)
+    c.expect("patch: replace makes the payload the object given",
+             isinstance(got, dict) and [p.get("payload") for p in got.get("points", [])]
+             == [{"shade": "dark"}, {"shade": "dark"}], repr(got))
+    counted = c.call("patch: count by a patched field", "POST", COUNT_POINTS, R + "/points/count",
+                     {"filter": {"eq": ["shade", "dark"]}}, request_valid=True)
+    c.expect("patch: the filter index sees the patch", counted == {"count": 2}, repr(counted))
+    counted = c.call("patch: count by a replaced field", "POST", COUNT_POINTS, R + "/points/count",
+                     {"filter": {"eq": ["color", "blue"]}}, request_valid=True)
+    c.expect("patch: replaced fields are gone", counted == {"count": 0}, repr(counted))
+    updated = c.call("patch: remove every field", "POST", PATCH, R + "/points/payload",
+                     {"ids": ["Z"], "payload": {"shade": None}, "mode": "merge"}, request_valid=True)
+    c.expect("patch: remove every field of one point", updated == {"updated": 1}, repr(updated))
+    got = c.call("patch: a payload emptied", "GET", POINT, R + "/points/Z")
+    c.expect("patch: a payload left empty is none", got == {"id": "Z", "payload": None}, repr(got))
+    updated = c.call("patch: ids not found", "POST", PATCH, R + "/points/payload",
+                     {"ids": ["zz", "yy"], "payload": {"x": 1}}, request_valid=True)
+    c.expect("patch: ids not found are skipped", updated == {"updated": 0}, repr(updated))
+    updated = c.call("patch: a filter matching nothing", "POST", PATCH, R + "/points/payload",
+                     {"filter": {"eq": ["color", "none"]}, "payload": {"x": 1}}, request_valid=True)
+    c.expect("patch: a filter matching nothing patches nothing", updated == {"updated": 0}, repr(updated))
+    c.call("patch: mode null", "POST", PATCH, R + "/points/payload",
+           {"ids": ["c"], "payload": {"size": 4}, "mode": None}, request_valid=True)
+    bad_patches = [
+        ("patch: ids and filter", {"ids": ["a"], "filter": {"exists": "n"}, "payload": {"x": 1}}, False),
+        ("patch: neither ids nor filter", {"payload": {"x": 1}}, False),
+        ("patch: no payload", {"ids": ["a"]}, False),
+        ("patch: payload not an object", {"ids": ["a"], "payload": [1]}, False),
+        ("patch: payload null", {"ids": ["a"], "payload": None}, False),
+        ("patch: unknown mode", {"ids": ["a"], "payload": {"x": 1}, "mode": "upsert"}, False),
+        ("patch: filter null", {"filter": None, "payload": {"x": 1}}, False),
+        ("patch: a malformed filter", {"filter": {"eq": ["color"]}, "payload": {"x": 1}}, True),
+        ("patch: empty ids", {"ids": [], "payload": {"x": 1}}, False),
+        ("patch: negative id", {"ids": [-1], "payload": {"x": 1}}, False),
+        ("patch: unknown field", {"ids": ["a"], "payload": {"x": 1}, "merge": True}, False),
+    ]
+    for label, body, schema_ok in bad_patches:
+        c.call(label, "POST", PATCH, R + "/points/payload", body, 400, "invalid_argument", request_valid=schema_ok)
+    c.call("patch: a number beyond a double", "POST", PATCH, R + "/points/payload",
+           raw_body=b'{"ids":["a"],"payload":{"x":1e400}}', expect=400, code="invalid_argument")
+    c.call("patch: invalid JSON", "POST", PATCH, R + "/points/payload", raw_body=b'{"ids":["a"],', expect=400,
+           code="invalid_argument")
+    c.call("patch: unknown collection", "POST", PATCH, "/v1/collections/nope/points/payload",
+           {"ids": ["a"], "payload": {"x": 1}}, 404, "not_found", request_valid=True)
+    c.call("patch: bad collection name", "POST", PATCH, "/v1/collections/bad.name/points/payload",
+           {"ids": ["a"], "payload": {"x": 1}}, 400, "invalid_argument")
+
+    # Delete by filter.
+    counted = c.call("delete by filter: count before", "POST", COUNT_POINTS, R + "/points/count")
+    total = counted.get("count") if isinstance(counted, dict) else None
+    deleted = c.call("delete by filter", "POST", DELETE_POINTS, R + "/points/delete",
+                     {"filter": {"range": ["n", {"gte": 3}]}}, request_valid=True)
+    c.expect("delete by filter: the matching points", deleted == {"deleted": 2}, repr(deleted))
+    counted = c.call("delete by filter: count after", "POST", COUNT_POINTS, R + "/points/count")
+    c.expect("delete by filter: the count dropped by as many",
+             isinstance(counted, dict) and total is not None and counted.get("count") == total - 2, repr(counted))
+    got = c.call("delete by filter: the points are gone", "POST", GET_POINTS, R + "/points/get",
+                 {"ids": ["10", "a/b c", "a"], "include_payload": False}, request_valid=True)
+    c.expect("delete by filter: deleted ids are missing",
+             isinstance(got, dict) and got.get("missing") == ["10", "a/b c"], repr(got))
+    deleted = c.call("delete by filter again", "POST", DELETE_POINTS, R + "/points/delete",
+                     {"filter": {"range": ["n", {"gte": 3}]}}, request_valid=True)
+    c.expect("delete by filter again: nothing left to delete", deleted == {"deleted": 0}, repr(deleted))
+    bad_deletes = [
+        ("delete: ids and filter", {"ids": ["a"], "filter": {"exists": "n"}}, False),
+        ("delete: filter null", {"filter": None}, False),
+        ("delete: a malformed filter", {"filter": {"range": ["n", {"gte": 1, "gt": 2}]}}, True),
+        ("delete: filter not an object", {"filter": "n"}, False),
+    ]
+    for label, body, schema_ok in bad_deletes:
+        c.call(label, "POST", DELETE_POINTS, R + "/points/delete", body, 400, "invalid_argument",
+               request_valid=schema_ok)
+    c.call("delete by filter: unknown collection", "POST", DELETE_POINTS, "/v1/collections/nope/points/delete",
+           {"filter": {"exists": "n"}}, 404, "not_found", request_valid=True)
+    deleted = c.call("delete by filter: every point", "POST", DELETE_POINTS, R + "/points/delete",
+                     {"filter": {"exists": "id"}}, request_valid=True)
+    c.expect("delete by filter: every point counted", isinstance(counted, dict)
+             and deleted == {"deleted": counted.get("count")}, repr(deleted))
+    counted = c.call("delete by filter: none left", "POST", COUNT_POINTS, R + "/points/count")
+    c.expect("delete by filter: the collection is empty", counted == {"count": 0}, repr(counted))
+    page = c.call("scroll an empty collection", "POST", SCROLL, R + "/points/scroll", {}, request_valid=True)
+    c.expect("scroll an empty collection: one empty, final page", page == {"points": [], "next_cursor": None},
+             repr(page))
+    c.call("delete reads", "DELETE", "/v1/collections/{name}", R)
+
+
+def run_point_limits(c):
+    """The scroll's byte budget per page, and the 100000-point bound of a patch."""
+    C = "/v1/collections"
+    B = "/v1/collections/budget"
+    # 40 payloads of 900 KiB: 36 MiB, more than the default 32 MiB answer budget.
+    c.call("create budget", "POST", C, C, {"name": "budget", "dimension": 2}, 201)
+    pad = "x" * (900 * 1024)
+    rows = 40
+    for i in range(rows):
+        c.call(f"upsert budget payload {i}", "POST", "/v1/collections/{name}/points", B + "/points",
+               {"points": [{"id": f"p{i:02d}", "vector": [float(i), 1.0], "payload": {"s": pad}}]})
+    page = c.call("scroll over the answer budget", "POST", SCROLL, B + "/points/scroll", {"limit": 100})
+    if isinstance(page, dict) and isinstance(page.get("points"), list):
+        n = len(page["points"])
+        c.expect("scroll over the answer budget: the page stops early, with a cursor",
+                 0 < n < rows and page.get("next_cursor") == f"p{n - 1:02d}",
+                 f"{n} points, {page.get('next_cursor')!r}")
+    walked = scroll_all(c, "scroll over the answer budget", "budget", {"limit": 100})
+    if walked is not None:
+        c.expect("scroll over the answer budget: every point exactly once over the pages",
+                 [p.get("id") for p in walked[0]] == [f"p{i:02d}" for i in range(rows)] and walked[1] > 1,
+                 f"{walked[1]} pages: {[p.get('id') for p in walked[0]]!r}")
+    page = c.call("scroll without payloads", "POST", SCROLL, B + "/points/scroll",
+                  {"limit": 100, "include_payload": False}, request_valid=True)
+    c.expect("scroll without payloads: one page", isinstance(page, dict) and len(page.get("points", [])) == rows
+             and page.get("next_cursor") is None, repr(page)[:200])
+    c.call("delete budget", "DELETE", "/v1/collections/{name}", B)
+
+    # A filter may choose at most 100000 points for one patch; a delete by filter has no bound.
+    M = "/v1/collections/many"
+    c.call("create many", "POST", C, C, {"name": "many", "dimension": 1}, 201)
+    total = 100001
+    step = 25001
+    for first in range(0, total, step):
+        points = [{"id": i, "vector": [i]} for i in range(first, min(total, first + step))]
+        c.call(f"upsert many from {first}", "POST", "/v1/collections/{name}/points", M + "/points",
+               {"points": points})
+    c.call("flush many", "POST", "/v1/collections/{name}/flush", M + "/flush")
+    c.call("patch: a filter matching 100001 points", "POST", PATCH, M + "/points/payload",
+           {"filter": {"exists": "id"}, "payload": {"x": 1}}, 400, "invalid_argument", request_valid=True)
+    c.call("patch: 100001 ids", "POST", PATCH, M + "/points/payload",
+           {"ids": list(range(total)), "payload": {"x": 1}}, 400, "invalid_argument", request_valid=False)
+    updated = c.call("patch: 100000 ids", "POST", PATCH, M + "/points/payload",
+                     {"ids": list(range(total - 1)), "payload": {"x": 1}}, request_valid=True)
+    c.expect("patch: 100000 ids patched", updated == {"updated": total - 1}, repr(updated))
+    counted = c.call("patch: count the patched", "POST", COUNT_POINTS, M + "/points/count",
+                     {"filter": {"eq": ["x", 1]}}, request_valid=True)
+    c.expect("patch: every one of them", counted == {"count": total - 1}, repr(counted))
+    deleted = c.call("delete by filter: 100001 points", "POST", DELETE_POINTS, M + "/points/delete",
+                     {"filter": {"exists": "id"}}, request_valid=True)
+    c.expect("delete by filter: no bound on the points", deleted == {"deleted": total}, repr(deleted))
+    c.call("delete many", "DELETE", "/v1/collections/{name}", M)
+
+
+# ---------------------------------------------------------------------------------------------
 # The scripted sequence.
 
 def run_sequence(c):
@@ -567,6 +994,15 @@ def run_sequence(c):
         c.expect("search: stats count the segment", found["stats"].get("segments") == 1, repr(found["stats"]))
         c.expect("search: payload read from the segment",
                  found["results"][0].get("payload") == {"color": "red"}, repr(found["results"]))
+    got = c.call("get a point from the segment", "GET", POINT, "/v1/collections/docs/points/a?include_vector=true")
+    c.expect("get a point from the segment: its payload and normalized vector",
+             got == {"id": "a", "vector": [1, 0, 0], "payload": {"color": "red"}}, repr(got))
+    got = c.call("get points from the segment", "POST", GET_POINTS, "/v1/collections/docs/points/get",
+                 {"ids": ["c", 7], "include_vector": True}, request_valid=True)
+    c.expect("get points from the segment: a cosine collection answers normalized vectors",
+             isinstance(got, dict) and [p.get("vector") for p in got.get("points", [])][:1] == [[0, 1, 0]]
+             and len(got.get("points", [])) == 2
+             and abs(sum(x * x for x in got["points"][1].get("vector", [])) - 1) < 1e-6, repr(got))
 
     # Filters: a filtered search and counts; a malformed filter is 400 naming the node.
     filtered = c.call("search with a filter", "POST", SEARCH, "/v1/collections/docs/search",
@@ -655,6 +1091,12 @@ def run_sequence(c):
     c.call("delete: unknown collection", "POST", DELETE, "/v1/collections/nope/points/delete", {"ids": ["a"]},
            404, "not_found", request_valid=True)
 
+    # Reading points back (by id, by ids, by scroll), payload patches and deletes by filter, on
+    # collections of their own.
+    run_point_reads(c)
+    run_point_writes(c)
+    run_point_limits(c)
+
     # Compact.
     c.call("compact", "POST", COMPACT, "/v1/collections/docs/compact")
     c.call("compact: unknown collection", "POST", COMPACT, "/v1/collections/nope/compact", expect=404,
@@ -665,7 +1107,7 @@ def run_sequence(c):
     # 405 on every path for every method it does not take, with the right Allow header.
     concrete = {"/healthz": "/healthz", "/metrics": "/metrics", C: C}
     for template in c.spec.doc["paths"]:
-        concrete.setdefault(template, template.replace("{name}", "docs"))
+        concrete.setdefault(template, template.replace("{name}", "docs").replace("{id}", "a"))
     for template, path in concrete.items():
         allowed = c.spec.methods(template)
         for method in HTTP_METHODS:
@@ -843,6 +1285,14 @@ def run_collection_failed(c, server_binary, temp, log):
         ("flush", "POST", "/v1/collections/{name}/flush", "/v1/collections/broken/flush", None),
         ("count", "POST", "/v1/collections/{name}/points/count", "/v1/collections/broken/points/count", None),
         ("compact", "POST", "/v1/collections/{name}/compact", "/v1/collections/broken/compact", None),
+        ("get a point", "GET", "/v1/collections/{name}/points/{id}", "/v1/collections/broken/points/a", None),
+        ("get points", "POST", "/v1/collections/{name}/points/get", "/v1/collections/broken/points/get",
+         {"ids": ["a"]}),
+        ("scroll", "POST", "/v1/collections/{name}/points/scroll", "/v1/collections/broken/points/scroll", None),
+        ("delete by filter", "POST", "/v1/collections/{name}/points/delete", "/v1/collections/broken/points/delete",
+         {"filter": {"exists": "id"}}),
+        ("patch", "POST", "/v1/collections/{name}/points/payload", "/v1/collections/broken/points/payload",
+         {"ids": ["a"], "payload": {"x": 1}}),
     ]
     for label, method, template, path, body in calls:
         failed.call(f"failed collection: {label}", method, template, path, body, 500, "collection_failed")
@@ -886,6 +1336,8 @@ def run_disk_full(c, server_binary, temp, log):
         server = start_server(server_binary, os.path.join(mount_point, "data"), port_file, log, extra)
         full = Checker(c.spec, wait_ready(port_file, server))
         full.call("507 setup: create", "POST", C, C, {"name": "full", "dimension": 2}, 201)
+        full.call("507 setup: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/full/points",
+                  {"points": [{"id": "seed", "vector": [1.0, 2.0]}]})
         filler = os.path.join(mount_point, "filler")
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
@@ -903,9 +1355,14 @@ def run_disk_full(c, server_binary, temp, log):
                   points, 507, "insufficient_storage")
         full.call("disk full: create", "POST", C, C, {"name": "second", "dimension": 2}, 507,
                   "insufficient_storage")
+        patch = {"ids": ["seed"], "payload": {"pad": "x" * 200000}}
+        full.call("disk full: patch", "POST", "/v1/collections/{name}/points/payload",
+                  "/v1/collections/full/points/payload", patch, 507, "insufficient_storage")
         os.remove(filler)
         full.call("space again: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/full/points",
                   points)
+        full.call("space again: patch", "POST", "/v1/collections/{name}/points/payload",
+                  "/v1/collections/full/points/payload", patch)
         full.conn.close()
         stop_server(c, "disk full", server)
         c.absorb(full)
@@ -925,9 +1382,12 @@ def check_examples(c):
                 media.append((status, c.spec.resolve(response)))
             for where, node in media:
                 content = node.get("content", {}).get("application/json", {})
-                if "example" in content:
-                    errors = c.spec.validate(content["schema"], content["example"])
-                    c.expect(f"example of {method} {template} {where} matches its schema", not errors,
+                examples = [("example", content["example"])] if "example" in content else []
+                for name, example in content.get("examples", {}).items():
+                    examples.append((f"example {name}", c.spec.resolve(example).get("value")))
+                for name, example in examples:
+                    errors = c.spec.validate(content["schema"], example)
+                    c.expect(f"{name} of {method} {template} {where} matches its schema", not errors,
                              "; ".join(errors[:3]))
 
 

@@ -107,7 +107,7 @@ inline result<query::get_response> get(db::database& d, const std::string& name,
                                        bool include_payload = true, bool include_vector = true)
 {
     waiter<result<query::get_response>> w;
-    d.get_points(name, std::move(ids), include_payload, include_vector, w.callback());
+    d.get_points(name, std::move(ids), include_payload, include_vector, 0, w.callback());
     return w.get();
 }
 

@@ -1,4 +1,4 @@
-#include "net/json_parse.hpp"
+#include "engine/index/json_parse.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
@@ -12,7 +12,7 @@
 
 namespace json = boost::json;
 
-namespace puffer::net {
+namespace puffer::index {
 namespace {
 
 // strtof / strtod need a terminated string; numbers are short, long ones take the slow path.
@@ -305,4 +305,4 @@ std::optional<std::string> find_non_finite(const json::value& v)
     return std::nullopt;
 }
 
-}  // namespace puffer::net
+}  // namespace puffer::index

@@ -602,6 +602,10 @@ void database::count(std::string name, std::shared_ptr<const index::filter> filt
 void database::remove_matching(std::string name, std::shared_ptr<const index::filter> filter,
                                unique_function<void(result<std::size_t>)> done)
 {
+    if (!filter) {
+        done(make_error(errc::invalid_argument, "a delete by filter needs a filter"));
+        return;
+    }
     route(std::move(name), std::move(done),
           [filter = std::move(filter)](collection::collection& c, unique_function<void(result<std::size_t>)> d) mutable {
               c.remove_matching(std::move(filter), std::move(d));

@@ -84,7 +84,8 @@ public:
     // Live points of the collection that match filter (null: all of them), exact.
     void count(std::string name, std::shared_ptr<const index::filter> filter,
                unique_function<void(result<std::size_t>)> done);
-    // Deletes every live point that matches filter, as one write; done gets how many.
+    // Deletes every live point that matches filter (required: null is invalid_argument), as one
+    // write; done gets how many.
     void remove_matching(std::string name, std::shared_ptr<const index::filter> filter,
                          unique_function<void(result<std::size_t>)> done);
     // Sets or replaces payload fields of the points chosen by ids or a filter (their vectors

@@ -50,7 +50,7 @@ result<std::string> apply_payload_patch(std::string_view stored, std::string_vie
     }
     for (auto& [key, value] : *p) {
         if (value.is_null()) {
-            out.erase(key);
+            out.stable_erase(key);  // the other fields keep their order
         } else {
             out[key] = std::move(value);
         }

@@ -458,7 +458,7 @@ private:
                         }
                         for (const auto& kv : patch_object) {
                             if (kv.value().is_null()) {
-                                merged.erase(kv.key());
+                                merged.stable_erase(kv.key());
                             } else {
                                 merged[kv.key()] = kv.value();
                             }

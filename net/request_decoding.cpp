@@ -156,7 +156,8 @@ result<create_request> parse_create(std::string_view body)
     json::monotonic_resource mr;
     json::value storage;
     PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
-    PUFFER_TRY(reject_unknown_fields(*o, {"name", "dimension", "metric"}, "the collection definition"));
+    PUFFER_TRY(reject_unknown_fields(*o, {"name", "dimension", "metric", "unindexed_fields"},
+                                     "the collection definition"));
     create_request r;
     const json::value* name = o->if_contains("name");
     if (name == nullptr || !name->is_string()) {
@@ -181,6 +182,19 @@ result<create_request> parse_create(std::string_view body)
             return invalid("unknown metric '" + std::string(m->get_string()) + "': use \"l2\", \"cosine\" or \"ip\"");
         }
         r.distance_metric = *parsed;
+    }
+    if (const json::value* u = o->if_contains("unindexed_fields"); u != nullptr && !u->is_null()) {
+        const json::array* a = u->if_array();
+        if (a == nullptr) {
+            return invalid("'unindexed_fields' must be an array of payload field names (dotted paths)");
+        }
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            const json::string* f = (*a)[i].if_string();
+            if (f == nullptr) {
+                return invalid(strprintf("unindexed_fields[%zu] must be a string", i));
+            }
+            r.unindexed_fields.emplace_back(f->data(), f->size());
+        }
     }
     return r;
 }

@@ -24,6 +24,9 @@ struct create_request {
     std::string name;
     std::size_t dimension = 0;
     metric distance_metric = metric::l2;
+    // Payload fields (dotted paths) left out of the attribute index: stored and answered, never
+    // filtered on. The engine checks their form.
+    std::vector<std::string> unindexed_fields;
 };
 
 [[nodiscard]] result<create_request> parse_create(std::string_view body);

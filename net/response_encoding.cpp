@@ -22,6 +22,13 @@ json::object info_object(const collection::collection_info& info)
     o["dimension"] = info.dimension;
     o["metric"] = to_string(info.distance_metric);
     o["points"] = info.points;
+    if (!info.unindexed_fields.empty()) {
+        json::array fields;
+        for (const auto& f : info.unindexed_fields) {
+            fields.emplace_back(f);
+        }
+        o["unindexed_fields"] = std::move(fields);
+    }
     if (info.failed) {
         o["status"] = "failed";
     } else {

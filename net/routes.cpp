@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <memory>
@@ -341,7 +342,11 @@ void router::create_collection(call& c)
     info.name = parsed->name;
     info.dimension = parsed->dimension;
     info.distance_metric = parsed->distance_metric;
-    db_.create_collection(parsed->name, parsed->dimension, parsed->distance_metric,
+    info.unindexed_fields = parsed->unindexed_fields;
+    std::sort(info.unindexed_fields.begin(), info.unindexed_fields.end());
+    info.unindexed_fields.erase(std::unique(info.unindexed_fields.begin(), info.unindexed_fields.end()),
+                                info.unindexed_fields.end());
+    db_.create_collection(parsed->name, parsed->dimension, parsed->distance_metric, std::move(parsed->unindexed_fields),
                           on_status(c.deliver, 201, info_json(info)));
 }
 

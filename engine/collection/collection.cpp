@@ -3,6 +3,7 @@
 #include "engine/collection/layout.hpp"
 #include "engine/core/assert.hpp"
 #include "engine/core/log.hpp"
+#include "engine/query/filtering.hpp"
 #include "engine/wal/wal_format.hpp"
 
 #include <algorithm>
@@ -15,7 +16,7 @@ namespace puffer::collection {
 // Creation (blocking, before the shard owns the collection)
 
 status collection::create_on_disk(io::env& e, const std::string& dir, const std::string& name,
-                                  std::size_t dimension, metric m)
+                                  std::size_t dimension, metric m, const std::vector<std::string>& unindexed_fields)
 {
     PUFFER_TRY_ASSIGN(bool exists, e.exists(dir));
     if (exists) {
@@ -33,6 +34,7 @@ status collection::create_on_disk(io::env& e, const std::string& dir, const std:
         mf.distance_metric = m;
         mf.next_segment_id = 1;
         mf.wal_start = 1;
+        mf.unindexed_fields = unindexed_fields;
         PUFFER_TRY(io::write_file_atomic(e, io::join_path(tmp, manifest_file_name), format::encode_manifest(mf)));
         PUFFER_TRY(create_wal_file(e, io::join_path(wal_dir_of(tmp), wal::file_name(1))));
         PUFFER_TRY(e.sync_dir(segments_dir_of(tmp)));
@@ -101,7 +103,7 @@ void collection::attach(context& ctx)
 
 std::shared_ptr<staging> collection::new_staging(std::uint64_t first_wal)
 {
-    return std::make_shared<staging>(staging_container_bit | next_staging_id_++, first_wal, dimension_);
+    return std::make_shared<staging>(staging_container_bit | next_staging_id_++, first_wal, dimension_, unindexed_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,6 +122,7 @@ collection_info collection::info() const
     i.distance_metric = metric_;
     i.points = ids_.size();
     i.failed = failed();
+    i.unindexed_fields = *unindexed_;
     return i;
 }
 
@@ -184,6 +187,7 @@ std::shared_ptr<const query::read_view> collection::view()
     v->distance_metric = metric_;
     v->dimension = dimension_;
     v->live_points = ids_.size();
+    v->unindexed_fields = unindexed_;
     v->segments.reserve(segments_.size());
     for (const auto& rec : segments_) {
         auto index = static_cast<std::uint32_t>(v->segments.size());
@@ -223,6 +227,11 @@ std::shared_ptr<const query::read_view> collection::view()
     add_staging(active_);
     view_ = std::move(v);
     return view_;
+}
+
+status collection::check_filter(const index::filter& f) const
+{
+    return query::check_filter(name_, *unindexed_, f);
 }
 
 // ---------------------------------------------------------------------------------------------

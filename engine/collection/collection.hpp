@@ -64,8 +64,11 @@ public:
     // Creates <dir> with an empty MANIFEST and the first WAL file, atomically (built under a
     // temporary name, then renamed). errc::already_exists if dir exists. On any other error dir
     // is left absent (unless undoing the rename fails too). Blocking.
+    // unindexed_fields: payload paths (dotted, with everything beneath them) left out of the
+    // attribute index; filters naming them are refused.
     [[nodiscard]] static status create_on_disk(io::env& e, const std::string& dir, const std::string& name,
-                                               std::size_t dimension, metric m);
+                                               std::size_t dimension, metric m,
+                                               const std::vector<std::string>& unindexed_fields = {});
 
     // Recovers a collection from dir (MANIFEST, segments, tombstones, WAL replay with torn-tail
     // truncation, orphan cleanup). Never fails: a collection that cannot be opened comes back
@@ -132,6 +135,8 @@ public:
 
     // What searches see now. REQUIRES: not failed.
     std::shared_ptr<const query::read_view> view();
+    // invalid_argument naming the field when f uses one the collection does not index.
+    [[nodiscard]] status check_filter(const index::filter& f) const;
 
     // The collection is being deleted: pending calls fail, background results are dropped.
     void drop();
@@ -236,6 +241,8 @@ private:
     std::size_t dimension_ = 0;
     metric metric_ = metric::l2;
     std::optional<error> failure_;
+    // From the MANIFEST; shared with every staging's attribute index and every view.
+    std::shared_ptr<const std::vector<std::string>> unindexed_ = std::make_shared<const std::vector<std::string>>();
     bool dropped_ = false;
     // Set with dropped_, read by segment builds on the background pool.
     std::atomic<bool> stop_builds_{false};

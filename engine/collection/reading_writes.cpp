@@ -133,6 +133,10 @@ void collection::remove_matching(std::shared_ptr<const index::filter> f,
         return;
     }
     PUFFER_ASSERT(f != nullptr);
+    if (auto s = check_filter(*f); !s) {
+        done(s.error());
+        return;
+    }
     submit_write(true, [self = shared_from_this(), f = std::move(f), done = std::move(done)](status run) mutable {
         if (!run) {
             done(run.error());
@@ -172,6 +176,12 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
     if (patch.ids.empty() && !patch.filter) {
         done(make_error(errc::invalid_argument, "a payload patch needs ids or a filter"));
         return;
+    }
+    if (patch.filter) {
+        if (auto s = check_filter(*patch.filter); !s) {
+            done(s.error());
+            return;
+        }
     }
     if (patch.ids.size() > batch_points_max) {
         done(make_error(errc::invalid_argument, strprintf("at most %zu ids in one patch", batch_points_max)));

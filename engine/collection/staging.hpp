@@ -43,8 +43,9 @@ struct staging {
     std::shared_ptr<const query::staged_clusters> clusters;
     std::uint64_t clusters_quantizer = 0;
 
-    staging(std::uint64_t container_id, std::uint64_t wal, std::size_t dimension)
-        : container(container_id), first_wal(wal), rows(std::make_shared<query::staged_rows>(dimension)),
+    staging(std::uint64_t container_id, std::uint64_t wal, std::size_t dimension,
+            std::shared_ptr<const std::vector<std::string>> unindexed = {})
+        : container(container_id), first_wal(wal), rows(std::make_shared<query::staged_rows>(dimension, std::move(unindexed))),
           dead(std::make_shared<bitmap>())
     {
     }

@@ -47,6 +47,7 @@ struct collection_info {
     metric distance_metric = metric::l2;
     std::size_t points = 0;
     bool failed = false;
+    std::vector<std::string> unindexed_fields;  // payload paths filters cannot use
 };
 
 struct collection_stats {

@@ -336,15 +336,39 @@ void database::route(std::string name, Done done, Fn fn)
 
 void database::create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done)
 {
+    create_collection(std::move(name), dimension, m, {}, std::move(done));
+}
+
+void database::create_collection(std::string name, std::size_t dimension, metric m,
+                                 std::vector<std::string> unindexed_fields, unique_function<void(status)> done)
+{
     if (dimension < 1 || dimension > dimension_max) {
         done(make_error(errc::invalid_argument, strprintf("dimension must be 1 to %zu", dimension_max)));
         return;
     }
+    if (unindexed_fields.size() > format::unindexed_fields_max) {
+        done(make_error(errc::invalid_argument,
+                        strprintf("at most %zu unindexed_fields", format::unindexed_fields_max)));
+        return;
+    }
+    for (const auto& f : unindexed_fields) {
+        bool empty_part = f.empty() || f.front() == '.' || f.back() == '.' || f.find("..") != std::string::npos;
+        if (empty_part || f.size() > format::unindexed_field_bytes_max || f == "id") {
+            done(make_error(errc::invalid_argument,
+                            strprintf("unindexed_fields: '%s' must be a payload field or dotted path of 1 to %zu "
+                                      "bytes without empty parts (and not \"id\")",
+                                      f.substr(0, 300).c_str(), format::unindexed_field_bytes_max)));
+            return;
+        }
+    }
+    std::sort(unindexed_fields.begin(), unindexed_fields.end());
+    unindexed_fields.erase(std::unique(unindexed_fields.begin(), unindexed_fields.end()), unindexed_fields.end());
     std::string dir = io::join_path(collections_dir(options_.data_dir), name);
     io::env* e = env_;
     collection::options copts = options_.collection;
     on_owner(std::move(name), std::move(done),
-             [dimension, m, dir, e, copts](shard::shard& s, const std::string& name, unique_function<void(status)> d) {
+             [dimension, m, dir, e, copts, unindexed = std::move(unindexed_fields)](
+                 shard::shard& s, const std::string& name, unique_function<void(status)> d) mutable {
         if (s.collections().count(name) != 0 || s.names_creating().count(name) != 0) {
             d(make_error(errc::already_exists, "collection '" + name + "' already exists"));
             return;
@@ -356,8 +380,8 @@ void database::create_collection(std::string name, std::size_t dimension, metric
         s.names_creating().insert(name);
         auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
         shard::shard* sp = &s;
-        s.background([sp, name, dimension, m, holder, dir, e, copts]() mutable {
-            status created = collection::collection::create_on_disk(*e, dir, name, dimension, m);
+        s.background([sp, name, dimension, m, holder, dir, e, copts, unindexed = std::move(unindexed)]() mutable {
+            status created = collection::collection::create_on_disk(*e, dir, name, dimension, m, unindexed);
             std::shared_ptr<collection::collection> c;
             if (created) {
                 c = collection::collection::open(*e, dir, name, copts);
@@ -595,7 +619,14 @@ void database::count(std::string name, std::shared_ptr<const index::filter> filt
                   d(c.failed_error());
                   return;
               }
-              d(query::count_matches(*c.view(), filter.get()));
+              auto v = c.view();
+              if (filter) {
+                  if (auto s = query::check_filter(*v, *filter); !s) {
+                      d(s.error());
+                      return;
+                  }
+              }
+              d(query::count_matches(*v, filter.get()));
           });
 }
 

@@ -40,10 +40,17 @@ std::string encode_manifest(const manifest& m)
             enc.put_u32(t);
         }
     }
+    const std::uint32_t version = m.unindexed_fields.empty() ? 1 : 2;
+    if (version == 2) {
+        enc.put_u32(static_cast<std::uint32_t>(m.unindexed_fields.size()));
+        for (const auto& f : m.unindexed_fields) {
+            enc.put_string32(f);
+        }
+    }
     std::string out;
     encoder head(out);
     head.put_bytes(manifest_magic.data(), manifest_magic.size());
-    head.put_u32(manifest_version_current);
+    head.put_u32(version);
     head.put_u32(static_cast<std::uint32_t>(body.size()));
     out += body;
     head.put_u32(crc32c::value(out));
@@ -118,6 +125,22 @@ result<manifest> decode_manifest(std::string_view bytes, const std::string& path
             }
         }
         m.segments.push_back(std::move(s));
+    }
+    if (version >= 2) {
+        std::uint32_t count = 0;
+        if (!dec.get_u32(count) || count < 1 || count > unindexed_fields_max) {
+            return corrupt(path, prefix_size_bytes + dec.position(),
+                           strprintf("unindexed field count missing or not 1 to %zu", unindexed_fields_max));
+        }
+        for (std::uint32_t i = 0; i < count; ++i) {
+            std::string_view f;
+            if (!dec.get_string32(f, unindexed_field_bytes_max) || f.empty()) {
+                return corrupt(path, prefix_size_bytes + dec.position(),
+                               strprintf("unindexed field %u truncated, empty or over %zu bytes", i,
+                                         unindexed_field_bytes_max));
+            }
+            m.unindexed_fields.emplace_back(f);
+        }
     }
     if (!dec.done()) {
         return corrupt(path, prefix_size_bytes + dec.position(), "trailing bytes");

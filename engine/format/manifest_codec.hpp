@@ -15,7 +15,9 @@
 namespace puffer::format {
 
 inline constexpr std::string_view manifest_magic{"PRMAN1\0\0", 8};
-inline constexpr std::uint32_t manifest_version_current = 1;
+// Version 2 adds the unindexed fields; a MANIFEST without any is written as version 1, which
+// every earlier build reads.
+inline constexpr std::uint32_t manifest_version_current = 2;
 inline constexpr std::uint32_t manifest_version_min_read = 1;
 static_assert(manifest_version_min_read <= manifest_version_current);
 
@@ -34,7 +36,13 @@ struct manifest {
     std::uint64_t next_segment_id = 1;
     std::uint64_t wal_start = 1;  // WAL files numbered below this are obsolete
     std::vector<manifest_segment> segments;
+    // Payload paths the attribute index leaves out (version 2; empty in version 1).
+    std::vector<std::string> unindexed_fields;
 };
+
+// Limits on the unindexed fields of a collection.
+inline constexpr std::size_t unindexed_fields_max = 256;
+inline constexpr std::size_t unindexed_field_bytes_max = 256;
 
 std::string encode_manifest(const manifest& m);
 // Errors name path (used only in messages).

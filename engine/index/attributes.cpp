@@ -139,6 +139,9 @@ void attribute_index::add(std::uint32_t row, std::string_view payload)
             }
             std::string path = prefix;
             path.append(kv.key().data(), kv.key().size());
+            if (excluded_ && path_excluded(path, *excluded_)) {
+                continue;
+            }
             attribute_field* f = field_for(path);
             if (f == nullptr) {
                 continue;

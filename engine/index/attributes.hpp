@@ -70,6 +70,19 @@ struct attribute_field {
 // Number columns of at least this many entries keep prefix bitsets when sealed.
 inline constexpr std::size_t number_prefix_min = 4096;
 
+// Whether path is one of excluded or lies beneath one ("meta.secret" excludes "meta.secret.x",
+// not "meta" nor "meta.secrets").
+inline bool path_excluded(std::string_view path, const std::vector<std::string>& excluded)
+{
+    for (const auto& e : excluded) {
+        if (path.size() >= e.size() && path.compare(0, e.size(), e) == 0 &&
+            (path.size() == e.size() || path[e.size()] == '.')) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // At most this many distinct paths per index, and this depth of nesting: deeper objects and
 // further paths are not indexed (a filter on them matches nothing). Documented in docs/api.md.
 inline constexpr std::size_t attribute_fields_max = 1024;
@@ -82,6 +95,9 @@ public:
     // Indexes the payload (JSON object text; empty: none) of `row`, which must be above every
     // row added so far. Text that is not a JSON object is indexed as no payload.
     void add(std::uint32_t row, std::string_view payload);
+    // Paths add() leaves out, with everything beneath them (a collection's unindexed fields).
+    // Set before the first add.
+    void exclude(std::shared_ptr<const std::vector<std::string>> paths) { excluded_ = std::move(paths); }
     // Sorts the number columns and builds the bitsets of dense postings, for rows_total rows.
     // Called once, after the last add.
     void seal(std::size_t rows_total);
@@ -114,6 +130,7 @@ private:
     std::map<std::string, attribute_field, std::less<>> fields_;
     std::size_t rows_ = 0;
     bool sealed_ = false;
+    std::shared_ptr<const std::vector<std::string>> excluded_;  // null: none
 };
 
 }  // namespace puffer::index

@@ -470,4 +470,17 @@ std::string describe(const filter& f)
     return out;
 }
 
+const std::string* excluded_field(const filter& f, const std::vector<std::string>& excluded)
+{
+    if (!f.field.empty() && f.field != "id" && path_excluded(f.field, excluded)) {
+        return &f.field;
+    }
+    for (const auto& c : f.children) {
+        if (const std::string* found = excluded_field(c, excluded)) {
+            return found;
+        }
+    }
+    return nullptr;
+}
+
 }  // namespace puffer::index

@@ -77,6 +77,9 @@ struct filter_rows {
 // target.rows (a staging that grew after the view was taken) are left out.
 bitmap evaluate(const filter& f, const filter_rows& target);
 
+// The first field f names (in document order) that path_excluded() finds in excluded, or null.
+const std::string* excluded_field(const filter& f, const std::vector<std::string>& excluded);
+
 // The operator's name in the JSON form ("and", "contains_any", ...).
 const char* op_name(filter_op op);
 inline constexpr std::size_t filter_op_count = static_cast<std::size_t>(filter_op::exists) + 1;

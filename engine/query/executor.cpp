@@ -279,6 +279,11 @@ status executor::prepare(const read_view& view, search_request& request, const s
     if (view.distance_metric == metric::cosine && !normalize(request.vector.data(), d)) {
         return make_error(errc::invalid_argument, where + "a zero query vector has no cosine direction");
     }
+    if (request.filter) {
+        if (auto s = check_filter(view, *request.filter); !s) {
+            return make_error(errc::invalid_argument, where + s.error().context);
+        }
+    }
     return ok();
 }
 

@@ -283,6 +283,10 @@ void executor::scroll(std::shared_ptr<const read_view> view, scroll_request requ
     const read_view& v = *view;
     filtered_rows matches;
     if (request.filter) {
+        if (auto s = check_filter(v, *request.filter); !s) {
+            done(s.error());
+            return;
+        }
         match_rows(v, *request.filter, matches);
     }
     // The `limit + 1` smallest ids after the cursor, by a max-heap on the id: ids are unique

@@ -46,4 +46,15 @@ std::size_t count_matches(const read_view& view, const index::filter* f)
     return rows.total();
 }
 
+status check_filter(const std::string& collection, const std::vector<std::string>& unindexed,
+                    const index::filter& f)
+{
+    if (const std::string* field = index::excluded_field(f, unindexed)) {
+        return make_error(errc::invalid_argument, "filter: field '" + field->substr(0, 256) +
+                                                      "' is not indexed in collection '" + collection +
+                                                      "' (it is one of its unindexed_fields)");
+    }
+    return ok();
+}
+
 }  // namespace puffer::query

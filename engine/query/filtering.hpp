@@ -6,6 +6,7 @@
 // be read by any shard while the search runs.
 
 #include "engine/core/bitmap.hpp"
+#include "engine/core/result.hpp"
 #include "engine/index/filter.hpp"
 #include "engine/query/read_view.hpp"
 
@@ -22,6 +23,14 @@ struct filtered_rows {
 
     std::size_t total() const { return segment_matches + staging_matches; }
 };
+
+// invalid_argument naming the field when f uses one of a collection's unindexed fields.
+[[nodiscard]] status check_filter(const std::string& collection, const std::vector<std::string>& unindexed,
+                                  const index::filter& f);
+inline status check_filter(const read_view& view, const index::filter& f)
+{
+    return view.unindexed_fields ? check_filter(view.collection, *view.unindexed_fields, f) : ok();
+}
 
 // Evaluates f over every segment and staging of view into out (its memory reused).
 void match_rows(const read_view& view, const index::filter& f, filtered_rows& out);

@@ -77,6 +77,8 @@ struct read_view {
     std::vector<quantizer_group> groups;
     std::vector<view_staging> staging;   // oldest first; the active staging last
     std::size_t live_points = 0;
+    // Payload paths the collection does not index (filters on them are refused); null: none.
+    std::shared_ptr<const std::vector<std::string>> unindexed_fields;
 
     // Rows held by segments (tombstoned ones included): the size that nprobe is relative to.
     std::size_t indexed_rows() const

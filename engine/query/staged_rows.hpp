@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +19,12 @@ namespace puffer::query {
 
 class staged_rows {
 public:
-    explicit staged_rows(std::size_t dimension) : dimension_(dimension) {}
+    // unindexed: payload paths the attribute index leaves out (null: none).
+    explicit staged_rows(std::size_t dimension, std::shared_ptr<const std::vector<std::string>> unindexed = {})
+        : dimension_(dimension)
+    {
+        attributes_.exclude(std::move(unindexed));
+    }
 
     std::size_t dimension() const { return dimension_; }
     std::size_t size() const { return ids_.size(); }

@@ -859,6 +859,9 @@ def run_sequence(c):
         ("create: unknown metric", {"name": "x", "dimension": 3, "metric": "hamming"}),
         ("create: metric null", {"name": "x", "dimension": 3, "metric": None}),
         ("create: unknown field", {"name": "x", "dimension": 3, "extra": 1}),
+        ("create: unindexed_fields not an array", {"name": "x", "dimension": 3, "unindexed_fields": "body"}),
+        ("create: an unindexed field not a string", {"name": "x", "dimension": 3, "unindexed_fields": [1]}),
+        ("create: an empty unindexed field", {"name": "x", "dimension": 3, "unindexed_fields": [""]}),
     ]
     for label, body in bad_creates:
         c.call(label, "POST", C, C, body, 400, "invalid_argument", request_valid=False)
@@ -870,6 +873,33 @@ def run_sequence(c):
     listed = c.call("list three", "GET", C, C)
     names = [e.get("name") for e in listed.get("collections", [])] if isinstance(listed, dict) else None
     c.expect("list is sorted by name", names == ["docs", "ipc", "l2c"], repr(names))
+
+    # Unindexed fields: kept in the summary (sorted, once); a filter on one, or beneath one, is 400.
+    for label, fields in [("create: an unindexed field with an empty part", ["a..b"]),
+                          ("create: \"id\" as an unindexed field", ["id"])]:
+        c.call(label, "POST", C, C, {"name": "x", "dimension": 3, "unindexed_fields": fields}, 400,
+               "invalid_argument")
+    made = c.call("create with unindexed fields", "POST", C, C,
+                  {"name": "unix", "dimension": 2, "unindexed_fields": ["text", "meta.raw", "text"]}, 201,
+                  request_valid=True)
+    c.expect("unindexed fields are answered sorted and once",
+             isinstance(made, dict) and made.get("unindexed_fields") == ["meta.raw", "text"], repr(made))
+    described = c.call("describe with unindexed fields", "GET", NAME, "/v1/collections/unix")
+    c.expect("describe answers the unindexed fields",
+             isinstance(described, dict) and described.get("unindexed_fields") == ["meta.raw", "text"],
+             repr(described))
+    c.call("stats with unindexed fields", "GET", "/v1/collections/{name}/stats", "/v1/collections/unix/stats")
+    c.call("upsert with unindexed fields", "POST", "/v1/collections/{name}/points", "/v1/collections/unix/points",
+           {"points": [{"id": "a", "vector": [1, 2], "payload": {"text": "long", "meta": {"raw": 1, "k": "v"}}}]})
+    c.call("count on an unindexed field", "POST", "/v1/collections/{name}/points/count",
+           "/v1/collections/unix/points/count", {"filter": {"exists": "text"}}, 400, "invalid_argument")
+    c.call("search beneath an unindexed field", "POST", "/v1/collections/{name}/search",
+           "/v1/collections/unix/search", {"vector": [1, 2], "filter": {"eq": ["meta.raw.x", 1]}}, 400,
+           "invalid_argument")
+    counted = c.call("count on an indexed sibling", "POST", "/v1/collections/{name}/points/count",
+                     "/v1/collections/unix/points/count", {"filter": {"eq": ["meta.k", "v"]}})
+    c.expect("an indexed sibling still filters", counted == {"count": 1}, repr(counted))
+    c.call("delete the collection with unindexed fields", "DELETE", NAME, "/v1/collections/unix")
 
     # One collection.
     c.call("get docs", "GET", NAME, "/v1/collections/docs")

@@ -371,15 +371,39 @@ bool ends_with(const std::string& s, std::string_view suffix)
 
 }  // namespace
 
+namespace {
+
+// "a,b,c" -> {"a", "b", "c"} (empty parts dropped).
+std::vector<std::string> split_ids(const std::string& ids)
+{
+    std::vector<std::string> list;
+    std::size_t i = 0;
+    while (i <= ids.size()) {
+        std::size_t j = ids.find(',', i);
+        if (j == std::string::npos) {
+            j = ids.size();
+        }
+        if (j > i) {
+            list.push_back(ids.substr(i, j - i));
+        }
+        i = j + 1;
+    }
+    return list;
+}
+
+}  // namespace
+
 int create_collection(const common& c, const std::vector<std::string>& args)
 {
     std::string name;
     std::size_t dimension = 0;
     std::string metric_name;
+    std::string unindexed;
     po::options_description desc("puffer-cli create-collection");
     desc.add_options()("name", po::value(&name)->required(), "collection name ([A-Za-z0-9_-], 1 to 64)")(
         "dimension", po::value(&dimension)->required(), "vector dimension")(
-        "metric", po::value(&metric_name)->default_value("l2"), "l2, cosine or ip");
+        "metric", po::value(&metric_name)->default_value("l2"), "l2, cosine or ip")(
+        "unindexed-fields", po::value(&unindexed), "comma-separated payload fields not to index for filters");
     po::variables_map vm;
     int code = 0;
     if (!parse(args, desc, vm, code)) {
@@ -390,7 +414,7 @@ int create_collection(const common& c, const std::vector<std::string>& args)
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
-    if (!call(*client, "POST", "/v1/collections", create_body(name, dimension, metric_name))) {
+    if (!call(*client, "POST", "/v1/collections", create_body(name, dimension, metric_name, split_ids(unindexed)))) {
         return 1;
     }
     std::printf("created collection '%s' (dimension %zu, metric %s)\n", name.c_str(), dimension, metric_name.c_str());
@@ -614,22 +638,6 @@ int search(const common& c, const std::vector<std::string>& args)
 
 namespace {
 
-std::vector<std::string> split_ids(const std::string& ids)
-{
-    std::vector<std::string> list;
-    std::size_t i = 0;
-    while (i <= ids.size()) {
-        std::size_t j = ids.find(',', i);
-        if (j == std::string::npos) {
-            j = ids.size();
-        }
-        if (j > i) {
-            list.push_back(ids.substr(i, j - i));
-        }
-        i = j + 1;
-    }
-    return list;
-}
 
 // JSON text from the command line: false (message printed) when it does not parse.
 bool check_json_option(const char* option, const std::string& text)

@@ -23,7 +23,7 @@ const char* usage =
     "Key: --api-key K, or PUFFER_API_KEY (sent as Authorization: Bearer K).\n"
     "\n"
     "Commands (each takes --help):\n"
-    "  create-collection --name N --dimension D [--metric l2|cosine|ip]\n"
+    "  create-collection --name N --dimension D [--metric l2|cosine|ip] [--unindexed-fields a,b]\n"
     "  list-collections\n"
     "  delete-collection --name N\n"
     "  stats --collection N\n"

@@ -83,12 +83,20 @@ void append_search_options(std::string& out, const search_options& o)
 
 }  // namespace
 
-std::string create_body(const std::string& name, std::size_t dimension, const std::string& metric)
+std::string create_body(const std::string& name, std::size_t dimension, const std::string& metric,
+                        const std::vector<std::string>& unindexed_fields)
 {
     json::object body;
     body["name"] = name;
     body["dimension"] = dimension;
     body["metric"] = metric;
+    if (!unindexed_fields.empty()) {
+        json::array fields;
+        for (const auto& f : unindexed_fields) {
+            fields.emplace_back(f);
+        }
+        body["unindexed_fields"] = std::move(fields);
+    }
     return json::serialize(body);
 }
 

@@ -691,6 +691,24 @@ int delete_points(const common& c, const std::vector<std::string>& args)
                       filter.empty() ? delete_body(split_ids(ids)) : delete_by_filter_body(filter));
 }
 
+int count_points(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string filter;
+    po::options_description desc("puffer-cli count: live points, or those a filter matches (exact)");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "filter", po::value(&filter), "a filter expression (JSON)");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (!filter.empty() && !check_json_option("filter", filter)) {
+        return 2;
+    }
+    return print_call(c, "POST", collection_path(name, "points/count"), count_body(filter));
+}
+
 int get_points(const common& c, const std::vector<std::string>& args)
 {
     std::string name;

@@ -24,6 +24,7 @@ int search_random(const common& c, const std::vector<std::string>& args);
 int search(const common& c, const std::vector<std::string>& args);
 int delete_points(const common& c, const std::vector<std::string>& args);
 int get_points(const common& c, const std::vector<std::string>& args);
+int count_points(const common& c, const std::vector<std::string>& args);
 int patch_payloads(const common& c, const std::vector<std::string>& args);
 int export_points(const common& c, const std::vector<std::string>& args);
 int import_file(const common& c, const std::vector<std::string>& args);

@@ -35,6 +35,7 @@ const char* usage =
     "  search --collection N --vector '[...]' [--top-k K] [--nprobe P | --recall-target R] [--include-payload]\n"
     "  delete-points --collection N (--ids a,b,c | --filter F)\n"
     "  get --collection N --ids a,b,c [--include-vector]\n"
+    "  count --collection N [--filter F]\n"
     "  patch --collection N (--ids a,b,c | --filter F) --payload '{...}' [--replace]\n"
     "  export --collection N [--filter F] [--page-size 1000] [--no-vectors] > points.jsonl\n"
     "  import --collection N --file F (.fvecs, .npy float32, or .jsonl points) [--batch-size B]\n"
@@ -100,6 +101,7 @@ int main(int argc, char** argv)
         {"search", cli::search},
         {"delete-points", cli::delete_points},
         {"get", cli::get_points},
+        {"count", cli::count_points},
         {"patch", cli::patch_payloads},
         {"export", cli::export_points},
         {"import", cli::import_file},

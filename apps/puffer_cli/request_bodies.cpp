@@ -219,6 +219,15 @@ std::string patch_body(const std::vector<std::string>& ids, const std::string& f
     return json::serialize(body);
 }
 
+std::string count_body(const std::string& filter)
+{
+    json::object body;
+    if (!filter.empty()) {
+        body["filter"] = parse_exact(filter);
+    }
+    return json::serialize(body);
+}
+
 std::string get_body(const std::vector<std::string>& ids, bool include_vector)
 {
     json::array list;

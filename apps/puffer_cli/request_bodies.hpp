@@ -41,6 +41,8 @@ std::string delete_by_filter_body(const std::string& filter);
 std::string patch_body(const std::vector<std::string>& ids, const std::string& filter, const std::string& payload,
                        bool replace);
 std::string get_body(const std::vector<std::string>& ids, bool include_vector);
+// {"filter": ...}, or {} for every point.
+std::string count_body(const std::string& filter);
 // A page of a scroll: cursor empty for the first.
 std::string scroll_body(const std::string& filter, std::size_t limit, const std::string& cursor, bool include_vector);
 // The JSON text parses (a filter or a payload from the command line); else the parser's message.

@@ -291,4 +291,42 @@ BOOST_AUTO_TEST_CASE(scroll_get_delete_and_patch_by_filter_and_export_round_trip
     BOOST_TEST(read_file(after) == before_restart);
 }
 
+BOOST_AUTO_TEST_CASE(cli_commands_for_points_as_a_user_types_them)
+{
+    test::temp_dir dir;
+    test::server_process server(dir.file("data"));
+    const std::string cli = test::cli_binary();
+    auto run = [&](std::vector<std::string> args, std::string& out) {
+        args.insert(args.begin(), {cli, "--server", server.url()});
+        return test::run_command(args, out);
+    };
+    std::string out;
+    BOOST_TEST_REQUIRE(run({"create-collection", "--name", "c", "--dimension", "2", "--unindexed-fields", "body"}, out) == 0,
+                       out);
+    {
+        std::ofstream f(dir.file("in.jsonl"));
+        f << R"({"id":"a","vector":[1,0],"payload":{"k":"x","n":1,"body":"long text"}})" << "\n"
+          << R"({"id":"b","vector":[0,1],"payload":{"k":"y","n":2}})" << "\n"
+          << R"({"id":"c","vector":[1,1],"payload":{"k":"x","n":3.25}})" << "\n";
+    }
+    BOOST_TEST_REQUIRE(run({"import", "--collection", "c", "--file", dir.file("in.jsonl")}, out) == 0, out);
+    BOOST_TEST_REQUIRE(run({"count", "--collection", "c", "--filter", R"({"eq":["k","x"]})"}, out) == 0, out);
+    BOOST_TEST(out.find(R"({"count":2})") != std::string::npos, out);
+    BOOST_TEST(run({"count", "--collection", "c", "--filter", R"({"exists":"body"})"}, out) == 1, out);
+    BOOST_TEST(out.find("not indexed") != std::string::npos, out);
+    BOOST_TEST(run({"count", "--collection", "c", "--filter", "{not json"}, out) == 2, out);
+    BOOST_TEST_REQUIRE(run({"patch", "--collection", "c", "--filter", R"({"eq":["k","x"]})", "--payload", R"({"k":"z","n":null})"},
+                           out) == 0,
+                       out);
+    BOOST_TEST(out.find(R"({"updated":2})") != std::string::npos, out);
+    BOOST_TEST_REQUIRE(run({"get", "--collection", "c", "--ids", "a,missing", "--include-vector"}, out) == 0, out);
+    BOOST_TEST(out.find(R"("payload":{"k":"z","body":"long text"})") != std::string::npos, out);
+    BOOST_TEST(out.find(R"("missing":["missing"])") != std::string::npos, out);
+    BOOST_TEST(run({"patch", "--collection", "c", "--ids", "a", "--filter", "{}", "--payload", "{}"}, out) == 2, out);
+    BOOST_TEST_REQUIRE(run({"delete-points", "--collection", "c", "--filter", R"({"eq":["k","z"]})"}, out) == 0, out);
+    BOOST_TEST(out.find(R"({"deleted":2})") != std::string::npos, out);
+    BOOST_TEST_REQUIRE(export_to(server, "c", dir.file("out.jsonl")) == 0);
+    BOOST_TEST(read_file(dir.file("out.jsonl")) == std::string(R"({"id":"b","vector":[0E0,1E0],"payload":{"k":"y","n":2}})") + "\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -142,6 +142,8 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
          [](const collection::collection_stats& s) { return static_cast<double>(s.wal_records); }},
         {"puffer_collection_failed", "gauge", "1 when the collection is failed (see its stats).",
          [](const collection::collection_stats& s) { return s.info.failed ? 1.0 : 0.0; }},
+        {"puffer_recall_samples_total", "counter", "Searches sampled and re-run exactly (--recall-sample).",
+         [](const collection::collection_stats& s) { return static_cast<double>(s.recall_samples); }},
     };
     std::vector<std::string> labels;
     labels.reserve(all.size());
@@ -149,6 +151,19 @@ void render_collection_metrics(const std::vector<collection::collection_stats>& 
         labels.push_back("collection=\"" + label_value(s.info.name) + "\"");
     }
     render_items(out, metrics, all, labels);
+    // Only collections with samples have an estimate.
+    bool any_recall = false;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (all[i].recall_estimate < 0) {
+            continue;
+        }
+        if (!any_recall) {
+            out += "# HELP puffer_recall_at_k Mean recall@k of the last 256 sampled searches against their exact "
+                   "re-runs.\n# TYPE puffer_recall_at_k gauge\n";
+            any_recall = true;
+        }
+        out += strprintf("puffer_recall_at_k{%s} %.6f\n", labels[i].c_str(), all[i].recall_estimate);
+    }
     out += "# HELP puffer_collection_wal_fdatasync_seconds Time of each WAL group's fdatasync.\n"
            "# TYPE puffer_collection_wal_fdatasync_seconds histogram\n";
     for (std::size_t i = 0; i < all.size(); ++i) {

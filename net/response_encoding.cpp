@@ -64,6 +64,10 @@ std::string stats_json(const collection::collection_stats& s, const db::io_repor
     o["segments"] = s.segments;
     o["staging_vectors"] = s.staging_vectors;
     o["flushing_vectors"] = s.frozen_vectors;
+    o["recall_samples"] = s.recall_samples;
+    if (s.recall_estimate >= 0) {
+        o["recall_estimate"] = s.recall_estimate;
+    }
     o["tombstones"] = s.tombstones;
     o["disk_bytes"] = s.disk_bytes;
     o["segment_bytes"] = s.segment_bytes;

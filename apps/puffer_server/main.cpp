@@ -44,6 +44,7 @@ int main(int argc, char** argv)
     std::string read_only_api_key_file;
     bool allow_unauthenticated = false;
     std::uint32_t slow_query_ms = 0;
+    double recall_sample = 0.01;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -72,7 +73,8 @@ int main(int argc, char** argv)
         ("api-key-file", po::value(&api_key_file), "read --api-key from this file (its first line)")
         ("read-only-api-key-file", po::value(&read_only_api_key_file), "read --read-only-api-key from this file (its first line)")
         ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones")
-        ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)");
+        ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)")
+        ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly in the background, one at a time per shard, for the recall estimate in stats and /metrics (0: none)");
 
     po::variables_map vm;
     try {
@@ -164,6 +166,11 @@ int main(int argc, char** argv)
     dbo.shards = shards;
     dbo.background_threads = background_threads;
     dbo.cache_bytes = cache_mb << 20;
+    if (!(recall_sample >= 0 && recall_sample <= 1)) {
+        std::cerr << "puffer-server: --recall-sample must be 0 to 1\n";
+        return 2;
+    }
+    dbo.executor.recall_sample = recall_sample;
     dbo.collection.flush_threshold_vectors = flush_threshold;
     dbo.collection.idle_flush_ms = idle_flush_ms;
     dbo.collection.staging_vectors_max =

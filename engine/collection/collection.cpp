@@ -161,6 +161,8 @@ collection_stats collection::stats() const
     s.cache_hits = counters_->cache_hits;
     s.cache_misses = counters_->cache_misses;
     s.bytes_read = counters_->bytes_read;
+    s.recall_samples = counters_->recall_samples;
+    s.recall_estimate = counters_->recall_estimate();
     s.flushes = flushes_;
     s.compactions = compactions_;
     s.retrains = retrains_;

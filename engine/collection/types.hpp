@@ -63,6 +63,10 @@ struct collection_stats {
     std::uint64_t cache_hits = 0;
     std::uint64_t cache_misses = 0;
     std::uint64_t bytes_read = 0;      // cluster and payload bytes read from disk
+    // Continuous recall: searches sampled and re-run exactly, and the mean recall@k of the last
+    // 256 of them (-1 before the first).
+    std::uint64_t recall_samples = 0;
+    double recall_estimate = -1;
     std::uint64_t flushes = 0;
     std::uint64_t compactions = 0;
     std::uint64_t retrains = 0;        // compactions that trained a new centroid table

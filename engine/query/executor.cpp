@@ -82,6 +82,7 @@ struct executor::search_op {
     std::vector<payload_hit> payload_hits;  // hits whose payload is read from a segment file
     // A filtered search (one search only): the matching live rows, scanned by listing them.
     bool filtered = false;
+    bool counted = true;  // counts in the collection's search counters
     filtered_rows allowed;
     std::vector<std::uint32_t> listed;  // scratch of the staging scans
 
@@ -230,6 +231,7 @@ void executor::release_search(search_op* op)
     op->requests.clear();
     op->queries.clear();
     op->filtered = false;
+    op->counted = true;
     op->totals = {};
     --searches_active_;
     search_pool_.emplace_back(op);
@@ -293,10 +295,26 @@ void executor::search(std::shared_ptr<const read_view> view, search_request requ
         done(s.error());
         return;
     }
+    if (sample_this_search()) {
+        // The answer goes to the caller first; a copy of its ids waits for the exact re-run.
+        recall_sample sample{view, request, {}};
+        search_prepared(std::move(view), std::move(request),
+                        [this, sample = std::move(sample), done = std::move(done)](result<search_response> r) mutable {
+            if (r) {
+                for (const auto& h : r->hits) {
+                    sample.ids.push_back(h.id);
+                }
+                offer_sample(std::move(sample));
+            }
+            done(std::move(r));
+        });
+        return;
+    }
     search_prepared(std::move(view), std::move(request), std::move(done));
 }
 
-void executor::search_prepared(std::shared_ptr<const read_view> view, search_request request, search_done done)
+void executor::search_prepared(std::shared_ptr<const read_view> view, search_request request, search_done done,
+                               bool counted)
 {
     if (searches_active_ >= searches_max) {
         done(make_error(errc::busy, strprintf("%zu searches in progress on this shard; retry", searches_active_)));
@@ -306,6 +324,7 @@ void executor::search_prepared(std::shared_ptr<const read_view> view, search_req
     op.view = std::move(view);
     op.requests.push_back(std::move(request));
     op.done_one = std::move(done);
+    op.counted = counted;
     // One search: the planner's exact probe choice, one task per cluster, all for search 0.
     if (op.requests[0].filter) {
         op.filtered = true;
@@ -884,7 +903,7 @@ void executor::resume_payload_waiters()
 
 void executor::reply(search_op& op)
 {
-    if (search_counters* c = op.view->counters.get()) {
+    if (search_counters* c = op.view->counters.get(); c != nullptr && op.counted) {
         c->searches += op.count();
         c->cache_hits += op.totals.cache_hits;
         c->cache_misses += op.totals.clusters_read;

@@ -59,6 +59,9 @@ struct executor_options {
     // A plan that scans at least this many bytes of vectors is split among the shards. Below it,
     // sending the parts costs more than it saves (docs/results.md).
     std::size_t scatter_bytes_min = std::size_t{512} << 10;
+    // The share of single searches re-run exactly afterwards, one at a time per shard, to
+    // estimate the recall live traffic gets (search_counters::recall_estimate). 0: none.
+    double recall_sample = 0;
 };
 
 using search_done = unique_function<void(result<search_response>)>;
@@ -86,6 +89,8 @@ public:
     static constexpr std::size_t payload_reads_max = 2048;
     // Reads in flight for one fetch; it issues the next as one finishes.
     static constexpr std::size_t fetch_reads_max = 64;
+    // Sampled searches waiting for their exact re-run; more samples are dropped meanwhile.
+    static constexpr std::size_t recall_samples_queued_max = 64;
 
     executor(host& h, const executor_options& options);
     ~executor();
@@ -131,7 +136,9 @@ private:
     void release_part(part* p);
 
     // search() after prepare().
-    void search_prepared(std::shared_ptr<const read_view> view, search_request request, search_done done);
+    // counted: whether it counts in the collection's search counters (a recall re-run does not).
+    void search_prepared(std::shared_ptr<const read_view> view, search_request request, search_done done,
+                         bool counted = true);
     // A batch holding filtered searches: each runs as a search of its own, answers gathered.
     void search_filtered_batch(std::shared_ptr<const read_view> view, std::vector<search_request> requests,
                                batch_done done);
@@ -162,6 +169,17 @@ private:
     void recall_searches(std::shared_ptr<const read_view> view, recall_request request,
                          std::vector<std::vector<float>> queries, recall_done done);
 
+    // recall.cpp: continuous recall. A sampled search's answer is kept (offer_sample) and its
+    // exact re-run compared with it when its turn comes (one re-run at a time per shard).
+    struct recall_sample {
+        std::shared_ptr<const read_view> view;
+        search_request request;  // as prepared
+        std::vector<std::string> ids;  // what the search answered
+    };
+    bool sample_this_search();
+    void offer_sample(recall_sample sample);
+    void run_next_sample();
+
     // fetch.cpp: issues a fetch's next reads (or answers it when none is left in flight).
     void fetch_more(fetch_op& op);
     void fetch_read_done(fetch_read& r, std::int64_t result);
@@ -188,6 +206,9 @@ private:
         std::uint32_t task_index;
     };
     std::vector<read_waiter> finished_waiters_;  // read_done's scratch
+    std::vector<recall_sample> samples_;  // at most recall_samples_queued_max, oldest first
+    bool sample_running_ = false;
+    std::uint64_t sample_rng_ = 0x9E3779B97F4A7C15ull;
 };
 
 }  // namespace puffer::query

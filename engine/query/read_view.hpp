@@ -66,6 +66,30 @@ struct search_counters {
     std::uint64_t cache_hits = 0;
     std::uint64_t cache_misses = 0;  // clusters read from disk
     std::uint64_t bytes_read = 0;
+    // Continuous recall (executor_options::recall_sample): the recall@k of the last sampled
+    // searches against their exact re-runs, in a ring of recall_window entries.
+    static constexpr std::size_t recall_window = 256;
+    std::uint64_t recall_samples = 0;  // since the collection opened
+    float recall_recent[recall_window] = {};
+
+    // The mean of the last recall_window samples (or of all, while fewer), or -1 before any.
+    double recall_estimate() const
+    {
+        std::size_t n = recall_samples < recall_window ? static_cast<std::size_t>(recall_samples) : recall_window;
+        if (n == 0) {
+            return -1;
+        }
+        double sum = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            sum += recall_recent[i];
+        }
+        return sum / static_cast<double>(n);
+    }
+    void add_recall_sample(double recall)
+    {
+        recall_recent[recall_samples % recall_window] = static_cast<float>(recall);
+        ++recall_samples;
+    }
 };
 
 struct read_view {

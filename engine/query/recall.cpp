@@ -195,4 +195,61 @@ void executor::recall_searches(std::shared_ptr<const read_view> view, recall_req
     });
 }
 
+bool executor::sample_this_search()
+{
+    if (options_.recall_sample <= 0) {
+        return false;
+    }
+    // xorshift64: a share of searches, without a lock or a system call.
+    sample_rng_ ^= sample_rng_ << 13;
+    sample_rng_ ^= sample_rng_ >> 7;
+    sample_rng_ ^= sample_rng_ << 17;
+    return static_cast<double>(sample_rng_ >> 11) * 0x1p-53 < options_.recall_sample;
+}
+
+void executor::offer_sample(recall_sample sample)
+{
+    if (samples_.size() >= recall_samples_queued_max) {
+        return;  // the re-runs are behind: this one is dropped
+    }
+    samples_.push_back(std::move(sample));
+    if (!sample_running_) {
+        run_next_sample();
+    }
+}
+
+void executor::run_next_sample()
+{
+    if (samples_.empty()) {
+        sample_running_ = false;
+        return;
+    }
+    sample_running_ = true;
+    recall_sample sample = std::move(samples_.front());
+    samples_.erase(samples_.begin());
+    search_request exact = sample.request;
+    exact.nprobe = std::size_t{1} << 30;  // every cluster of every table (a filter: every match)
+    exact.recall_target = 0;
+    exact.include_payload = false;
+    auto view = sample.view;
+    search_prepared(std::move(view), std::move(exact),
+                    [this, sample = std::move(sample)](result<search_response> r) mutable {
+        if (r) {
+            std::set<std::string> truth;
+            for (const auto& h : r->hits) {
+                truth.insert(h.id);
+            }
+            std::size_t found = 0;
+            for (const auto& id : sample.ids) {
+                found += truth.count(id);
+            }
+            double recall = truth.empty() ? 1.0 : static_cast<double>(found) / static_cast<double>(truth.size());
+            if (search_counters* c = sample.view->counters.get()) {
+                c->add_recall_sample(recall);
+            }
+        }
+        run_next_sample();
+    }, /*counted=*/false);
+}
+
 }  // namespace puffer::query

@@ -7,6 +7,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -48,7 +51,8 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
 {
     test::temp_dir dir;
     test::server_process server(dir.file("data"), {"--read-only-api-key", "reader-0123456789", "--api-key",
-                                                   "writer-0123456789", "--flush-threshold", "1000000"});
+                                                   "writer-0123456789", "--flush-threshold", "1000000",
+                                                   "--recall-sample", "1"});
     auto c = server.client();
     c.set_api_key("writer-0123456789");
     BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections", R"({"name":"docs","dimension":2})")->status == 201u);
@@ -67,6 +71,14 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
     for (int i = 0; i < 7; ++i) {
         BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections/docs/search", R"({"vector":[3,1],"top_k":2})")->status ==
                            200u);
+    }
+    // Every search is sampled: the 7 re-runs finish soon after the answers.
+    for (int i = 0; i < 500; ++i) {
+        auto st = c.request("GET", "/v1/collections/docs/stats");
+        if (st->body.find("\"recall_samples\":7") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     BOOST_TEST(c.request("GET", "/v1/no/such/route")->status == 404u);
     BOOST_TEST(c.request("POST", "/v1/collections/missing/search", R"({"vector":[1,1],"top_k":1})")->status == 404u);
@@ -113,6 +125,12 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
     BOOST_TEST(sample(s, R"(puffer_collection_disk_bytes{collection="docs"})") > 0);
     BOOST_TEST(sample(s, R"(puffer_collection_points{collection="img-2_b"})") == 0);
     BOOST_TEST(sample(s, R"(puffer_collection_failed{collection="docs"})") == 0);
+    // Continuous recall: the searches' re-runs, and their recall (41 points: the default budget
+    // finds the exact top 2 here, as the re-runs show); none for a collection not searched.
+    BOOST_TEST(sample(s, R"(puffer_recall_samples_total{collection="docs"})") == 7);
+    BOOST_TEST(sample(s, R"(puffer_recall_at_k{collection="docs"})") == 1);
+    BOOST_TEST(sample(s, R"(puffer_recall_samples_total{collection="img-2_b"})") == 0);
+    BOOST_TEST(s.count(R"(puffer_recall_at_k{collection="img-2_b"})") == 0u);
     // Two acknowledged batches, each in a group of its own (they were sent one after the other),
     // each group's fdatasync timed once.
     BOOST_TEST(sample(s, R"(puffer_collection_wal_records_total{collection="docs"})") == 2);

@@ -67,6 +67,15 @@ inline status create(db::database& d, const std::string& name, std::size_t dimen
     return w.get();
 }
 
+// With payload paths left out of the attribute index.
+inline status create(db::database& d, const std::string& name, std::size_t dimension, metric m,
+                     std::vector<std::string> unindexed_fields)
+{
+    waiter<status> w;
+    d.create_collection(name, dimension, m, std::move(unindexed_fields), w.callback());
+    return w.get();
+}
+
 inline status drop(db::database& d, const std::string& name)
 {
     waiter<status> w;

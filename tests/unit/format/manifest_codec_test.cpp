@@ -2,7 +2,9 @@
 // example byte for byte and decodes back; then, as LevelDB's log_test does, the bytes are damaged
 // in memory (a flip in every byte of every field region, a bad crc, a bad magic, a cut at every
 // length, an unknown version, fields made invalid and resealed with fix_checksum) and each
-// rejection must have the exact errc and the message the reader documents.
+// rejection must have the exact errc and the message the reader documents. Version 2 (with
+// unindexed fields) round trips as the version 1 body followed by the list; without fields the
+// bytes stay version 1; a bad list behind a good crc is corruption.
 #include "engine/core/coding.hpp"
 #include "engine/core/crc32c.hpp"
 #include "engine/format/manifest_codec.hpp"
@@ -147,7 +149,7 @@ BOOST_AUTO_TEST_CASE(a_flip_in_each_field_region_fails_its_check)
         } else if (at < 12) {
             expect_rejected(bytes, errc::unsupported_version,
                             path + ": offset 8: MANIFEST version ", label);
-            expect_rejected(bytes, errc::unsupported_version, "; this build reads 1 to 1", label);
+            expect_rejected(bytes, errc::unsupported_version, "; this build reads 1 to 2", label);
         } else if (at < 16) {
             expect_rejected(bytes, errc::corruption, path + ": offset 12: body size ", label);
             expect_rejected(bytes, errc::corruption, " does not match the file (110 bytes)", label);
@@ -199,13 +201,13 @@ BOOST_AUTO_TEST_CASE(truncation_at_every_length_is_corruption)
 
 BOOST_AUTO_TEST_CASE(an_unknown_version_is_unsupported_even_with_a_good_crc)
 {
-    for (std::uint32_t version : {0u, 2u, 0xFFFFFFFFu}) {
+    for (std::uint32_t version : {0u, 3u, 0xFFFFFFFFu}) {
         std::string bytes = example_bytes;
         put32(bytes, 8, version);
         fix_checksum(bytes);
         expect_rejected(bytes, errc::unsupported_version,
                         path + ": offset 8: MANIFEST version " + std::to_string(version) +
-                            "; this build reads 1 to 1",
+                            "; this build reads 1 to 2",
                         "version " + std::to_string(version));
     }
 }
@@ -269,4 +271,174 @@ BOOST_AUTO_TEST_CASE(rejects_each_invalid_field_behind_a_valid_crc)
                     "trailing byte");
 }
 
+// Version 2: the unindexed fields after the segments (a u32 count, then string32 paths).
+
+namespace {
+
+std::uint32_t version_of(const std::string& bytes)
+{
+    BOOST_TEST_REQUIRE(bytes.size() >= 12u);
+    return get_fixed32_le(reinterpret_cast<const std::byte*>(bytes.data() + 8));
+}
+
+std::string u32_bytes(std::uint32_t v)
+{
+    std::string out(4, '\0');
+    put32(out, 0, v);
+    return out;
+}
+
+std::string string32_bytes(const std::string& s)
+{
+    return u32_bytes(static_cast<std::uint32_t>(s.size())) + s;
+}
+
+// The example's bytes as version 2 with `list` (the raw bytes after the segments) appended,
+// resealed: the body check is what must judge them.
+std::string example_v2_with(const std::string& list)
+{
+    std::string bytes = example_bytes.substr(0, 106) + list + example_bytes.substr(106);
+    put32(bytes, 8, 2);
+    fix_checksum(bytes);
+    return bytes;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(unindexed_fields_round_trip_as_version_2)
+{
+    auto m = example();
+    m.unindexed_fields = {"a", "meta.blob", std::string(256, 'z')};
+    const std::string bytes = format::encode_manifest(m);
+    BOOST_TEST(version_of(bytes) == 2u);
+    // The version 1 body unchanged, then the list; the body size and crc cover it all.
+    const std::string list = u32_bytes(3) + string32_bytes("a") + string32_bytes("meta.blob") +
+                             string32_bytes(std::string(256, 'z'));
+    BOOST_TEST_REQUIRE(bytes.size() == example_bytes.size() + list.size());
+    BOOST_TEST((bytes.substr(0, 8) == example_bytes.substr(0, 8)));
+    BOOST_TEST(get_fixed32_le(reinterpret_cast<const std::byte*>(bytes.data() + 12)) == 90u + list.size());
+    BOOST_TEST((bytes.substr(16, 90) == example_bytes.substr(16, 90)));
+    BOOST_TEST((bytes.substr(106, list.size()) == list));
+    BOOST_TEST(get_fixed32_le(reinterpret_cast<const std::byte*>(bytes.data() + bytes.size() - 4)) ==
+               crc32c::value(bytes.data(), bytes.size() - 4));
+    BOOST_TEST((bytes == example_v2_with(list)));
+
+    auto back = format::decode_manifest(bytes, path);
+    BOOST_TEST_REQUIRE(back.has_value(), back.error().message());
+    BOOST_TEST(back->unindexed_fields == m.unindexed_fields);
+    BOOST_TEST(back->name == "m");
+    BOOST_TEST(back->next_segment_id == 3u);
+    BOOST_TEST(back->wal_start == 3u);
+    BOOST_TEST_REQUIRE(back->segments.size() == 2u);
+    BOOST_TEST(back->segments[0].tombstones == std::vector<std::uint32_t>{1});
+    BOOST_TEST((format::encode_manifest(*back) == bytes));
+
+    // The most the reader takes: 256 paths of 256 bytes, with no segment at all.
+    format::manifest big;
+    big.name = "big";
+    big.dimension = 3;
+    big.distance_metric = metric::cosine;
+    for (int i = 0; i < 256; ++i) {
+        std::string f = std::to_string(1000 + i) + ".";
+        big.unindexed_fields.push_back(f + std::string(256 - f.size(), 'x'));
+    }
+    const std::string big_bytes = format::encode_manifest(big);
+    BOOST_TEST(version_of(big_bytes) == 2u);
+    auto big_back = format::decode_manifest(big_bytes, path);
+    BOOST_TEST_REQUIRE(big_back.has_value(), big_back.error().message());
+    BOOST_TEST(big_back->unindexed_fields == big.unindexed_fields);
+    BOOST_TEST(big_back->segments.empty());
+    BOOST_TEST((big_back->distance_metric == metric::cosine));
+}
+
+BOOST_AUTO_TEST_CASE(without_unindexed_fields_the_encoding_stays_version_1)
+{
+    // The spec example is byte for byte what it was, version 1 at bytes 8..11.
+    const std::string bytes = format::encode_manifest(example());
+    BOOST_TEST(version_of(bytes) == 1u);
+    BOOST_TEST((bytes == example_bytes));
+    // A version 1 file decodes with no unindexed fields.
+    auto back = format::decode_manifest(example_bytes, path);
+    BOOST_TEST_REQUIRE(back.has_value(), back.error().message());
+    BOOST_TEST(back->unindexed_fields.empty());
+    // A version 2 manifest whose fields are taken away encodes as version 1 again.
+    auto m = example();
+    m.unindexed_fields = {"x"};
+    auto v2 = format::decode_manifest(format::encode_manifest(m), path);
+    BOOST_TEST_REQUIRE(v2.has_value(), v2.error().message());
+    v2->unindexed_fields.clear();
+    BOOST_TEST((format::encode_manifest(*v2) == example_bytes));
+    // Version 1 bytes followed by a list are not read as one: the list is trailing bytes.
+    std::string v1_with_list = example_bytes.substr(0, 106) + u32_bytes(1) + string32_bytes("x") + example_bytes.substr(106);
+    fix_checksum(v1_with_list);
+    BOOST_TEST(version_of(v1_with_list) == 1u);
+    expect_rejected(v1_with_list, errc::corruption, path + ": offset 106: trailing bytes", "version 1 with a list");
+}
+
+// Each invalid list, resealed so that its crc is good: corruption from the body check, at the
+// offset where decoding stopped (the list starts at offset 106).
+BOOST_AUTO_TEST_CASE(rejects_each_invalid_unindexed_field_list_behind_a_valid_crc)
+{
+    const std::string count_bad = "unindexed field count missing or not 1 to 256";
+    // No list at all: version 2 without its count.
+    expect_rejected(example_v2_with(""), errc::corruption, path + ": offset 106: " + count_bad, "no count");
+    expect_rejected(example_v2_with(std::string(3, '\0')), errc::corruption, path + ": offset 106: " + count_bad,
+                    "a count cut short");
+    // A count of 0 (a collection without fields is written as version 1) and one above 256.
+    expect_rejected(example_v2_with(u32_bytes(0)), errc::corruption, path + ": offset 110: " + count_bad, "count 0");
+    std::string many = u32_bytes(257);
+    for (int i = 0; i < 257; ++i) {
+        many += string32_bytes("f" + std::to_string(i));
+    }
+    expect_rejected(example_v2_with(many), errc::corruption, path + ": offset 110: " + count_bad, "count 257");
+    expect_rejected(example_v2_with(u32_bytes(0xFFFFFFFFu)), errc::corruption, path + ": offset 110: " + count_bad,
+                    "count 2^32 - 1");
+    // An empty path, first and after a good one.
+    const std::string field_bad = " truncated, empty or over 256 bytes";
+    expect_rejected(example_v2_with(u32_bytes(1) + string32_bytes("")), errc::corruption,
+                    path + ": offset 114: unindexed field 0" + field_bad, "empty path");
+    expect_rejected(example_v2_with(u32_bytes(2) + string32_bytes("ab") + string32_bytes("")), errc::corruption,
+                    path + ": offset 120: unindexed field 1" + field_bad, "empty second path");
+    // A path of 257 bytes (256 is the most).
+    expect_rejected(example_v2_with(u32_bytes(1) + string32_bytes(std::string(257, 'p'))), errc::corruption,
+                    "unindexed field 0" + field_bad, "path of 257 bytes");
+    auto at_most = format::decode_manifest(example_v2_with(u32_bytes(1) + string32_bytes(std::string(256, 'p'))), path);
+    BOOST_TEST_REQUIRE(at_most.has_value(), at_most.error().message());
+    BOOST_TEST(at_most->unindexed_fields == std::vector<std::string>{std::string(256, 'p')});
+    // Truncated: fewer paths than the count, a path shorter than its length, a length cut short.
+    expect_rejected(example_v2_with(u32_bytes(2) + string32_bytes("ab")), errc::corruption,
+                    "unindexed field 1" + field_bad, "one path of two");
+    expect_rejected(example_v2_with(u32_bytes(1) + u32_bytes(5) + "abc"), errc::corruption,
+                    "unindexed field 0" + field_bad, "a path cut short");
+    expect_rejected(example_v2_with(u32_bytes(1) + std::string(2, '\x01')), errc::corruption,
+                    "unindexed field 0" + field_bad, "a length cut short");
+    // A byte after the list.
+    expect_rejected(example_v2_with(u32_bytes(1) + string32_bytes("ab") + std::string(1, '\0')), errc::corruption,
+                    path + ": offset 116: trailing bytes", "trailing byte");
+    // Every one of those reads back fine when its list is right.
+    auto good = format::decode_manifest(example_v2_with(u32_bytes(2) + string32_bytes("ab") + string32_bytes("c.d")), path);
+    BOOST_TEST_REQUIRE(good.has_value(), good.error().message());
+    BOOST_TEST((good->unindexed_fields == std::vector<std::string>{"ab", "c.d"}));
+}
+
+BOOST_AUTO_TEST_CASE(version_2_bytes_damaged_or_cut_are_rejected)
+{
+    auto m = example();
+    m.unindexed_fields = {"body", "meta.raw"};
+    const std::string bytes = format::encode_manifest(m);
+    for (std::size_t at = 0; at < bytes.size(); ++at) {
+        std::string flipped = bytes;
+        flip_byte(flipped, at);
+        auto r = format::decode_manifest(flipped, path);
+        BOOST_TEST_REQUIRE(!r.has_value(), "flip at " << at << ": decoded");
+        BOOST_TEST((is(r.error(), errc::corruption) || (at >= 8 && at < 12)), "flip at " << at);
+    }
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+        auto r = format::decode_manifest(bytes.substr(0, n), path);
+        BOOST_TEST_REQUIRE(!r.has_value(), "cut at " << n << ": decoded");
+        BOOST_TEST(is(r.error(), errc::corruption), "cut at " << n);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+

@@ -4,7 +4,10 @@
 // it for the index as staging holds it (unsealed, and seen by views of fewer or more rows), as a
 // segment holds it (sealed, prefix bitsets on its long number column) and as a segment file
 // gives it back (encode, decode); every documented rule by hand; decode refusing each kind of
-// damage with errc::corruption; and the bitmap bulk operations on their word boundaries.
+// damage with errc::corruption; the bitmap bulk operations on their word boundaries; and a
+// collection's unindexed fields: exclude() leaving paths and everything beneath them out (the
+// index then equals that of the payloads without them), path_excluded() on whole path parts,
+// excluded_field() over nested filters.
 #include "engine/core/bitmap.hpp"
 #include "engine/core/coding.hpp"
 #include "engine/core/log.hpp"
@@ -21,6 +24,7 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -1597,4 +1601,241 @@ BOOST_AUTO_TEST_CASE(bitmap_and_or_and_not_and_recount)
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// A collection's unindexed fields: exclude() leaves them and every path beneath them out of the
+// index, path_excluded() is the prefix rule on whole path parts, and excluded_field() finds the
+// first filter field naming one ("id" never).
+
+namespace {
+
+std::shared_ptr<const std::vector<std::string>> paths_of(std::vector<std::string> paths)
+{
+    return std::make_shared<const std::vector<std::string>>(std::move(paths));
+}
+
+rows_list rows_of(const postings& p)
+{
+    return p.rows;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(excluded_paths_and_everything_beneath_them_are_left_out)
+{
+    // Rows: 0 the brief's payload; 1 no excluded path; 2 an object that holds only an excluded
+    // path, and keys spelling excluded paths with their dots; 3 an excluded path at null and one
+    // under a scalar; 4 no payload; 5 an excluded path holding an array.
+    dataset d;
+    d.push(R"({"secret":"s","secrets":"t","meta":{"blob":{"x":1},"lang":"en"}})", "p0");
+    d.push(R"({"secrets":"u","meta":{"lang":"de","blobs":2}})", "p1");
+    d.push(R"({"meta":{"blob":"raw","blob.x":3},"meta.blob":7,"secret.deep":{"k":1},"secret":{"deep":1}})", "p2");
+    d.push(R"({"meta":{"blob":null,"lang":"en"},"secret":null,"meta_blob":4})", "p3");
+    d.push("", "p4");
+    d.push(R"({"secret":[1,2,"s"],"secretive":true})", "p5");
+    // What the index must equal: the same payloads with the excluded paths taken out by hand.
+    dataset stripped;
+    stripped.push(R"({"secrets":"t","meta":{"lang":"en"}})", "p0");
+    stripped.push(R"({"secrets":"u","meta":{"lang":"de","blobs":2}})", "p1");
+    stripped.push(R"({"meta":{}})", "p2");
+    stripped.push(R"({"meta":{"lang":"en"},"meta_blob":4})", "p3");
+    stripped.push("", "p4");
+    stripped.push(R"({"secretive":true})", "p5");
+    const std::size_t n = d.size();
+
+    attribute_index plain = index_of(d, n);  // the control: without exclude() every path is there
+    BOOST_TEST_REQUIRE(plain.field("secret") != nullptr);
+    BOOST_TEST_REQUIRE(plain.field("meta.blob") != nullptr);
+    BOOST_TEST_REQUIRE(plain.field("meta.blob.x") != nullptr);
+
+    attribute_index index;
+    index.exclude(paths_of({"secret", "meta.blob"}));
+    for (std::size_t r = 0; r < n; ++r) {
+        index.add(static_cast<std::uint32_t>(r), d.texts[r]);
+    }
+    auto check = [&](const attribute_index& x, const std::string& label) {
+        for (const char* gone : {"secret", "secret.deep", "secret.deep.k", "meta.blob", "meta.blob.x"}) {
+            BOOST_TEST(x.field(gone) == nullptr, label << ": " << gone << " is indexed");
+        }
+        const attribute_field* secrets = x.field("secrets");
+        const attribute_field* meta = x.field("meta");
+        const attribute_field* lang = x.field("meta.lang");
+        BOOST_TEST_REQUIRE(secrets != nullptr, label);
+        BOOST_TEST_REQUIRE(meta != nullptr, label);
+        BOOST_TEST_REQUIRE(lang != nullptr, label);
+        BOOST_TEST(rows_of(secrets->present) == (rows_list{0, 1}), label);
+        BOOST_TEST_REQUIRE(secrets->scalars.count(string_key("t")) == 1u, label);
+        BOOST_TEST(rows_of(secrets->scalars.at(string_key("t"))) == (rows_list{0}), label);
+        BOOST_TEST(rows_of(secrets->scalars.at(string_key("u"))) == (rows_list{1}), label);
+        // The parent of an excluded path is still there, also where the excluded path was all it
+        // held (row 2).
+        BOOST_TEST(rows_of(meta->present) == (rows_list{0, 1, 2, 3}), label);
+        BOOST_TEST(rows_of(lang->present) == (rows_list{0, 1, 3}), label);
+        BOOST_TEST(rows_of(lang->scalars.at(string_key("en"))) == (rows_list{0, 3}), label);
+        BOOST_TEST(rows_of(lang->scalars.at(string_key("de"))) == (rows_list{1}), label);
+        // Names that only begin like an excluded path are kept.
+        BOOST_TEST_REQUIRE(x.field("meta.blobs") != nullptr, label);
+        BOOST_TEST(rows_of(x.field("meta.blobs")->present) == (rows_list{1}), label);
+        BOOST_TEST_REQUIRE(x.field("meta_blob") != nullptr, label);
+        BOOST_TEST(rows_of(x.field("meta_blob")->present) == (rows_list{3}), label);
+        BOOST_TEST_REQUIRE(x.field("secretive") != nullptr, label);
+        BOOST_TEST(rows_of(x.field("secretive")->present) == (rows_list{5}), label);
+        std::vector<std::string> paths;
+        for (const auto& [path, f] : x.fields()) {
+            paths.push_back(path);
+        }
+        BOOST_TEST(paths == (std::vector<std::string>{"meta", "meta.blobs", "meta.lang", "meta_blob", "secretive",
+                                                      "secrets"}),
+                   label);
+        // Filters: an excluded path matches nothing, the others as if it had never been there.
+        auto match = [&](const char* text) { return evaluate(parse(text), target_of(&x, n, d)).list(); };
+        BOOST_TEST(match(R"({"exists":"secret"})") == (rows_list{}), label);
+        BOOST_TEST(match(R"({"exists":"meta.blob"})") == (rows_list{}), label);
+        BOOST_TEST(match(R"({"eq":["meta.blob.x",1]})") == (rows_list{}), label);
+        BOOST_TEST(match(R"({"exists":"secrets"})") == (rows_list{0, 1}), label);
+        BOOST_TEST(match(R"({"exists":"meta"})") == (rows_list{0, 1, 2, 3}), label);
+        BOOST_TEST(match(R"({"eq":["meta.lang","en"]})") == (rows_list{0, 3}), label);
+        BOOST_TEST(match(R"({"and":[{"exists":"meta"},{"not":{"exists":"meta.lang"}}]})") == (rows_list{2}), label);
+        BOOST_TEST(match(R"({"eq":["id","p2"]})") == (rows_list{2}), label);
+    };
+    check(index, "unsealed");
+    attribute_index sealed;
+    sealed.exclude(paths_of({"secret", "meta.blob"}));
+    for (std::size_t r = 0; r < n; ++r) {
+        sealed.add(static_cast<std::uint32_t>(r), d.texts[r]);
+    }
+    sealed.seal(n);
+    check(sealed, "sealed");
+    auto decoded = attribute_index::decode(sealed.encode(), n, section_path, section_offset);
+    BOOST_TEST_REQUIRE(decoded.has_value(), decoded.error().message());
+    check(*decoded, "decoded");
+    std::vector<std::vector<std::int64_t>> identity(1, std::vector<std::int64_t>(n));
+    for (std::size_t r = 0; r < n; ++r) {
+        identity[0][r] = static_cast<std::int64_t>(r);
+    }
+    attribute_index remapped = attribute_index::remap({&index}, identity, n);
+    check(remapped, "remapped");
+    // Byte for byte the index of the payloads without the excluded paths.
+    attribute_index reference = index_of(stripped, n);
+    reference.seal(n);
+    BOOST_TEST((sealed.encode() == reference.encode()));
+    BOOST_TEST((remapped.encode() == reference.encode()));
+}
+
+BOOST_AUTO_TEST_CASE(exclude_of_nothing_and_excluded_paths_use_none_of_the_path_budget)
+{
+    const std::string payload = R"({"a":1,"b":{"c":"x"},"c":[1]})";
+    attribute_index plain;
+    plain.add(0, payload);
+    plain.seal(1);
+    for (auto paths : {std::shared_ptr<const std::vector<std::string>>(), paths_of({}), paths_of({"z", "b.d", "bb"})}) {
+        attribute_index x;
+        x.exclude(paths);
+        x.add(0, payload);
+        x.seal(1);
+        BOOST_TEST((x.encode() == plain.encode()));
+    }
+    // 1100 paths beneath an excluded one, then a few others: the others are all indexed (an
+    // excluded path costs no index memory, so it takes no place among the first 1024).
+    std::string wide = R"({"blob":{)";
+    for (int i = 0; i < 1100; ++i) {
+        wide += strprintf("%s\"k%04d\":%d", i == 0 ? "" : ",", i, i);
+    }
+    wide += R"(},"keep":1,"z":{"y":true}})";
+    attribute_index x;
+    x.exclude(paths_of({"blob"}));
+    x.add(0, wide);
+    x.add(1, R"({"later":"v"})");
+    x.seal(2);
+    BOOST_TEST(x.fields().size() == 4u);
+    BOOST_TEST(x.field("blob") == nullptr);
+    BOOST_TEST(x.field("blob.k0000") == nullptr);
+    BOOST_TEST(x.field("keep") != nullptr);
+    BOOST_TEST(x.field("z.y") != nullptr);
+    BOOST_TEST_REQUIRE(x.field("later") != nullptr);
+    BOOST_TEST(rows_of(x.field("later")->present) == (rows_list{1}));
+}
+
+BOOST_AUTO_TEST_CASE(path_excluded_takes_whole_parts_only)
+{
+    const std::vector<std::string> ex = {"secret", "meta.blob"};
+    for (const char* yes : {"secret", "secret.x", "secret.x.y", "secret.", "meta.blob", "meta.blob.x", "meta.blob.x.y"}) {
+        BOOST_TEST(path_excluded(yes, ex), yes);
+    }
+    for (const char* no : {"", "s", "secre", "secrets", "secret_x", "Secret", "xsecret", "x.secret", "meta", "meta.",
+                           "meta.blo", "meta.blobs", "meta_blob", "metablob", "meta.blob_x", "xmeta.blob", "a.meta.blob",
+                           "blob", "id"}) {
+        BOOST_TEST(!path_excluded(no, ex), no);
+    }
+    BOOST_TEST(!path_excluded("secret", {}));
+    BOOST_TEST(!path_excluded("", {}));
+    // A match on any entry of the list, wherever it stands in it.
+    BOOST_TEST(path_excluded("c.d", {"a", "b", "c"}));
+    BOOST_TEST(path_excluded("b", {"a", "b", "c"}));
+    // An entry deeper than the path does not exclude the path.
+    BOOST_TEST(!path_excluded("a.b", {"a.b.c"}));
+    BOOST_TEST(!path_excluded("a", {"a.b.c"}));
+    BOOST_TEST(path_excluded("a.b.c.d", {"a.b.c"}));
+    BOOST_TEST(path_excluded("a.b.c", {"a"}));
+    // Bytes, not characters: a multi-byte name and one that only shares its first byte.
+    BOOST_TEST(path_excluded("\xc3\xa9t\xc3\xa9.x", {"\xc3\xa9t\xc3\xa9"}));
+    BOOST_TEST(!path_excluded("\xc3\xa9t\xc3\xa8", {"\xc3\xa9t\xc3\xa9"}));
+}
+
+BOOST_AUTO_TEST_CASE(excluded_field_finds_the_first_excluded_field_in_nested_filters)
+{
+    const std::vector<std::string> ex = {"secret", "meta.blob"};
+    auto found = [&](const filter& f) -> std::string {
+        const std::string* s = excluded_field(f, ex);
+        return s == nullptr ? std::string("<none>") : *s;
+    };
+    // Leaves of every operator.
+    for (const char* text :
+         {R"({"exists":"secret"})", R"({"eq":["secret","s"]})", R"({"ne":["secret",1]})", R"({"in":["secret",["a",1]]})",
+          R"({"nin":["secret",[true]]})", R"({"range":["secret",{"gte":1}]})", R"({"contains":["secret","x"]})",
+          R"({"contains_any":["secret",["x"]]})"}) {
+        BOOST_TEST(found(parse(text)) == "secret", text);
+    }
+    BOOST_TEST(found(parse(R"({"exists":"meta.blob.x"})")) == "meta.blob.x");
+    BOOST_TEST(found(parse(R"({"eq":["secret.a.b",1]})")) == "secret.a.b");
+    // Nothing excluded: siblings, parents, prefixes that are not whole parts, and "id".
+    BOOST_TEST(found(parse(R"({"and":[{"exists":"secrets"},{"exists":"meta"},{"eq":["meta.lang","en"]},)"
+                           R"({"not":{"exists":"meta.blobs"}},{"or":[{"eq":["id","secret"]},{"exists":"secretive"}]}]})")) ==
+               "<none>");
+    // Nested: and / or / not, at depth; the answer points into the filter.
+    filter deep = parse(R"({"and":[{"eq":["meta.lang","en"]},{"or":[{"exists":"secrets"},{"not":{"range":["meta.blob.x",{"lt":3}]}}]}]})");
+    const std::string* at = excluded_field(deep, ex);
+    BOOST_TEST_REQUIRE(at != nullptr);
+    BOOST_TEST(*at == "meta.blob.x");
+    BOOST_TEST(at == &deep.children[1].children[1].children[0].field);
+    // The first in document order, whichever entry of the list it falls under.
+    BOOST_TEST(found(parse(R"({"or":[{"eq":["meta.lang","en"]},{"eq":["meta.blob",1]},{"eq":["secret","s"]}]})")) ==
+               "meta.blob");
+    BOOST_TEST(found(parse(R"({"or":[{"not":{"and":[{"exists":"a"},{"exists":"secret.z"}]}},{"eq":["meta.blob",1]}]})")) ==
+               "secret.z");
+    // Many levels of "not".
+    filter nots = parse(R"({"exists":"secret"})");
+    for (int i = 0; i < 31; ++i) {
+        filter up;
+        up.op = filter_op::none_of;
+        up.children.push_back(std::move(nots));
+        nots = std::move(up);
+    }
+    BOOST_TEST(found(nots) == "secret");
+    // An empty list excludes nothing.
+    BOOST_TEST(excluded_field(parse(R"({"exists":"secret"})"), {}) == nullptr);
+    // "id" is the point's id: never reported, even were it on the list, which still applies to
+    // the other fields.
+    const std::vector<std::string> with_id = {"id", "secret"};
+    BOOST_TEST(excluded_field(parse(R"({"eq":["id","p1"]})"), with_id) == nullptr);
+    BOOST_TEST(excluded_field(parse(R"({"in":["id",["p1","p2"]]})"), with_id) == nullptr);
+    BOOST_TEST(excluded_field(parse(R"({"range":["id",{"gte":"a"}]})"), with_id) == nullptr);
+    BOOST_TEST(excluded_field(parse(R"({"and":[{"eq":["id","p1"]},{"not":{"exists":"id"}}]})"), with_id) == nullptr);
+    const filter mixed = parse(R"({"or":[{"eq":["id","p1"]},{"exists":"secret.k"}]})");
+    const std::string* m = excluded_field(mixed, with_id);
+    BOOST_TEST_REQUIRE(m != nullptr);
+    BOOST_TEST(*m == "secret.k");
+    BOOST_TEST(m == &mixed.children[1].field);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+

@@ -74,7 +74,7 @@ int main(int argc, char** argv)
         ("read-only-api-key-file", po::value(&read_only_api_key_file), "read --read-only-api-key from this file (its first line)")
         ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones")
         ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)")
-        ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly in the background, one at a time per shard, for the recall estimate in stats and /metrics (0: none)");
+        ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly when a shard is idle, for the recall estimate in stats and /metrics (0: none)");
 
     po::variables_map vm;
     try {

@@ -25,6 +25,7 @@
 #include "engine/query/read_view.hpp"
 #include "engine/query/request.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -59,8 +60,9 @@ struct executor_options {
     // A plan that scans at least this many bytes of vectors is split among the shards. Below it,
     // sending the parts costs more than it saves (docs/results.md).
     std::size_t scatter_bytes_min = std::size_t{512} << 10;
-    // The share of single searches re-run exactly afterwards, one at a time per shard, to
-    // estimate the recall live traffic gets (search_counters::recall_estimate). 0: none.
+    // The share of single searches re-run exactly afterwards, when the shard is idle and one at
+    // a time, to estimate the recall live traffic gets (search_counters::recall_estimate).
+    // 0: none.
     double recall_sample = 0;
 };
 
@@ -91,6 +93,9 @@ public:
     static constexpr std::size_t fetch_reads_max = 64;
     // Sampled searches waiting for their exact re-run; more samples are dropped meanwhile.
     static constexpr std::size_t recall_samples_queued_max = 64;
+    // Re-runs take at most this share of a shard's time: after one that took t, the next waits
+    // t * (1 / share - 1).
+    static constexpr double recall_rerun_share = 0.05;
 
     executor(host& h, const executor_options& options);
     ~executor();
@@ -113,6 +118,14 @@ public:
     void fetch(std::shared_ptr<const read_view> view, fetch_request request, fetch_done done);
     // One page of a scroll over view (fetch.cpp).
     void scroll(std::shared_ptr<const read_view> view, scroll_request request, scroll_done done);
+
+    // Low-priority work (recall re-runs) waits for the shard to have nothing else to do: the
+    // shard asks before it sleeps, and runs one piece at a time.
+    bool idle_work_waiting() const
+    {
+        return !sample_running_ && !samples_.empty() && std::chrono::steady_clock::now() >= next_sample_at_;
+    }
+    void run_idle_work();
 
     // The shard's cluster cache drops a segment's clusters (the segment left its collection).
     void forget_segment(std::uint64_t segment_uid);
@@ -170,7 +183,7 @@ private:
                          std::vector<std::vector<float>> queries, recall_done done);
 
     // recall.cpp: continuous recall. A sampled search's answer is kept (offer_sample) and its
-    // exact re-run compared with it when its turn comes (one re-run at a time per shard).
+    // exact re-run compared with it when the shard is idle (run_idle_work).
     struct recall_sample {
         std::shared_ptr<const read_view> view;
         search_request request;  // as prepared
@@ -178,7 +191,6 @@ private:
     };
     bool sample_this_search();
     void offer_sample(recall_sample sample);
-    void run_next_sample();
 
     // fetch.cpp: issues a fetch's next reads (or answers it when none is left in flight).
     void fetch_more(fetch_op& op);
@@ -208,6 +220,7 @@ private:
     std::vector<read_waiter> finished_waiters_;  // read_done's scratch
     std::vector<recall_sample> samples_;  // at most recall_samples_queued_max, oldest first
     bool sample_running_ = false;
+    std::chrono::steady_clock::time_point next_sample_at_{};
     std::uint64_t sample_rng_ = 0x9E3779B97F4A7C15ull;
 };
 

@@ -212,16 +212,12 @@ void executor::offer_sample(recall_sample sample)
     if (samples_.size() >= recall_samples_queued_max) {
         return;  // the re-runs are behind: this one is dropped
     }
-    samples_.push_back(std::move(sample));
-    if (!sample_running_) {
-        run_next_sample();
-    }
+    samples_.push_back(std::move(sample));  // run when the shard is idle (run_idle_work)
 }
 
-void executor::run_next_sample()
+void executor::run_idle_work()
 {
-    if (samples_.empty()) {
-        sample_running_ = false;
+    if (!idle_work_waiting()) {
         return;
     }
     sample_running_ = true;
@@ -232,8 +228,9 @@ void executor::run_next_sample()
     exact.recall_target = 0;
     exact.include_payload = false;
     auto view = sample.view;
+    const auto started = std::chrono::steady_clock::now();
     search_prepared(std::move(view), std::move(exact),
-                    [this, sample = std::move(sample)](result<search_response> r) mutable {
+                    [this, started, sample = std::move(sample)](result<search_response> r) mutable {
         if (r) {
             std::set<std::string> truth;
             for (const auto& h : r->hits) {
@@ -248,7 +245,11 @@ void executor::run_next_sample()
                 c->add_recall_sample(recall);
             }
         }
-        run_next_sample();
+        // The next one waits for the shard's next idle moment, and for its share of time.
+        const auto now = std::chrono::steady_clock::now();
+        next_sample_at_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    (now - started) * (1.0 / recall_rerun_share - 1.0));
+        sample_running_ = false;
     }, /*counted=*/false);
 }
 

@@ -152,6 +152,10 @@ void shard::run()
             t();
         }
         bool idle = tasks.empty();
+        if (idle && !stop_requested_.load(std::memory_order_relaxed) && executor_.idle_work_waiting()) {
+            executor_.run_idle_work();  // low priority: only when nothing else is waiting
+            continue;
+        }
         if (idle && options_.idle_poll_us > 0 && !stop_requested_.load(std::memory_order_relaxed)) {
             // Poll before sleeping: new work or completions picked up here skip a wake-up.
             auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(options_.idle_poll_us);

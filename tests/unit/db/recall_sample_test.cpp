@@ -1,5 +1,5 @@
-// Continuous recall: with executor_options::recall_sample set, searches are re-run exactly after
-// they are answered, one at a time per shard, and the collection's stats give the mean recall@k
+// Continuous recall: with executor_options::recall_sample set, searches are re-run exactly when
+// their shard is idle, after they are answered, and the collection's stats give the mean recall@k
 // of the last 256 (search_counters::recall_estimate). Checked against the recall the test
 // computes itself from the same queries' answers and exact answers, on real SIFT data.
 #include "engine/db/database.hpp"
@@ -103,7 +103,7 @@ BOOST_AUTO_TEST_CASE(every_search_sampled_gives_the_recall_the_test_measures)
         }
         sum += static_cast<double>(found) / static_cast<double>(truth.size());
         // Both searches are sampled; the exact one's recall is 1. Wait for both re-runs so the
-        // samples stay in query order (one re-run at a time per shard, one shard per collection).
+        // samples stay in query order (one re-run at a time, on the collection's shard).
         wait_samples(*d, 2 * (i + 1));
     }
     auto st = wait_samples(*d, 2 * n);

@@ -273,6 +273,7 @@ private:
     std::deque<queued_write> write_queue_;
     std::size_t writes_pending_ = 0;  // logged, not yet applied
     bool reading_write_ = false;      // one is choosing its points (it may be reading them)
+    bool draining_writes_ = false;    // run_queued_writes is on the stack
 
     lane flush_lane_;
     std::chrono::steady_clock::time_point last_write_{};

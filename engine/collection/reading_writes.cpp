@@ -44,15 +44,22 @@ void collection::end_reading_write()
 
 void collection::run_queued_writes()
 {
+    // A write that starts may answer at once (a failed log) and land here again: the outer call
+    // goes on, so the stack does not grow with the queue.
+    if (draining_writes_) {
+        return;
+    }
+    draining_writes_ = true;
     while (!write_queue_.empty() && !reading_write_) {
         if (write_queue_.front().reads && writes_pending_ > 0) {
-            return;  // the last pending write's completion comes back here
+            break;  // the last pending write's completion comes back here
         }
         queued_write w = std::move(write_queue_.front());
         write_queue_.pop_front();
         reading_write_ = w.reads;
         w.start(ok());
     }
+    draining_writes_ = false;
 }
 
 std::uint32_t collection::view_container(const location& where) const
@@ -241,13 +248,21 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
                 fail(make_error(errc::not_found, "collection '" + self->name_ + "' was deleted"));
                 return;
             }
+            auto patcher = index::payload_patcher::make(payload, mode);
+            if (!patcher) {
+                fail(patcher.error());
+                return;
+            }
             point_batch batch;
             batch.dimension = d;
+            // What the record will hold, bounded as it grows: a patch of many points with a large
+            // payload each would otherwise build it whole before the log refused it.
+            std::size_t record_bytes = 0;
             batch.ids.reserve(got->size());
             batch.payloads.reserve(got->size());
             batch.vectors.reserve(got->size() * d);
             for (auto& p : *got) {
-                auto changed = index::apply_payload_patch(p.payload, payload, mode);
+                auto changed = patcher->apply(p.payload);
                 if (changed && *changed == p.payload) {
                     continue;  // unchanged: not rewritten, not counted
                 }
@@ -263,6 +278,14 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
                     return;
                 }
                 PUFFER_ASSERT(p.vector.size() == d);
+                record_bytes += p.id.size() + changed->size() + d * sizeof(float) + 16;
+                if (record_bytes > patch_bytes_max) {
+                    fail(make_error(errc::too_large,
+                                    strprintf("the patched points would take over %zu bytes to log; a patch "
+                                              "rewrites at most that much at once: narrow the filter or the ids",
+                                              patch_bytes_max)));
+                    return;
+                }
                 batch.ids.push_back(std::move(p.id));
                 batch.payloads.push_back(std::move(*changed));
                 batch.vectors.insert(batch.vectors.end(), p.vector.begin(), p.vector.end());

@@ -59,22 +59,23 @@ public:
     bool on_object_begin(json::error_code&)
     {
         containers_.push_back(container{false, false});
-        ++objects_open_;
         return true;
     }
     bool on_object_end(std::size_t n, json::error_code&)
     {
         stack_.push_object(n);
         containers_.pop_back();
-        --objects_open_;
         return true;
     }
     bool on_array_begin(json::error_code&)
     {
         // A request's vector: the value of "vector" in the body's object (a search) or in an
         // object that is an element of one of the body's arrays (a point, a batch item).
+        // Not the "vector" of any other object at depth 2 ({"payload": {"vector": ...}} of a
+        // payload patch holds doubles).
         bool floats = mode_ == number_mode::float_vectors && key_is_vector_ && !containers_.empty() &&
-                      !containers_.back().is_array && (objects_open_ == 1 || objects_open_ == 2);
+                      !containers_.back().is_array &&
+                      (containers_.size() == 1 || (containers_.size() == 3 && containers_[1].is_array));
         containers_.push_back(container{true, floats});
         return true;
     }
@@ -181,7 +182,6 @@ private:
     number_mode mode_;
     json::value_stack stack_;
     std::vector<container> containers_;
-    int objects_open_ = 0;
     bool key_is_vector_ = false;
     std::string key_;
     std::string number_;

@@ -34,31 +34,55 @@ status check_payload_patch(std::string_view patch)
     return ok();
 }
 
-result<std::string> apply_payload_patch(std::string_view stored, std::string_view patch, patch_mode mode)
+struct payload_patcher::parsed {
+    json::object patch;
+    patch_mode mode = patch_mode::merge;
+};
+
+payload_patcher::payload_patcher(std::unique_ptr<parsed> p) : parsed_(std::move(p)) {}
+payload_patcher::~payload_patcher() = default;
+payload_patcher::payload_patcher(payload_patcher&&) noexcept = default;
+payload_patcher& payload_patcher::operator=(payload_patcher&&) noexcept = default;
+
+result<payload_patcher> payload_patcher::make(std::string_view patch, patch_mode mode)
 {
     auto p = parse_object(patch, "payload", errc::invalid_argument);
     if (!p) {
         return p.error();
     }
+    auto state = std::make_unique<parsed>();
+    state->patch = std::move(*p);
+    state->mode = mode;
+    return payload_patcher(std::move(state));
+}
+
+result<std::string> payload_patcher::apply(std::string_view stored) const
+{
     json::object out;
-    if (mode == patch_mode::merge && !stored.empty()) {
+    if (parsed_->mode == patch_mode::merge && !stored.empty()) {
         auto s = parse_object(stored, "a stored payload", errc::corruption);
         if (!s) {
             return s.error();
         }
         out = std::move(*s);
     }
-    for (auto& [key, value] : *p) {
+    for (const auto& [key, value] : parsed_->patch) {
         if (value.is_null()) {
             out.stable_erase(key);  // the other fields keep their order
         } else {
-            out[key] = std::move(value);
+            out[key] = value;
         }
     }
     if (out.empty()) {
         return std::string();
     }
     return json::serialize(out);
+}
+
+result<std::string> apply_payload_patch(std::string_view stored, std::string_view patch, patch_mode mode)
+{
+    PUFFER_TRY_ASSIGN(payload_patcher p, payload_patcher::make(patch, mode));
+    return p.apply(stored);
 }
 
 }  // namespace puffer::index

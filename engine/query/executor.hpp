@@ -64,6 +64,9 @@ struct executor_options {
     // a time, to estimate the recall live traffic gets (search_counters::recall_estimate).
     // 0: none.
     double recall_sample = 0;
+    // Re-runs take at most this share of a shard's time: after one that took t, the next waits
+    // t * (1 / share - 1). In (0, 1].
+    double recall_rerun_share = 0.05;
 };
 
 using search_done = unique_function<void(result<search_response>)>;
@@ -93,9 +96,7 @@ public:
     static constexpr std::size_t fetch_reads_max = 64;
     // Sampled searches waiting for their exact re-run; more samples are dropped meanwhile.
     static constexpr std::size_t recall_samples_queued_max = 64;
-    // Re-runs take at most this share of a shard's time: after one that took t, the next waits
-    // t * (1 / share - 1).
-    static constexpr double recall_rerun_share = 0.05;
+
 
     executor(host& h, const executor_options& options);
     ~executor();
@@ -119,13 +120,14 @@ public:
     // One page of a scroll over view (fetch.cpp).
     void scroll(std::shared_ptr<const read_view> view, scroll_request request, scroll_done done);
 
-    // Low-priority work (recall re-runs) waits for the shard to have nothing else to do: the
-    // shard asks before it sleeps, and runs one piece at a time.
+    // Low-priority work (recall re-runs): the shard runs one piece when its inbox is empty and no
+    // search is in progress, one at a time, and drops what is left when it goes to sleep.
     bool idle_work_waiting() const
     {
         return !sample_running_ && !samples_.empty() && std::chrono::steady_clock::now() >= next_sample_at_;
     }
     void run_idle_work();
+    void drop_idle_work() { samples_.clear(); }
 
     // The shard's cluster cache drops a segment's clusters (the segment left its collection).
     void forget_segment(std::uint64_t segment_uid);

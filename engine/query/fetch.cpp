@@ -89,7 +89,7 @@ void executor::fetch(std::shared_ptr<const read_view> view, fetch_request reques
                              ? v.segments[ref.container].segment->reader().payload_range(ref.row).size_bytes
                              : v.staging[ref.container - v.segments.size()].rows->payload(ref.row).size();
             }
-            bytes += request.include_vector ? v.dimension * sizeof(float) : 0;
+            bytes += request.include_vector ? v.dimension * 24 : 0;  // as JSON text
         }
         if (bytes > request.bytes_max) {
             done(make_error(errc::invalid_argument,
@@ -353,7 +353,7 @@ void executor::scroll(std::shared_ptr<const read_view> view, scroll_request requ
                          : v.staging[ref.container - v.segments.size()].rows->payload(ref.row).size();
             }
             if (request.include_vector) {
-                b += v.dimension * 16;  // as JSON text
+                b += v.dimension * 24;  // as JSON text ("9.938837289810181E-1,")
             }
             bytes += b;
             if (bytes > request.bytes_max && i > 0) {

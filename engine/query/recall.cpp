@@ -210,7 +210,7 @@ bool executor::sample_this_search()
 void executor::offer_sample(recall_sample sample)
 {
     if (samples_.size() >= recall_samples_queued_max) {
-        return;  // the re-runs are behind: this one is dropped
+        samples_.erase(samples_.begin());  // the re-runs are behind: the oldest goes
     }
     samples_.push_back(std::move(sample));  // run when the shard is idle (run_idle_work)
 }
@@ -248,7 +248,7 @@ void executor::run_idle_work()
         // The next one waits for the shard's next idle moment, and for its share of time.
         const auto now = std::chrono::steady_clock::now();
         next_sample_at_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    (now - started) * (1.0 / recall_rerun_share - 1.0));
+                                    (now - started) * (1.0 / options_.recall_rerun_share - 1.0));
         sample_running_ = false;
     }, /*counted=*/false);
 }

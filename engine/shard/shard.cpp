@@ -152,7 +152,8 @@ void shard::run()
             t();
         }
         bool idle = tasks.empty();
-        if (idle && !stop_requested_.load(std::memory_order_relaxed) && executor_.idle_work_waiting()) {
+        if (idle && !stop_requested_.load(std::memory_order_relaxed) && executor_.idle() &&
+            executor_.idle_work_waiting()) {
             executor_.run_idle_work();  // low priority: only when nothing else is waiting
             continue;
         }
@@ -192,6 +193,8 @@ void shard::run()
             continue;
         }
         if (idle) {
+            // Samples not yet re-run go: a sleeping shard holds no old views for them.
+            executor_.drop_idle_work();
             sleeping_.store(true);
             if (inbox_nonempty_.load()) {
                 sleeping_.store(false);

@@ -444,7 +444,8 @@ private:
                     // The patch: a merge that sets "patch" and removes "pad" (or a replace by it).
                     const bool replace = rng() % 4 == 0;
                     json::object patch_object;
-                    patch_object["patch"] = static_cast<std::uint64_t>(rng() % 1000);
+                    // A value no patch has set before: every chosen point changes, so every one counts.
+                    patch_object["patch"] = patch_serial_.fetch_add(1) + 1;
                     patch_object["pad"] = nullptr;
                     for (std::size_t i = 0; i < live.size(); ++i) {
                         if (by_filter && !(vs[i] >= 0 && vs[i] < threshold)) {
@@ -641,6 +642,7 @@ private:
     std::string base_;
     std::string data_dir_;
     std::mutex mutex_;  // guards model_ and problems_ while the workload runs
+    std::atomic<std::uint64_t> patch_serial_{0};
     test::point_model model_;
     std::vector<collection_def> collections_;
     std::vector<std::string> problems_;

@@ -29,6 +29,7 @@ std::unique_ptr<db::database> open_sampled(const std::string& dir, double share)
     o.collection.flush_threshold_vectors = 1u << 30;
     o.collection.idle_flush_ms = 0;
     o.executor.recall_sample = share;
+    o.executor.recall_rerun_share = 1.0;  // no pause between re-runs: every sample is run
     auto d = db::database::open(o);
     BOOST_TEST_REQUIRE(d.has_value(), (d ? "" : d.error().message()));
     return std::move(*d);

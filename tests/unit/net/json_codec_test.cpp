@@ -226,6 +226,25 @@ BOOST_AUTO_TEST_CASE(number_text_is_one_float32_on_every_path)
 // significant digits, at most 10 after the point) take a fast path: every one of them, with
 // leading zeros, negative zero and every length, is the same float32 as the correctly rounded
 // conversion; just past the fast path's limits (8 digits, 11 places, an exponent) too.
+BOOST_AUTO_TEST_CASE(only_request_vectors_are_float32)
+{
+    // A payload field named "vector" is payload: doubles, in an upsert and in a patch alike.
+    auto p = net::parse_patch(R"({"ids":["a"],"payload":{"vector":[0.1,3,1e39]}})");
+    BOOST_TEST_REQUIRE(p.has_value(), (p ? "" : p.error().message()));
+    BOOST_TEST(p->payload == R"({"vector":[1E-1,3,1E39]})");
+    auto b = net::parse_points(R"({"points":[{"id":"a","vector":[0.1],"payload":{"vector":[0.1]}}]})");
+    BOOST_TEST_REQUIRE(b.has_value());
+    BOOST_TEST(b->vectors[0] == 0.1f);
+    BOOST_TEST(b->payloads[0] == R"({"vector":[1E-1]})");
+    // The vectors of a search and of a batch's searches stay float32.
+    auto s = net::parse_search(R"({"vector":[0.1]})");
+    BOOST_TEST_REQUIRE(s.has_value());
+    BOOST_TEST(s->vector[0] == 0.1f);
+    auto batch = net::parse_search_batch(R"({"searches":[{"vector":[0.1]}]})");
+    BOOST_TEST_REQUIRE(batch.has_value());
+    BOOST_TEST((*batch)[0].vector[0] == 0.1f);
+}
+
 BOOST_AUTO_TEST_CASE(short_decimals_are_the_correctly_rounded_float32)
 {
     auto same = [](float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; };

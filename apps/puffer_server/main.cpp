@@ -45,6 +45,7 @@ int main(int argc, char** argv)
     bool allow_unauthenticated = false;
     std::uint32_t slow_query_ms = 0;
     double recall_sample = 0.01;
+    double recall_rerun_share = 0.05;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -74,7 +75,8 @@ int main(int argc, char** argv)
         ("read-only-api-key-file", po::value(&read_only_api_key_file), "read --read-only-api-key from this file (its first line)")
         ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones")
         ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)")
-        ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly when a shard is idle, for the recall estimate in stats and /metrics (0: none)");
+        ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly when a shard is idle, for the recall estimate in stats and /metrics (0: none)")
+        ("recall-rerun-share", po::value(&recall_rerun_share)->default_value(0.05, "0.05"), "the share of a shard's time those re-runs may take (0 to 1; 1: no pause between them)");
 
     po::variables_map vm;
     try {
@@ -171,6 +173,11 @@ int main(int argc, char** argv)
         return 2;
     }
     dbo.executor.recall_sample = recall_sample;
+    if (!(recall_rerun_share > 0 && recall_rerun_share <= 1)) {
+        std::cerr << "puffer-server: --recall-rerun-share must be above 0 and at most 1\n";
+        return 2;
+    }
+    dbo.executor.recall_rerun_share = recall_rerun_share;
     dbo.collection.flush_threshold_vectors = flush_threshold;
     dbo.collection.idle_flush_ms = idle_flush_ms;
     dbo.collection.staging_vectors_max =

@@ -212,6 +212,7 @@ void collection::patch_payloads(payload_patch patch, query::executor& reader,
         f.include_payload = true;
         f.include_vector = true;
         f.bytes_max = patch_bytes_max;
+        f.vector_value_bytes = sizeof(float);  // held as floats, not answered as text
         std::shared_ptr<const query::read_view> v;
         if (!patch.ids.empty()) {
             located l = self->locate(patch.ids);

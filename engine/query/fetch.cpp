@@ -89,7 +89,7 @@ void executor::fetch(std::shared_ptr<const read_view> view, fetch_request reques
                              ? v.segments[ref.container].segment->reader().payload_range(ref.row).size_bytes
                              : v.staging[ref.container - v.segments.size()].rows->payload(ref.row).size();
             }
-            bytes += request.include_vector ? v.dimension * 24 : 0;  // as JSON text
+            bytes += request.include_vector ? v.dimension * request.vector_value_bytes : 0;
         }
         if (bytes > request.bytes_max) {
             done(make_error(errc::invalid_argument,

@@ -93,10 +93,11 @@ struct fetch_request {
     std::vector<row_ref> rows;
     bool include_payload = true;
     bool include_vector = false;
-    // The payloads and vectors (24 bytes a value, as JSON text) asked for may total at most this
-    // many bytes (0: no bound); past it the fetch fails with invalid_argument before anything is
-    // read.
+    // The payloads and vectors (vector_value_bytes a value: 24 as JSON text) asked for may total
+    // at most this many bytes (0: no bound); past it the fetch fails with invalid_argument before
+    // anything is read.
     std::size_t bytes_max = 0;
+    std::size_t vector_value_bytes = 24;
 };
 
 // A page of a scroll: the live points that match filter (null: all), in byte order of their

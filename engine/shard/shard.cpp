@@ -193,8 +193,11 @@ void shard::run()
             continue;
         }
         if (idle) {
-            // Samples not yet re-run go: a sleeping shard holds no old views for them.
-            executor_.drop_idle_work();
+            // Samples not yet re-run go when nothing is in progress (a search waiting for a part
+            // from another shard wakes this one again): a sleeping shard holds no old views for them.
+            if (executor_.idle()) {
+                executor_.drop_idle_work();
+            }
             sleeping_.store(true);
             if (inbox_nonempty_.load()) {
                 sleeping_.store(false);

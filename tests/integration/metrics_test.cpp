@@ -52,7 +52,8 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_hold_what_the_test_did)
     test::temp_dir dir;
     test::server_process server(dir.file("data"), {"--read-only-api-key", "reader-0123456789", "--api-key",
                                                    "writer-0123456789", "--flush-threshold", "1000000",
-                                                   "--recall-sample", "1"});
+                                                   "--idle-flush-ms", "0", "--recall-sample", "1",
+                                                   "--recall-rerun-share", "1"});
     auto c = server.client();
     c.set_api_key("writer-0123456789");
     BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections", R"({"name":"docs","dimension":2})")->status == 201u);

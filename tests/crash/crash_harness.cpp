@@ -431,8 +431,9 @@ private:
                         }
                         live.push_back(id);
                         payloads.push_back(model_.content({id, v}).payload);
-                        const json::value* v_field =
-                            payloads.back().empty() ? nullptr : json::parse(payloads.back()).as_object().if_contains("v");
+                        // The parsed payload lives while its field is read.
+                        json::value parsed = payloads.back().empty() ? json::value() : json::parse(payloads.back());
+                        const json::value* v_field = parsed.is_object() ? parsed.as_object().if_contains("v") : nullptr;
                         vs.push_back(v_field != nullptr ? v_field->to_number<double>() : -1.0);
                     }
                     double threshold = vs.empty() ? 1 : vs[rng() % vs.size()] + static_cast<double>(rng() % 2);

@@ -290,6 +290,16 @@ auto on_status(const std::shared_ptr<deliver_fn>& d, unsigned ok_status, std::st
     };
 }
 
+// An engine completion that answers with a number: {"<key>": n}, or the error.
+auto on_count(const std::shared_ptr<deliver_fn>& d, const char* key)
+{
+    return [d, key](result<std::size_t> r) mutable {
+        (*d)([r = std::move(r), key]() mutable {
+            return r ? json_response(200, strprintf("{\"%s\":%zu}", key, *r)) : error_response(r.error());
+        });
+    };
+}
+
 }  // namespace
 
 void router::healthz(call& c)
@@ -391,11 +401,7 @@ void router::delete_points(call& c)
         c.answer(error_response(parsed.error()));
         return;
     }
-    auto answer = [d = c.deliver](result<std::size_t> r) {
-        (*d)([r = std::move(r)]() mutable {
-            return r ? json_response(200, strprintf("{\"deleted\":%zu}", *r)) : error_response(r.error());
-        });
-    };
+    auto answer = on_count(c.deliver, "deleted");
     if (parsed->filter) {
         db_.remove_matching(c.name, std::move(parsed->filter), std::move(answer));
         return;
@@ -415,11 +421,7 @@ void router::patch_payloads(call& c)
     p.filter = std::move(parsed->filter);
     p.payload = std::move(parsed->payload);
     p.mode = parsed->replace ? index::patch_mode::replace : index::patch_mode::merge;
-    db_.patch_payloads(c.name, std::move(p), [d = c.deliver](result<std::size_t> r) {
-        (*d)([r = std::move(r)]() mutable {
-            return r ? json_response(200, strprintf("{\"updated\":%zu}", *r)) : error_response(r.error());
-        });
-    });
+    db_.patch_payloads(c.name, std::move(p), on_count(c.deliver, "updated"));
 }
 
 void router::get_points(call& c)
@@ -585,11 +587,7 @@ void router::count_points(call& c)
         c.answer(error_response(parsed.error()));
         return;
     }
-    db_.count(c.name, std::move(*parsed), [d = c.deliver](result<std::size_t> r) {
-        (*d)([r = std::move(r)]() mutable {
-            return r ? json_response(200, strprintf(R"({"count":%zu})", *r)) : error_response(r.error());
-        });
-    });
+    db_.count(c.name, std::move(*parsed), on_count(c.deliver, "count"));
 }
 
 void router::recall(call& c)

@@ -650,6 +650,16 @@ bool check_json_option(const char* option, const std::string& text)
     return true;
 }
 
+// --ids or --filter, exactly one, and the filter's JSON parses: false (message printed) if not.
+bool check_choice(const char* command, const std::string& ids, const std::string& filter)
+{
+    if (ids.empty() == filter.empty()) {
+        std::fprintf(stderr, "puffer-cli %s: give --ids or --filter (one of the two)\n", command);
+        return false;
+    }
+    return filter.empty() || check_json_option("filter", filter);
+}
+
 int print_call(const common& c, std::string_view method, const std::string& target, const std::string& body)
 {
     auto client = client_for(c);
@@ -680,11 +690,7 @@ int delete_points(const common& c, const std::vector<std::string>& args)
     if (!parse(args, desc, vm, code)) {
         return code;
     }
-    if (ids.empty() == filter.empty()) {
-        std::fprintf(stderr, "puffer-cli delete-points: give --ids or --filter (one of the two)\n");
-        return 2;
-    }
-    if (!filter.empty() && !check_json_option("filter", filter)) {
+    if (!check_choice("delete-points", ids, filter)) {
         return 2;
     }
     return print_call(c, "POST", collection_path(name, "points/delete"),
@@ -741,11 +747,7 @@ int patch_payloads(const common& c, const std::vector<std::string>& args)
     if (!parse(args, desc, vm, code)) {
         return code;
     }
-    if (ids.empty() == filter.empty()) {
-        std::fprintf(stderr, "puffer-cli patch: give --ids or --filter (one of the two)\n");
-        return 2;
-    }
-    if ((!filter.empty() && !check_json_option("filter", filter)) || !check_json_option("payload", payload)) {
+    if (!check_choice("patch", ids, filter) || !check_json_option("payload", payload)) {
         return 2;
     }
     return print_call(c, "POST", collection_path(name, "points/payload"),

@@ -108,11 +108,8 @@ std::vector<query::row_ref> matching_rows(const query::read_view& v, const index
     std::vector<query::row_ref> rows;
     rows.reserve(m.total());
     auto add = [&rows](const bitmap& b, std::size_t container) {
-        for (std::size_t w = 0; w < (b.size() + 63) / 64; ++w) {
-            for (std::uint64_t bits = b.words()[w]; bits != 0; bits &= bits - 1) {
-                rows.push_back({static_cast<std::uint32_t>(container),
-                                static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)))});
-            }
+        for (std::uint32_t row : b.list()) {
+            rows.push_back({static_cast<std::uint32_t>(container), row});
         }
     };
     for (std::size_t s = 0; s < m.segments.size(); ++s) {
@@ -122,12 +119,6 @@ std::vector<query::row_ref> matching_rows(const query::read_view& v, const index
         add(m.staging[s], v.segments.size() + s);
     }
     return rows;
-}
-
-std::string_view id_of(const query::read_view& v, query::row_ref r)
-{
-    return r.container < v.segments.size() ? v.segments[r.container].segment->reader().id(r.row)
-                                           : std::string_view(v.staging[r.container - v.segments.size()].rows->id(r.row));
 }
 
 }  // namespace
@@ -157,7 +148,7 @@ void collection::remove_matching(std::shared_ptr<const index::filter> f,
         auto v = self->view();
         std::vector<std::string> ids;
         for (query::row_ref r : matching_rows(*v, *f)) {
-            ids.emplace_back(id_of(*v, r));
+            ids.emplace_back(v->id(r.container, r.row));
         }
         if (ids.empty()) {
             self->end_reading_write();

@@ -334,6 +334,23 @@ void database::route(std::string name, Done done, Fn fn)
     });
 }
 
+template <class Done, class Fn>
+void database::route_open(std::string name, Done done, Fn fn)
+{
+    on_owner(std::move(name), std::move(done), [fn = std::move(fn)](shard::shard& s, const std::string& n, Done d) mutable {
+        auto it = s.collections().find(n);
+        if (it == s.collections().end()) {
+            d(not_found_error(n));
+            return;
+        }
+        if (it->second->failed()) {
+            d(it->second->failed_error());
+            return;
+        }
+        fn(s, *it->second, std::move(d));
+    });
+}
+
 void database::create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done)
 {
     create_collection(std::move(name), dimension, m, {}, std::move(done));
@@ -594,40 +611,28 @@ void database::remove(std::string name, std::vector<std::string> ids, unique_fun
 void database::search(std::string name, query::search_request request,
                       unique_function<void(result<query::search_response>)> done)
 {
-    on_owner(std::move(name), std::move(done),
-             [request = std::move(request)](shard::shard& s, const std::string& n,
-                                            unique_function<void(result<query::search_response>)> d) mutable {
-        auto it = s.collections().find(n);
-        if (it == s.collections().end()) {
-            d(not_found_error(n));
-            return;
-        }
-        if (it->second->failed()) {
-            d(it->second->failed_error());
-            return;
-        }
-        s.executor().search(it->second->view(), std::move(request), std::move(d));
+    route_open(std::move(name), std::move(done),
+               [request = std::move(request)](shard::shard& s, collection::collection& c,
+                   unique_function<void(result<query::search_response>)> d) mutable {
+        s.executor().search(c.view(), std::move(request), std::move(d));
     });
 }
 
 void database::count(std::string name, std::shared_ptr<const index::filter> filter,
                      unique_function<void(result<std::size_t>)> done)
 {
-    route(std::move(name), std::move(done),
-          [filter = std::move(filter)](collection::collection& c, unique_function<void(result<std::size_t>)> d) {
-              if (c.failed()) {
-                  d(c.failed_error());
-                  return;
-              }
-              auto v = c.view();
-              if (filter) {
-                  if (auto s = query::check_filter(*v, *filter); !s) {
-                      d(s.error());
-                      return;
-                  }
-              }
-              d(query::count_matches(*v, filter.get()));
-          });
+    route_open(std::move(name), std::move(done),
+               [filter = std::move(filter)](shard::shard&, collection::collection& c,
+                                            unique_function<void(result<std::size_t>)> d) {
+        auto v = c.view();
+        if (filter) {
+            if (auto s = query::check_filter(*v, *filter); !s) {
+                d(s.error());
+                return;
+            }
+        }
+        d(query::count_matches(*v, filter.get()));
+    });
 }
 
 void database::remove_matching(std::string name, std::shared_ptr<const index::filter> filter,
@@ -646,15 +651,10 @@ void database::remove_matching(std::string name, std::shared_ptr<const index::fi
 void database::patch_payloads(std::string name, collection::collection::payload_patch patch,
                               unique_function<void(result<std::size_t>)> done)
 {
-    on_owner(std::move(name), std::move(done),
-             [patch = std::move(patch)](shard::shard& s, const std::string& n,
-                                        unique_function<void(result<std::size_t>)> d) mutable {
-        auto it = s.collections().find(n);
-        if (it == s.collections().end()) {
-            d(not_found_error(n));
-            return;
-        }
-        it->second->patch_payloads(std::move(patch), s.executor(), std::move(d));
+    route_open(std::move(name), std::move(done),
+               [patch = std::move(patch)](shard::shard& s, collection::collection& c,
+                   unique_function<void(result<std::size_t>)> d) mutable {
+        c.patch_payloads(std::move(patch), s.executor(), std::move(d));
     });
 }
 
@@ -665,19 +665,10 @@ void database::get_points(std::string name, std::vector<std::string> ids, bool i
         done(make_error(errc::invalid_argument, strprintf("ask for 1 to %zu ids", query::get_ids_max)));
         return;
     }
-    on_owner(std::move(name), std::move(done),
-             [ids = std::move(ids), include_payload, include_vector, bytes_max](
-                 shard::shard& s, const std::string& n, unique_function<void(result<query::get_response>)> d) mutable {
-        auto it = s.collections().find(n);
-        if (it == s.collections().end()) {
-            d(not_found_error(n));
-            return;
-        }
-        if (it->second->failed()) {
-            d(it->second->failed_error());
-            return;
-        }
-        auto found = it->second->locate(ids);
+    route_open(std::move(name), std::move(done),
+               [ids = std::move(ids), include_payload, include_vector, bytes_max](
+                   shard::shard& s, collection::collection& c, unique_function<void(result<query::get_response>)> d) mutable {
+        auto found = c.locate(ids);
         query::fetch_request f;
         f.rows = std::move(found.rows);
         f.include_payload = include_payload;
@@ -698,57 +689,30 @@ void database::get_points(std::string name, std::vector<std::string> ids, bool i
 void database::scroll(std::string name, query::scroll_request request,
                       unique_function<void(result<query::scroll_response>)> done)
 {
-    on_owner(std::move(name), std::move(done),
-             [request = std::move(request)](shard::shard& s, const std::string& n,
-                                            unique_function<void(result<query::scroll_response>)> d) mutable {
-        auto it = s.collections().find(n);
-        if (it == s.collections().end()) {
-            d(not_found_error(n));
-            return;
-        }
-        if (it->second->failed()) {
-            d(it->second->failed_error());
-            return;
-        }
-        s.executor().scroll(it->second->view(), std::move(request), std::move(d));
+    route_open(std::move(name), std::move(done),
+               [request = std::move(request)](shard::shard& s, collection::collection& c,
+                   unique_function<void(result<query::scroll_response>)> d) mutable {
+        s.executor().scroll(c.view(), std::move(request), std::move(d));
     });
 }
 
 void database::search_batch(std::string name, std::vector<query::search_request> requests,
                             unique_function<void(result<query::batch_response>)> done)
 {
-    on_owner(std::move(name), std::move(done),
-             [requests = std::move(requests)](shard::shard& s, const std::string& n,
-                                              unique_function<void(result<query::batch_response>)> d) mutable {
-        auto it = s.collections().find(n);
-        if (it == s.collections().end()) {
-            d(not_found_error(n));
-            return;
-        }
-        if (it->second->failed()) {
-            d(it->second->failed_error());
-            return;
-        }
-        s.executor().search_batch(it->second->view(), std::move(requests), std::move(d));
+    route_open(std::move(name), std::move(done),
+               [requests = std::move(requests)](shard::shard& s, collection::collection& c,
+                   unique_function<void(result<query::batch_response>)> d) mutable {
+        s.executor().search_batch(c.view(), std::move(requests), std::move(d));
     });
 }
 
 void database::recall(std::string name, query::recall_request request,
                       unique_function<void(result<query::recall_response>)> done)
 {
-    on_owner(std::move(name), std::move(done),
-             [request = std::move(request)](shard::shard& s, const std::string& n,
-                                            unique_function<void(result<query::recall_response>)> d) mutable {
-        auto it = s.collections().find(n);
-        if (it == s.collections().end()) {
-            d(not_found_error(n));
-            return;
-        }
-        if (it->second->failed()) {
-            d(it->second->failed_error());
-            return;
-        }
-        s.executor().measure_recall(it->second->view(), std::move(request), std::move(d));
+    route_open(std::move(name), std::move(done),
+               [request = std::move(request)](shard::shard& s, collection::collection& c,
+                   unique_function<void(result<query::recall_response>)> d) mutable {
+        s.executor().measure_recall(c.view(), std::move(request), std::move(d));
     });
 }
 

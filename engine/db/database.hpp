@@ -145,6 +145,10 @@ private:
     // Runs fn(collection, done) on the owning shard, or answers not_found / the refusal.
     template <class Done, class Fn>
     void route(std::string name, Done done, Fn fn);
+    // Runs fn(shard, collection, done) on the owning shard for a collection that is open (not
+    // failed), or answers not_found / the collection's failure / the refusal.
+    template <class Done, class Fn>
+    void route_open(std::string name, Done done, Fn fn);
 
     database_options options_;
     io::env* env_ = nullptr;

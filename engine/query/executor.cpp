@@ -768,12 +768,7 @@ void executor::finalize(search_op& op)
         return;
     }
     const read_view& v = *op.view;
-    auto payload_size = [&](std::uint64_t key) -> std::uint64_t {
-        std::size_t c = key_container(key);
-        std::uint32_t row = key_row(key);
-        return c < v.segments.size() ? v.segments[c].segment->reader().payload_range(row).size_bytes
-                                     : v.staging[c - v.segments.size()].rows->payload(row).size();
-    };
+    auto payload_size = [&](std::uint64_t key) { return v.payload_size(key_container(key), key_row(key)); };
     // The answers' payloads are bounded together, before any is read or copied.
     std::uint64_t payload_total = 0;
     std::size_t payload_max = 0;

@@ -85,9 +85,7 @@ void executor::fetch(std::shared_ptr<const read_view> view, fetch_request reques
         std::uint64_t bytes = 0;
         for (const row_ref ref : request.rows) {
             if (request.include_payload) {
-                bytes += ref.container < v.segments.size()
-                             ? v.segments[ref.container].segment->reader().payload_range(ref.row).size_bytes
-                             : v.staging[ref.container - v.segments.size()].rows->payload(ref.row).size();
+                bytes += v.payload_size(ref.container, ref.row);
             }
             bytes += request.include_vector ? v.dimension * request.vector_value_bytes : 0;
         }
@@ -348,12 +346,10 @@ void executor::scroll(std::shared_ptr<const read_view> view, scroll_request requ
             const row_ref ref = heap[i].ref;
             std::size_t b = heap[i].id.size() + 16;
             if (request.include_payload) {
-                b += ref.container < v.segments.size()
-                         ? v.segments[ref.container].segment->reader().payload_range(ref.row).size_bytes
-                         : v.staging[ref.container - v.segments.size()].rows->payload(ref.row).size();
+                b += v.payload_size(ref.container, ref.row);
             }
             if (request.include_vector) {
-                b += v.dimension * 24;  // as JSON text ("9.938837289810181E-1,")
+                b += v.dimension * json_bytes_per_vector_value;
             }
             bytes += b;
             if (bytes > request.bytes_max && i > 0) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace puffer::query {
@@ -103,6 +104,19 @@ struct read_view {
     std::size_t live_points = 0;
     // Payload paths the collection does not index (filters on them are refused); null: none.
     std::shared_ptr<const std::vector<std::string>> unindexed_fields;
+
+    // A row's id and the size of its payload; container indexes segments, then staging (as in
+    // row_ref). Staging rows only on the owning shard.
+    std::string_view id(std::size_t container, std::uint32_t row) const
+    {
+        return container < segments.size() ? segments[container].segment->reader().id(row)
+                                           : std::string_view(staging[container - segments.size()].rows->id(row));
+    }
+    std::uint64_t payload_size(std::size_t container, std::uint32_t row) const
+    {
+        return container < segments.size() ? segments[container].segment->reader().payload_range(row).size_bytes
+                                            : staging[container - segments.size()].rows->payload(row).size();
+    }
 
     // Rows held by segments (tombstoned ones included): the size that nprobe is relative to.
     std::size_t indexed_rows() const

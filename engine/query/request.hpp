@@ -87,17 +87,21 @@ struct stored_point {
     std::vector<float> vector;
 };
 
+// What one vector value takes in an answer, as JSON text ("9.938837289810181E-1,"): answer
+// budgets count vectors with it.
+inline constexpr std::size_t json_bytes_per_vector_value = 24;
+
 // Rows of a view to read back (get, scroll, patch), answered in the order given.
 inline constexpr std::size_t fetch_points_max = 100000;
 struct fetch_request {
     std::vector<row_ref> rows;
     bool include_payload = true;
     bool include_vector = false;
-    // The payloads and vectors (vector_value_bytes a value: 24 as JSON text) asked for may total
-    // at most this many bytes (0: no bound); past it the fetch fails with invalid_argument before
-    // anything is read.
+    // The payloads and vectors (vector_value_bytes a value) asked for may total at most this
+    // many bytes (0: no bound); past it the fetch fails with invalid_argument before anything is
+    // read.
     std::size_t bytes_max = 0;
-    std::size_t vector_value_bytes = 24;
+    std::size_t vector_value_bytes = json_bytes_per_vector_value;
 };
 
 // A page of a scroll: the live points that match filter (null: all), in byte order of their

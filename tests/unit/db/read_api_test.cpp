@@ -17,6 +17,7 @@
 #include "engine/io/ring.hpp"
 #include "tests/support/forwarding_env.hpp"
 #include "tests/support/skip.hpp"
+#include "tests/support/point_model.hpp"
 #include "tests/support/sync_db.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -73,21 +74,13 @@ std::unique_ptr<db::database> open_db(const db::database_options& o)
     return std::move(*d);
 }
 
-std::uint64_t mix(std::uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 // The vector of the seed-th write: values with all their mantissa bits in use, now and then a
 // negative zero and a subnormal, so that any conversion or re-normalization shows.
 std::vector<float> vector_for(std::uint64_t seed)
 {
     std::vector<float> v(dim);
     for (std::size_t j = 0; j < dim; ++j) {
-        std::uint64_t h = mix(seed * 131 + j);
+        std::uint64_t h = test::mix64(seed * 131 + j);
         v[j] = static_cast<float>(static_cast<std::int64_t>(h % 2000001) - 1000000) / 7919.0f;
     }
     if (seed % 17 == 0) {

@@ -12,6 +12,7 @@
 #include "engine/core/coding.hpp"
 #include "engine/db/database.hpp"
 #include "engine/index/filter.hpp"
+#include "tests/support/point_model.hpp"
 #include "tests/support/sync_db.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -77,19 +78,11 @@ std::uint32_t manifest_version(const std::string& data_dir, const std::string& n
     return get_fixed32_le(reinterpret_cast<const std::byte*>(bytes.data() + 8));
 }
 
-std::uint64_t mix(std::uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 std::vector<float> vector_for(std::uint64_t seed)
 {
     std::vector<float> v(dim);
     for (std::size_t j = 0; j < dim; ++j) {
-        v[j] = static_cast<float>(static_cast<std::int64_t>(mix(seed * 131 + j) % 20001) - 10000) / 97.0f;
+        v[j] = static_cast<float>(static_cast<std::int64_t>(test::mix64(seed * 131 + j) % 20001) - 10000) / 97.0f;
     }
     return v;
 }

@@ -294,4 +294,35 @@ std::string recall_json(const query::recall_response& r)
     return json::serialize(o);
 }
 
+namespace {
+
+boost::json::object snapshot_object(const db::snapshot_info& info)
+{
+    boost::json::object o;
+    o["id"] = info.id;
+    o["created_unix_ms"] = info.created_unix_ms;
+    o["points"] = info.points;
+    o["bytes"] = info.bytes;
+    o["files"] = info.files;
+    return o;
+}
+
+}  // namespace
+
+std::string snapshot_json(const db::snapshot_info& info)
+{
+    return boost::json::serialize(snapshot_object(info));
+}
+
+std::string snapshot_list_json(const std::vector<db::snapshot_info>& infos)
+{
+    boost::json::array a;
+    for (const auto& i : infos) {
+        a.push_back(snapshot_object(i));
+    }
+    boost::json::object o;
+    o["snapshots"] = std::move(a);
+    return boost::json::serialize(o);
+}
+
 }  // namespace puffer::net

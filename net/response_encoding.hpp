@@ -32,5 +32,8 @@ std::string stats_json(const collection::collection_stats& stats, const db::io_r
 [[nodiscard]] result<std::string> scroll_json(const query::scroll_response& response,
                                               const payload_selection& payload, bool include_vector);
 std::string recall_json(const query::recall_response& response);
+// {"id", "created_unix_ms", "points", "bytes", "files"}, and {"snapshots": [...]}.
+std::string snapshot_json(const db::snapshot_info& info);
+std::string snapshot_list_json(const std::vector<db::snapshot_info>& infos);
 
 }  // namespace puffer::net

@@ -8,6 +8,8 @@
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <optional>
@@ -24,6 +26,7 @@ struct router::call {
     std::string query;  // after '?' in the target
     std::string body;
     std::shared_ptr<deliver_fn> deliver;
+    std::string upload_file;  // an upload's body, in a file
 
     void answer(http_response r)
     {
@@ -168,6 +171,17 @@ const router::route_entry* router::match(std::string_view method, const std::vec
         {{"v1", "collections", any_name, "flush"}, 4, "POST", &router::flush, writes, "/v1/collections/{name}/flush"},
         {{"v1", "collections", any_name, "compact"}, 4, "POST", &router::compact, writes,
          "/v1/collections/{name}/compact"},
+        // Snapshots hold every point: each call on them takes the full key.
+        {{"v1", "collections", any_name, "snapshots"}, 4, "POST", &router::create_snapshot, writes,
+         "/v1/collections/{name}/snapshots"},
+        {{"v1", "collections", any_name, "snapshots"}, 4, "GET", &router::list_snapshots, writes,
+         "/v1/collections/{name}/snapshots"},
+        {{"v1", "collections", any_name, "snapshots", "restore"}, 5, "POST", &router::restore_snapshot, writes,
+         "/v1/collections/{name}/snapshots/restore"},
+        {{"v1", "collections", any_name, "snapshots", any_name}, 5, "GET", &router::get_snapshot, writes,
+         "/v1/collections/{name}/snapshots/{id}"},
+        {{"v1", "collections", any_name, "snapshots", any_name}, 5, "DELETE", &router::delete_snapshot, writes,
+         "/v1/collections/{name}/snapshots/{id}"},
     };
     auto fits = [&](const route_entry& r) {
         if (r.length != parts.size()) {
@@ -223,7 +237,30 @@ http_response error_response(unsigned status, std::string_view code, std::string
 std::string_view router::handle(http_request request, deliver_fn deliver)
 {
     auto parts = split_path(request.target);
-    call c{request.method, {}, {}, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver))};
+    call c{request.method, {}, {}, {}, std::move(request.body), std::make_shared<deliver_fn>(std::move(deliver)),
+           std::move(request.upload_file)};
+    // An upload's file goes with the call: removed once the call is answered, whichever way.
+    struct remove_upload {
+        explicit remove_upload(std::string p) : path(std::move(p)) {}
+        remove_upload(const remove_upload&) = delete;
+        remove_upload& operator=(const remove_upload&) = delete;
+        std::string path;
+        ~remove_upload()
+        {
+            if (!path.empty()) {
+                (void)io::posix_env().remove(path);
+            }
+        }
+    };
+    std::shared_ptr<remove_upload> upload_guard;
+    if (!c.upload_file.empty()) {
+        upload_guard = std::make_shared<remove_upload>(c.upload_file);
+        auto inner = std::move(c.deliver);
+        c.deliver = std::make_shared<deliver_fn>([inner, upload_guard](make_response_fn make) mutable {
+            upload_guard.reset();
+            (*inner)(std::move(make));
+        });
+    }
     if (auto q = request.target.find('?'); q != std::string_view::npos) {
         c.query = std::string(request.target.substr(q + 1));
     }
@@ -610,6 +647,101 @@ void router::flush(call& c)
 void router::compact(call& c)
 {
     db_.compact(c.name, on_status(c.deliver, 200, R"({"compacted":true})"));
+}
+
+// ---- snapshots
+
+bool router::is_upload(std::string_view method, std::string_view target) const
+{
+    auto parts = split_path(target);
+    return method == "POST" && parts.size() == 5 && parts[0] == "v1" && parts[1] == "collections" &&
+           parts[3] == "snapshots" && parts[4] == "restore";
+}
+
+std::optional<http_response> router::refuse_upload(const credentials& who) const
+{
+    if (auto refused = authorize(options_.auth, who, true)) {
+        return error_response(refused->status, refused->code, refused->message);
+    }
+    if (shutting_down()) {
+        return shutting_down_response();
+    }
+    return std::nullopt;
+}
+
+std::string router::upload_path()
+{
+    // Under collections/, where start-up removes every .tmp-* name: a crash leaves nothing.
+    return io::join_path(db::collections_dir_of(db_.options().data_dir),
+                         strprintf(".tmp-upload-%d-%llu.tar", static_cast<int>(::getpid()),
+                                   static_cast<unsigned long long>(uploads_.fetch_add(1))));
+}
+
+void router::create_snapshot(call& c)
+{
+    db_.create_snapshot(c.name, [d = c.deliver](result<db::snapshot_info> r) {
+        (*d)([r = std::move(r)]() mutable {
+            return r ? json_response(201, snapshot_json(*r)) : error_response(r.error());
+        });
+    });
+}
+
+void router::list_snapshots(call& c)
+{
+    db_.list_snapshots(c.name, [d = c.deliver](result<std::vector<db::snapshot_info>> r) {
+        (*d)([r = std::move(r)]() mutable {
+            return r ? json_response(200, snapshot_list_json(*r)) : error_response(r.error());
+        });
+    });
+}
+
+void router::get_snapshot(call& c)
+{
+    db_.open_snapshot(c.name, c.item, [d = c.deliver, name = c.name](result<std::unique_ptr<db::snapshot_archive>> r) {
+        std::shared_ptr<db::snapshot_archive> archive;
+        std::optional<error> failure;
+        if (r) {
+            archive = std::move(*r);
+        } else {
+            failure = r.error();
+        }
+        (*d)([archive, failure, name]() mutable {
+            if (failure) {
+                return error_response(*failure);
+            }
+            http_response resp;
+            resp.content_type = "application/x-tar";
+            resp.stream_bytes = archive->size();
+            resp.attachment = name + "-" + archive->info().id + ".tar";
+            resp.stream = std::move(archive);
+            return resp;
+        });
+    });
+}
+
+void router::delete_snapshot(call& c)
+{
+    boost::json::object o;
+    o["deleted"] = c.item;
+    db_.delete_snapshot(c.name, c.item, on_status(c.deliver, 200, boost::json::serialize(o)));
+}
+
+void router::restore_snapshot(call& c)
+{
+    std::unique_ptr<io::byte_source> archive;
+    if (!c.upload_file.empty()) {
+        auto opened = io::file_source(io::posix_env(), c.upload_file);
+        if (!opened) {
+            c.answer(error_response(opened.error()));
+            return;
+        }
+        archive = std::move(*opened);
+    } else {
+        archive = io::memory_source(std::move(c.body));
+    }
+    boost::json::object o;
+    o["restored"] = c.name;
+    db_.restore_collection(c.name, std::move(archive), on_status(c.deliver, 201, boost::json::serialize(o)));
 }
 
 }  // namespace puffer::net

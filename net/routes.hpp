@@ -10,6 +10,8 @@
 #include "net/metrics.hpp"
 
 #include <array>
+#include <memory>
+#include <optional>
 #include <atomic>
 #include <string>
 #include <string_view>
@@ -22,6 +24,8 @@ struct http_request {
     std::string_view target;  // path and optional query
     std::string body;
     credentials who;          // the key it presented and where it came from
+    // An upload (is_upload): the body was written to this file instead, which the route removes.
+    std::string upload_file;
 };
 
 struct http_response {
@@ -30,6 +34,11 @@ struct http_response {
     std::string_view content_type = "application/json";  // static storage
     std::string allow;  // 405: the methods the path takes
     bool retry_after = false;  // 503: ask the client to retry in a second
+    // A streamed answer (a snapshot archive): stream_bytes bytes read from stream as they are
+    // sent, instead of body; attachment names the file a browser saves it as.
+    std::shared_ptr<io::byte_source> stream;
+    std::uint64_t stream_bytes = 0;
+    std::string attachment;
 };
 
 using make_response_fn = unique_function<http_response()>;
@@ -52,6 +61,13 @@ public:
     // Returns the matched route's pattern ("/v1/collections/{name}/search"; "none"), in static
     // storage, for the server's request metrics.
     std::string_view handle(http_request request, deliver_fn deliver);
+
+    // Uploads (POST .../snapshots/restore) are received into a file, not memory: the server asks
+    // after the request's header whether it is one, whether its key may write (so that a refused
+    // caller sends nothing to disk), and where to put it (a name start-up removes, unique).
+    bool is_upload(std::string_view method, std::string_view target) const;
+    std::optional<http_response> refuse_upload(const credentials& who) const;
+    std::string upload_path();
 
     // The server records every answered request here; GET /metrics renders it.
     http_metrics& request_metrics() { return request_metrics_; }
@@ -97,10 +113,16 @@ private:
     void recall(call& c);
     void flush(call& c);
     void compact(call& c);
+    void create_snapshot(call& c);
+    void list_snapshots(call& c);
+    void get_snapshot(call& c);
+    void delete_snapshot(call& c);
+    void restore_snapshot(call& c);
 
     db::database& db_;
     router_options options_;
     std::atomic<bool> shutting_down_{false};
+    std::atomic<std::uint64_t> uploads_{0};
     http_metrics request_metrics_;
 };
 

@@ -6,6 +6,7 @@
 #include "engine/core/log.hpp"
 #include "net/http_text.hpp"
 #include "net/routes.hpp"
+#include "engine/io/env.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/strand.hpp>
@@ -69,6 +70,51 @@ namespace {
 // The header section, and separately the trailer section of a chunked body, may be at most this.
 constexpr std::size_t header_bytes_max = 64 * 1024;
 
+// A body read from a byte source as it is sent (a snapshot archive): a chunk at a time, so an
+// archive of any size costs one chunk of memory. The reads block the net thread briefly (page
+// cache or one disk read per chunk).
+struct source_body {
+    struct value_type {
+        std::shared_ptr<io::byte_source> source;
+        std::uint64_t size = 0;
+    };
+    static std::uint64_t size(const value_type& v) { return v.size; }
+
+    class writer {
+    public:
+        using const_buffers_type = asio::const_buffer;
+        template <bool isRequest, class Fields>
+        writer(const http::header<isRequest, Fields>&, const value_type& v) : value_(v)
+        {
+        }
+        void init(beast::error_code& ec) { ec = {}; }
+        boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec)
+        {
+            ec = {};
+            if (sent_ == value_.size) {
+                return boost::none;
+            }
+            chunk_.resize(chunk_bytes);
+            auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_.size(), value_.size - sent_));
+            auto n = value_.source->read(std::span(chunk_).first(want));
+            if (!n || *n == 0) {
+                PUFFER_LOG(warn, "streamed answer cut short at byte %llu: %s", static_cast<unsigned long long>(sent_),
+                           n ? "the source ended early" : n.error().message().c_str());
+                ec = make_error_code(boost::system::errc::io_error);
+                return boost::none;
+            }
+            sent_ += *n;
+            return std::make_pair(asio::const_buffer(chunk_.data(), *n), sent_ < value_.size);
+        }
+
+    private:
+        static constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
+        const value_type& value_;
+        std::vector<std::byte> chunk_;
+        std::uint64_t sent_ = 0;
+    };
+};
+
 class session : public std::enable_shared_from_this<session> {
 public:
     // The read buffer holds at most one header or trailer section: a trailer that does not fit
@@ -89,6 +135,12 @@ public:
         }
         release_answer_bytes();
         end_linger();
+        if (!upload_guard_.empty()) {
+            (void)io::posix_env().remove(upload_guard_);
+        }
+        if (!upload_path_.empty()) {
+            (void)io::posix_env().remove(upload_path_);
+        }
         if (counted_) {
             server_.inflight.fetch_sub(1);
         }
@@ -116,7 +168,7 @@ public:
     void on_server_stop()
     {
         stop_seen_ = true;
-        if (reading_ && parser_ && parser_->got_some()) {
+        if (reading_ && ((parser_ && parser_->got_some()) || upload_parser_)) {
             beast::error_code ignored;
             stream_.socket().cancel(ignored);  // the read ends with operation_aborted
         }
@@ -131,8 +183,81 @@ private:
         stream_.expires_after(first_ ? server_.options.request_timeout : server_.options.idle_timeout);
         first_ = false;
         reading_ = true;
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    }
+
+    // The header is in: an upload's body goes to a file (if its key may write), any other body
+    // to memory.
+    void on_header(beast::error_code ec)
+    {
+        if (ec) {
+            on_read(ec);
+            return;
+        }
+        auto& req = parser_->get();
+        if (!server_.routes.is_upload(req.method_string(), req.target())) {
+            http::async_read(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+            return;
+        }
+        credentials who;
+        who.authorization = req[http::field::authorization];
+        who.api_key = req["api-key"];
+        who.peer_is_loopback = peer_is_loopback_;
+        if (auto refused = server_.routes.refuse_upload(who)) {
+            reading_ = false;
+            count_inflight();
+            keep_alive_ = false;
+            method_ = std::string(req.method_string());
+            target_ = std::string(req.target());
+            started_ = std::chrono::steady_clock::now();
+            write(std::move(*refused));
+            return;
+        }
+        upload_path_ = server_.routes.upload_path();
+        upload_parser_.emplace(std::move(*parser_));
+        parser_.reset();
+        upload_parser_->body_limit(server_.options.max_upload_bytes);
+        beast::error_code open_ec;
+        upload_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write, open_ec);
+        if (open_ec) {
+            reading_ = false;
+            upload_parser_.reset();
+            upload_path_.clear();
+            respond_error(507, "insufficient_storage", "cannot store the upload: " + open_ec.message(), false);
+            return;
+        }
+        // An upload may take long: its deadline grows with its announced size (8 MiB/s at least).
+        auto length = upload_parser_->content_length();
+        stream_.expires_after(server_.options.request_timeout + std::chrono::seconds(length ? *length >> 23 : 3600));
+        http::async_read(stream_, buffer_, *upload_parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_upload_read(ec); });
+    }
+
+    void on_upload_read(beast::error_code ec)
+    {
+        reading_ = false;
+        auto& req = upload_parser_->get();
+        req.body().close();
+        if (ec) {
+            (void)io::posix_env().remove(upload_path_);
+            upload_path_.clear();
+            if (ec == http::error::body_limit) {
+                respond_error(413, "payload_too_large",
+                              strprintf("upload over the %llu-byte limit (--max-upload-gb)",
+                                        static_cast<unsigned long long>(server_.options.max_upload_bytes)),
+                              false);
+                return;
+            }
+            if (ec == asio::error::operation_aborted && stop_seen_) {
+                respond_error(503, "shutting_down", "the server is shutting down; the upload was not read", false);
+                return;
+            }
+            close();
+            return;
+        }
+        handle(req, std::string(), std::exchange(upload_path_, std::string()));
     }
 
     void on_read(beast::error_code ec)
@@ -165,11 +290,21 @@ private:
             return;
         }
         auto& req = parser_->get();
+        handle(req, std::move(req.body()), std::string());
+    }
+
+    template <class Request>
+    void handle(Request& req, std::string body, std::string upload_file)
+    {
+        if (!upload_file.empty()) {
+            // Removed by the router once the call is answered; here if it never reaches it.
+            upload_guard_ = upload_file;
+        }
         // RFC 9112 6.3: a Transfer-Encoding that does not end in chunked leaves the body's length
         // unknown (read as empty, its bytes would be taken for the next request). Only chunked
         // alone is understood; other codings before it are not implemented.
         if (auto te = req.find(http::field::transfer_encoding); te != req.end()) {
-            if (!parser_->chunked()) {
+            if (!req.chunked()) {
                 respond_error(400, "bad_request",
                               "malformed HTTP request: Transfer-Encoding must end in chunked (RFC 9112 section 6.3)",
                               false);
@@ -190,7 +325,8 @@ private:
         count_inflight();
         // The body must be read within the request deadline; the handler may take longer.
         stream_.expires_never();
-        http_request r{method_, target_, std::move(req.body()), {}};
+        upload_guard_.clear();
+        http_request r{method_, target_, std::move(body), {}, std::move(upload_file)};
         // Views into the request's headers: the router reads them before handle returns.
         r.who.authorization = req[http::field::authorization];
         r.who.api_key = req["api-key"];
@@ -271,6 +407,10 @@ private:
         } else {
             answer_bytes_ = size;
         }
+        if (r.stream) {
+            write_streamed(std::move(r));
+            return;
+        }
         response_ = {};
         response_.version(11);
         response_.result(r.status);
@@ -294,6 +434,30 @@ private:
         });
     }
 
+    void write_streamed(http_response r)
+    {
+        streamed_.emplace();
+        auto& res = *streamed_;
+        res.version(11);
+        res.result(r.status);
+        res.set(http::field::server, "openpuffer");
+        res.set(http::field::content_type, r.content_type);
+        if (!r.attachment.empty()) {
+            res.set(http::field::content_disposition, "attachment; filename=\"" + r.attachment + "\"");
+        }
+        res.keep_alive(keep_alive_);
+        res.body().source = std::move(r.stream);
+        res.body().size = r.stream_bytes;
+        res.prepare_payload();
+        status_ = r.status;
+        // A long answer: the deadline grows with its size (8 MiB/s at least).
+        stream_.expires_after(server_.options.request_timeout + std::chrono::seconds(r.stream_bytes >> 23));
+        http::async_write(stream_, res, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->streamed_.reset();
+            self->on_write(ec);
+        });
+    }
+
     void release_answer_bytes()
     {
         if (answer_bytes_ > 0) {
@@ -308,10 +472,11 @@ private:
         response_.body() = std::string();
         release_answer_bytes();
         double ms = ms_since(started_);
-        server_.routes.request_metrics().observe(route_, response_.result_int(), ms / 1000.0);
+        unsigned result = status_ != 0 ? status_ : response_.result_int();
+        status_ = 0;
+        server_.routes.request_metrics().observe(route_, result, ms / 1000.0);
         if (log::enabled(log::level::info)) {
-            PUFFER_LOG(info, "%s %s %u %.3fms", method_.c_str(), target_.substr(0, 200).c_str(),
-                       response_.result_int(), ms);
+            PUFFER_LOG(info, "%s %s %u %.3fms", method_.c_str(), target_.substr(0, 200).c_str(), result, ms);
         }
         if (counted_) {
             counted_ = false;
@@ -373,7 +538,12 @@ private:
     server::impl& server_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<http::request_parser<http::file_body>> upload_parser_;
+    std::string upload_path_;   // the file an upload is being received into
+    std::string upload_guard_;  // an upload not yet handed to the router: removed with the session
     http::response<http::string_body> response_;
+    std::optional<http::response<source_body>> streamed_;
+    unsigned status_ = 0;  // of a streamed answer
     bool keep_alive_ = true;
     bool first_ = true;
     bool counted_ = false;

@@ -22,6 +22,8 @@ struct server_options {
     std::string bind_addr = "127.0.0.1:8080";  // host:port; port 0 picks a free port
     std::size_t net_threads = 2;
     std::size_t max_body_bytes = std::size_t{64} << 20;
+    // A snapshot restore's upload goes to a file in the data directory, and may be this large.
+    std::uint64_t max_upload_bytes = std::uint64_t{1} << 40;
     std::chrono::milliseconds request_timeout{30000};  // to read one whole request
     std::chrono::milliseconds idle_timeout{60000};     // keep-alive wait for the next request
     std::chrono::milliseconds drain_timeout{30000};    // graceful stop: wait for requests in flight

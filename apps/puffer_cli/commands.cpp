@@ -1168,4 +1168,124 @@ int inspect(const common&, const std::vector<std::string>& args)
     return 0;
 }
 
+// ---- snapshots: made and kept by the server; downloaded and uploaded here as tar archives
+// (held in memory while they travel; curl streams them: docs/operations.md).
+
+int create_snapshot(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    po::options_description desc("puffer-cli snapshot");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c, std::chrono::hours(1));
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
+        return 2;
+    }
+    std::string body;
+    if (!call(*client, "POST", collection_path(name, "snapshots"), "{}", &body)) {
+        return 1;
+    }
+    std::printf("%s\n", pretty(json::parse(body)).c_str());
+    return 0;
+}
+
+int list_snapshots(const common& c, const std::vector<std::string>& args)
+{
+    return simple_collection_call(c, args, "puffer-cli list-snapshots", "collection", "GET", "snapshots", true, "");
+}
+
+int delete_snapshot(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string id;
+    po::options_description desc("puffer-cli delete-snapshot");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "id", po::value(&id)->required(), "snapshot id");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto client = client_for(c);
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
+        return 2;
+    }
+    if (!call(*client, "DELETE", collection_path(name, "snapshots/" + id), {})) {
+        return 1;
+    }
+    std::printf("deleted snapshot '%s' of collection '%s'\n", id.c_str(), name.c_str());
+    return 0;
+}
+
+int download_snapshot(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string id;
+    std::string output;
+    po::options_description desc("puffer-cli download-snapshot");
+    desc.add_options()("collection", po::value(&name)->required(), "collection name")(
+        "id", po::value(&id)->required(), "snapshot id")(
+        "output", po::value(&output), "file to write (default COLLECTION-ID.tar)");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    if (output.empty()) {
+        output = name + "-" + id + ".tar";
+    }
+    auto client = client_for(c, std::chrono::hours(1));
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
+        return 2;
+    }
+    std::string archive;
+    if (!call(*client, "GET", collection_path(name, "snapshots/" + id), {}, &archive)) {
+        return 1;
+    }
+    // Written under a temporary name and renamed: a failed write leaves no partial archive.
+    status s = io::write_file_atomic(io::posix_env(), output, archive);
+    if (!s) {
+        std::fprintf(stderr, "puffer-cli: %s\n", s.error().text().c_str());
+        return 1;
+    }
+    std::printf("wrote %s (%zu bytes)\n", output.c_str(), archive.size());
+    return 0;
+}
+
+int restore_snapshot(const common& c, const std::vector<std::string>& args)
+{
+    std::string name;
+    std::string file;
+    po::options_description desc("puffer-cli restore");
+    desc.add_options()("collection", po::value(&name)->required(), "collection to create from the snapshot")(
+        "file", po::value(&file)->required(), "snapshot archive (.tar, from download-snapshot)");
+    po::variables_map vm;
+    int code = 0;
+    if (!parse(args, desc, vm, code)) {
+        return code;
+    }
+    auto archive = io::read_file(io::posix_env(), file);
+    if (!archive) {
+        std::fprintf(stderr, "puffer-cli: %s\n", archive.error().text().c_str());
+        return 2;
+    }
+    auto client = client_for(c, std::chrono::hours(1));
+    if (!client) {
+        std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
+        return 2;
+    }
+    if (!call(*client, "POST", collection_path(name, "snapshots/restore"), *archive)) {
+        return 1;
+    }
+    std::printf("restored collection '%s' from %s\n", name.c_str(), file.c_str());
+    return 0;
+}
+
 }  // namespace puffer::cli

@@ -31,5 +31,10 @@ int import_file(const common& c, const std::vector<std::string>& args);
 int bench(const common& c, const std::vector<std::string>& args);
 int recall(const common& c, const std::vector<std::string>& args);
 int inspect(const common& c, const std::vector<std::string>& args);
+int create_snapshot(const common& c, const std::vector<std::string>& args);
+int list_snapshots(const common& c, const std::vector<std::string>& args);
+int delete_snapshot(const common& c, const std::vector<std::string>& args);
+int download_snapshot(const common& c, const std::vector<std::string>& args);
+int restore_snapshot(const common& c, const std::vector<std::string>& args);
 
 }  // namespace puffer::cli

@@ -41,7 +41,12 @@ const char* usage =
     "  import --collection N --file F (.fvecs, .npy float32, or .jsonl points) [--batch-size B]\n"
     "  bench --collection N --queries Q.fvecs --groundtruth G.ivecs [--top-k 10] [--nprobe P | --recall-target R] [--concurrency C]\n"
     "  recall --collection N [--num-queries 25] [--top-k 10] [--nprobe P | --recall-target R]\n"
-    "  inspect FILE (a .seg segment, a .log WAL file or a MANIFEST)\n";
+    "  inspect FILE (a .seg segment, a .log WAL file or a MANIFEST)\n"
+    "  snapshot --collection N                  (a point-in-time snapshot, kept by the server)\n"
+    "  list-snapshots --collection N\n"
+    "  download-snapshot --collection N --id ID [--output F.tar]\n"
+    "  delete-snapshot --collection N --id ID\n"
+    "  restore --collection N --file F.tar      (creates N from a downloaded snapshot)\n";
 
 }  // namespace
 
@@ -108,6 +113,11 @@ int main(int argc, char** argv)
         {"bench", cli::bench},
         {"recall", cli::recall},
         {"inspect", cli::inspect},
+        {"snapshot", cli::create_snapshot},
+        {"list-snapshots", cli::list_snapshots},
+        {"delete-snapshot", cli::delete_snapshot},
+        {"download-snapshot", cli::download_snapshot},
+        {"restore", cli::restore_snapshot},
     };
     auto it = commands.find(command);
     if (it == commands.end()) {

@@ -46,6 +46,9 @@ int main(int argc, char** argv)
     std::uint32_t slow_query_ms = 0;
     double recall_sample = 0.01;
     double recall_rerun_share = 0.05;
+    std::string restore_file;
+    std::string restore_as;
+    std::size_t max_upload_gb = 0;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -62,6 +65,9 @@ int main(int argc, char** argv)
         ("staging-max-vectors", po::value(&staging_max)->default_value(0), "writes get 503 busy (Retry-After) while this many rows wait to be indexed (0: 10 x --flush-threshold, at least 200000)")
         ("segments-max", po::value(&segments_max)->default_value(8), "compaction keeps each collection at or below this many segments")
         ("max-body-mb", po::value(&max_body_mb)->default_value(64), "largest request body in MiB (413 beyond)")
+        ("max-upload-gb", po::value(&max_upload_gb)->default_value(1024), "largest snapshot archive a restore may upload, in GiB (received into the data directory, 413 beyond)")
+        ("restore", po::value(&restore_file), "before serving, restore a collection from this snapshot archive (.tar); the server does not start if it exists or the archive is damaged")
+        ("restore-as", po::value(&restore_as), "with --restore: the name to restore under (default: the name in the snapshot)")
         ("answer-max-mb", po::value(&answer_max_mb)->default_value(32), "the payloads of one search answer may total this many MiB (400 beyond)")
         ("answers-inflight-mb", po::value(&answers_inflight_mb)->default_value(256), "answers being sent to clients may hold this many MiB together (503 beyond)")
         ("log-level", po::value(&log_level)->default_value("info"), "debug, info (one access-log line per request), warn, error")
@@ -184,6 +190,12 @@ int main(int argc, char** argv)
         staging_max != 0 ? staging_max : std::max<std::size_t>(flush_threshold * 10, 200000);
     dbo.collection.segments_max = std::max<std::size_t>(segments_max, 2);
     dbo.collection.mode = io_mode == "mmap" ? collection::io_mode::mmap : collection::io_mode::direct;
+    dbo.restore_file = restore_file;
+    dbo.restore_as = restore_as;
+    if (!restore_as.empty() && restore_file.empty()) {
+        std::cerr << "puffer-server: --restore-as needs --restore FILE\n";
+        return 2;
+    }
     auto db = db::database::open(dbo);
     if (!db) {
         std::cerr << "puffer-server: cannot open " << data_dir << ": " << db.error().text() << "\n";
@@ -203,6 +215,7 @@ int main(int argc, char** argv)
     so.bind_addr = bind_addr;
     so.net_threads = net_threads != 0 ? net_threads : std::max<unsigned>(1, std::thread::hardware_concurrency());
     so.max_body_bytes = max_body_mb << 20;
+    so.max_upload_bytes = static_cast<std::uint64_t>(std::max<std::size_t>(max_upload_gb, 1)) << 30;
     so.answer_bytes_max = answer_max_mb << 20;
     so.answers_inflight_bytes_max = answers_inflight_mb << 20;
     so.request_timeout = std::chrono::milliseconds(std::max<std::size_t>(request_timeout_ms, 1));

@@ -22,6 +22,7 @@
 #include "engine/core/result.hpp"
 #include "engine/core/unique_function.hpp"
 #include "engine/format/manifest_codec.hpp"
+#include "engine/format/snapshot_format.hpp"
 #include "engine/index/payload_patch.hpp"
 #include "engine/query/executor.hpp"
 #include "engine/query/read_view.hpp"
@@ -123,6 +124,17 @@ public:
         std::vector<std::string> missing;
     };
     located locate(const std::vector<std::string>& ids);
+
+    // Links the collection's files as of now into dir (snapshot.cpp): its segments, and its WAL
+    // files up to the last durable record, so that a recovery from dir with the MANIFEST given
+    // here finds exactly the collection of this moment. The descriptor lists MANIFEST (to be
+    // written beside the links) and every linked file with its length; the caller fills in the
+    // id and the time. Blocking but short (a link per file); REQUIRES: not failed.
+    struct snapshot_parts {
+        format::snapshot_descriptor descriptor;
+        std::string manifest;
+    };
+    [[nodiscard]] result<snapshot_parts> link_snapshot(const std::string& dir);
 
     // Makes everything in staging a segment; done when it is installed (or nothing to do).
     void flush(unique_function<void(status)> done);

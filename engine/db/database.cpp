@@ -19,7 +19,7 @@ namespace {
 
 std::string collections_dir(const std::string& data_dir)
 {
-    return io::join_path(data_dir, "collections");
+    return collections_dir_of(data_dir);
 }
 
 // FNV-1a: stable across runs and platforms, so a collection always maps to the same shard.
@@ -179,6 +179,11 @@ status database::start()
     io_.ring = describe_rings(ring_names);
     io_.segment_reads =
         options_.collection.mode == collection::io_mode::direct ? "O_DIRECT" : "buffered (mmap)";
+
+    PUFFER_TRY(remove_snapshot_leftovers(*env_, options_.data_dir));
+    if (!options_.restore_file.empty()) {
+        PUFFER_TRY(restore_offline());
+    }
 
     // Recovery: every collection directory, in parallel on the pool, before the shards run.
     std::string dir = collections_dir(options_.data_dir);
@@ -720,6 +725,181 @@ void database::flush(std::string name, unique_function<void(status)> done)
 {
     route(std::move(name), std::move(done), [](collection::collection& c, unique_function<void(status)> d) {
         c.flush(std::move(d));
+    });
+}
+
+status database::restore_offline()
+{
+    // The archive's own collection name, unless another is asked: read from its descriptor.
+    std::string name = options_.restore_as;
+    if (name.empty()) {
+        PUFFER_TRY_ASSIGN(auto peek, io::file_source(*env_, options_.restore_file));
+        auto d = read_snapshot_descriptor(*peek);
+        if (!d) {
+            return make_error(errc::invalid_argument, options_.restore_file + ": " + d.error().message());
+        }
+        name = d->collection;
+    }
+    if (!valid_collection_name(name)) {
+        return bad_name_error(name);
+    }
+    PUFFER_TRY_ASSIGN(auto archive, io::file_source(*env_, options_.restore_file));
+    status s = db::restore_collection(*env_, options_.data_dir, name, *archive, options_.collection);
+    if (!s) {
+        return error{s.error().code, options_.restore_file + ": " + s.error().message()};
+    }
+    PUFFER_LOG(info, "restored collection '%s' from %s", name.c_str(), options_.restore_file.c_str());
+    return ok();
+}
+
+void database::create_snapshot(std::string name, unique_function<void(result<snapshot_info>)> done)
+{
+    std::string data_dir = options_.data_dir;
+    io::env* e = env_;
+    route_open(std::move(name), std::move(done),
+               [data_dir, e](shard::shard& s, collection::collection& c,
+                             unique_function<void(result<snapshot_info>)> d) {
+        // The moment: on the shard, between two of its tasks, so every write acknowledged before
+        // the call is in and nothing of a later one. Links only here; the rest off the shard.
+        std::uint64_t now_ms = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        std::string parent = snapshots_dir(data_dir, c.name());
+        std::string id = snapshot_id_for(now_ms);
+        for (int n = 2;; ++n) {
+            auto taken = e->exists(io::join_path(parent, id));
+            auto making = e->exists(io::join_path(parent, ".tmp-" + id));
+            if (!taken || !making) {
+                d(!taken ? taken.error() : making.error());
+                return;
+            }
+            if (!*taken && !*making) {
+                break;
+            }
+            id = snapshot_id_for(now_ms) + strprintf("-%d", n);
+        }
+        std::string tmp = io::join_path(parent, ".tmp-" + id);
+        auto parts = c.link_snapshot(tmp);
+        if (!parts) {
+            (void)e->remove_all(tmp);
+            d(parts.error());
+            return;
+        }
+        parts->descriptor.id = id;
+        parts->descriptor.created_unix_ms = now_ms;
+        auto holder = std::make_shared<unique_function<void(result<snapshot_info>)>>(std::move(d));
+        shard::shard* sp = &s;
+        s.background([sp, e, tmp, dir = io::join_path(parent, id), parts = std::move(*parts), holder]() mutable {
+            status st = finish_snapshot(*e, tmp, dir, parts);
+            if (!st) {
+                (void)e->remove_all(tmp);
+            }
+            snapshot_info info;
+            info.id = parts.descriptor.id;
+            info.created_unix_ms = parts.descriptor.created_unix_ms;
+            info.points = parts.descriptor.points;
+            info.files = parts.descriptor.files.size();
+            for (const auto& f : parts.descriptor.files) {
+                info.bytes += f.size;
+            }
+            result<snapshot_info> r = st ? result<snapshot_info>(std::move(info)) : result<snapshot_info>(st.error());
+            if (!sp->post([holder, r]() mutable { (*holder)(std::move(r)); })) {
+                (*holder)(shutting_down_error());
+            }
+        });
+    });
+}
+
+void database::list_snapshots(std::string name, unique_function<void(result<std::vector<snapshot_info>>)> done)
+{
+    std::string data_dir = options_.data_dir;
+    io::env* e = env_;
+    on_owner(std::move(name), std::move(done),
+             [data_dir, e](shard::shard& s, const std::string& name,
+                           unique_function<void(result<std::vector<snapshot_info>>)> d) {
+        bool exists = s.collections().count(name) != 0;
+        auto holder = std::make_shared<unique_function<void(result<std::vector<snapshot_info>>)>>(std::move(d));
+        s.background([e, data_dir, name, exists, holder] {
+            auto listed = db::list_snapshots(*e, data_dir, name);
+            if (listed && listed->empty() && !exists) {
+                (*holder)(not_found_error(name));
+                return;
+            }
+            (*holder)(std::move(listed));
+        });
+    });
+}
+
+void database::open_snapshot(std::string name, std::string id,
+                             unique_function<void(result<std::unique_ptr<snapshot_archive>>)> done)
+{
+    if (!valid_collection_name(name)) {
+        done(bad_name_error(name));
+        return;
+    }
+    if (shutting_down_.load()) {
+        done(shutting_down_error());
+        return;
+    }
+    io::env* e = env_;
+    pool_->submit([e, data_dir = options_.data_dir, name = std::move(name), id = std::move(id),
+                   done = std::move(done)]() mutable { done(open_snapshot_archive(*e, data_dir, name, id)); });
+}
+
+void database::delete_snapshot(std::string name, std::string id, unique_function<void(status)> done)
+{
+    if (!valid_collection_name(name)) {
+        done(bad_name_error(name));
+        return;
+    }
+    if (shutting_down_.load()) {
+        done(shutting_down_error());
+        return;
+    }
+    io::env* e = env_;
+    pool_->submit([e, data_dir = options_.data_dir, name = std::move(name), id = std::move(id),
+                   done = std::move(done)]() mutable { done(db::delete_snapshot(*e, data_dir, name, id)); });
+}
+
+void database::restore_collection(std::string name, std::unique_ptr<io::byte_source> archive,
+                                  unique_function<void(status)> done)
+{
+    std::string data_dir = options_.data_dir;
+    io::env* e = env_;
+    collection::options copts = options_.collection;
+    std::shared_ptr<io::byte_source> source = std::move(archive);
+    on_owner(std::move(name), std::move(done),
+             [data_dir, e, copts, source](shard::shard& s, const std::string& name, unique_function<void(status)> d) {
+        if (s.collections().count(name) != 0 || s.names_creating().count(name) != 0) {
+            d(make_error(errc::already_exists,
+                         "collection '" + name + "' already exists; delete it first or restore under another name"));
+            return;
+        }
+        if (s.is_leaving(name)) {
+            d(make_error(errc::busy, "collection '" + name + "' is being deleted; retry"));
+            return;
+        }
+        s.names_creating().insert(name);
+        auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
+        shard::shard* sp = &s;
+        s.background([sp, name, holder, data_dir, e, copts, source]() mutable {
+            status restored = db::restore_collection(*e, data_dir, name, *source, copts);
+            std::shared_ptr<collection::collection> c;
+            if (restored) {
+                c = collection::collection::open(*e, io::join_path(collections_dir(data_dir), name), name, copts);
+            }
+            bool posted_back = sp->post([sp, name, holder, c, restored = std::move(restored)]() mutable {
+                sp->names_creating().erase(name);
+                if (restored) {
+                    c->attach(*sp);
+                    sp->collections().emplace(name, c);
+                }
+                (*holder)(std::move(restored));
+            });
+            if (!posted_back) {
+                (*holder)(shutting_down_error());
+            }
+        });
     });
 }
 

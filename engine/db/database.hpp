@@ -9,6 +9,7 @@
 
 #include "engine/collection/collection.hpp"
 #include "engine/collection/types.hpp"
+#include "engine/db/snapshots.hpp"
 #include "engine/query/executor.hpp"
 #include "engine/query/request.hpp"
 #include "engine/shard/report.hpp"
@@ -47,6 +48,11 @@ struct database_options {
     io::env* env = nullptr;              // null: the real file system
     // Tests: makes the ring of shard i (overrides use_uring).
     std::function<std::unique_ptr<io::ring>(std::size_t)> make_ring;
+    // Offline restore at start (puffer-server --restore): the collection restore_as (empty: the
+    // name in the snapshot) is restored from this archive before any collection opens; start
+    // fails if it cannot be (the collection exists, the archive is damaged).
+    std::string restore_file;
+    std::string restore_as;
 };
 
 // The I/O the database really uses, decided at start: ring is "io_uring", "sync ring"
@@ -110,6 +116,19 @@ public:
     void recall(std::string name, query::recall_request request,
                 unique_function<void(result<query::recall_response>)> done);
     void flush(std::string name, unique_function<void(status)> done);
+
+    // Snapshots (snapshots.hpp). create: a point-in-time snapshot of the collection now, holding
+    // every write acknowledged before the call and no part of a later one; done gets its info.
+    void create_snapshot(std::string name, unique_function<void(result<snapshot_info>)> done);
+    // A collection's snapshots, oldest first; not_found only when neither the collection nor any
+    // snapshot of it exists (snapshots outlive their collection).
+    void list_snapshots(std::string name, unique_function<void(result<std::vector<snapshot_info>>)> done);
+    void open_snapshot(std::string name, std::string id,
+                       unique_function<void(result<std::unique_ptr<snapshot_archive>>)> done);
+    void delete_snapshot(std::string name, std::string id, unique_function<void(status)> done);
+    // Restores collection `name` (which must not exist) from an archive, then serves it.
+    void restore_collection(std::string name, std::unique_ptr<io::byte_source> archive,
+                            unique_function<void(status)> done);
     void compact(std::string name, unique_function<void(status)> done);
     void stats(std::string name, unique_function<void(result<collection::collection_stats>)> done);
     // Empties every shard's cluster cache (cold-read benchmarks).
@@ -137,6 +156,7 @@ private:
     template <class T, class Of>
     void gather_collections(Of of, unique_function<void(result<std::vector<T>>)> done);
     [[nodiscard]] status start();
+    [[nodiscard]] status restore_offline();
 
     // Runs fn(shard, name, done) on the shard that owns name, or answers done with the refusal
     // (bad name, shutting down, inbox full).

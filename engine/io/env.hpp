@@ -63,6 +63,9 @@ public:
     // Atomic replace of to by from (rename(2)); durable only after sync_dir of the parent.
     [[nodiscard]] virtual status rename(const std::string& from, const std::string& to) = 0;
     [[nodiscard]] virtual status remove(const std::string& path) = 0;
+    // A second name `to` for the file `from` (link(2)): both name the same data from now on;
+    // durable only after sync_dir of to's parent.
+    [[nodiscard]] virtual status link(const std::string& from, const std::string& to) = 0;
     // Removes a directory tree; missing is not an error.
     [[nodiscard]] virtual status remove_all(const std::string& path) = 0;
     // Creates the directory (and parents); existing is not an error.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <limits>
 #include <unordered_map>
 
 namespace puffer::io {
@@ -401,6 +402,22 @@ status fault_env::remove(const std::string& path)
         files_.erase(path);
     }
     return base_.remove(path);
+}
+
+status fault_env::link(const std::string& from, const std::string& to)
+{
+    if (int e = before_op("link", from + " -> " + to); e != 0) {
+        return injected_error(e, "link " + from + " -> " + to);
+    }
+    PUFFER_TRY(base_.link(from, to));
+    std::lock_guard lock(mutex_);
+    // The new name shares the data: the old name's state says which bytes a crash drops, for
+    // both names; the new name itself is not durable until its directory is synced.
+    file_state st;
+    st.synced_size = std::numeric_limits<std::uint64_t>::max();
+    st.entry_synced = false;
+    files_[to] = st;
+    return ok();
 }
 
 status fault_env::remove_all(const std::string& path)

@@ -74,6 +74,7 @@ public:
     result<std::unique_ptr<file>> open(const std::string& path, open_mode mode) override;
     status rename(const std::string& from, const std::string& to) override;
     status remove(const std::string& path) override;
+    status link(const std::string& from, const std::string& to) override;
     status remove_all(const std::string& path) override;
     status make_dirs(const std::string& path) override;
     status sync_dir(const std::string& path) override;

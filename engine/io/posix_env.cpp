@@ -160,6 +160,14 @@ public:
         return ok();
     }
 
+    status link(const std::string& from, const std::string& to) override
+    {
+        if (::link(from.c_str(), to.c_str()) != 0) {
+            return errno_error(errno, "link " + from + " -> " + to);
+        }
+        return ok();
+    }
+
     status remove(const std::string& path) override
     {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) {

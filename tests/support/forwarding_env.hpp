@@ -16,6 +16,7 @@ public:
     }
     status rename(const std::string& from, const std::string& to) override { return base_.rename(from, to); }
     status remove(const std::string& path) override { return base_.remove(path); }
+    status link(const std::string& from, const std::string& to) override { return base_.link(from, to); }
     status remove_all(const std::string& path) override { return base_.remove_all(path); }
     status make_dirs(const std::string& path) override { return base_.make_dirs(path); }
     status sync_dir(const std::string& path) override { return base_.sync_dir(path); }

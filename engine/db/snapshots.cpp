@@ -225,6 +225,24 @@ public:
         return ok();
     }
 
+    // The rest of the stream holds zero bytes only (tar pads an archive to whole records).
+    status rest_is_zero()
+    {
+        std::array<std::byte, 4096> buffer;
+        for (;;) {
+            PUFFER_TRY_ASSIGN(std::size_t n, src_.read(buffer));
+            if (n == 0) {
+                return ok();
+            }
+            if (std::any_of(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n),
+                            [](std::byte b) { return b != std::byte{0}; })) {
+                return archive_error(strprintf("holds bytes after its end blocks (at byte %llu); a snapshot ends there",
+                                               static_cast<unsigned long long>(offset_)));
+            }
+            offset_ += n;
+        }
+    }
+
     // The next header: a member named `expected` (when not empty) of at most size_max bytes.
     result<format::tar_member> member(std::string_view expected, std::uint64_t size_max)
     {
@@ -341,6 +359,7 @@ status unpack(io::env& e, archive_reader& in, const std::string& dir, format::sn
     if (std::any_of(end.begin(), end.end(), [](std::byte b) { return b != std::byte{0}; })) {
         return archive_error("holds more after CHECKSUMS; a snapshot ends there");
     }
+    PUFFER_TRY(in.rest_is_zero());
     PUFFER_TRY(e.sync_dir(collection::segments_dir_of(dir)));
     PUFFER_TRY(e.sync_dir(collection::wal_dir_of(dir)));
     return ok();

@@ -47,7 +47,7 @@ export type DeleteParams = { ids: (string | number | bigint)[] } | { filter: Fil
 async function randomId(): Promise<string> {
   const webCrypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (webCrypto?.randomUUID) return webCrypto.randomUUID();
-  // Node 18 has no global crypto by default.
+  // A runtime without the Web Crypto global.
   const specifier = "node:crypto";
   const nodeCrypto = (await import(specifier)) as { randomUUID: () => string };
   return nodeCrypto.randomUUID();

@@ -337,10 +337,10 @@ describe("retries and timeouts", () => {
   });
 
   it("waits out a live server's full staging", async () => {
-    // Writes get 503 busy while 10 rows wait to be indexed; an idle flush after 200 ms empties staging.
-    const server = await Server.start("--staging-max-vectors", "10", "--flush-threshold", "100000", "--idle-flush-ms", "200");
+    // Writes get 503 busy while 10 rows wait to be indexed; an idle flush after 1.5 s empties staging.
+    const server = await Server.start("--staging-max-vectors", "10", "--flush-threshold", "100000", "--idle-flush-ms", "1500");
     try {
-      const c = new Client({ url: server.url });
+      const c = new Client({ url: server.url, retries: 10 });
       await c.createCollection("st", { dimension: 2 });
       const points = (prefix: string) => Array.from({ length: 8 }, (_, i) => ({ id: `${prefix}${i}`, vector: [i, 1] }));
       assert.equal(await c.upsert("st", points("a")), 8);

@@ -261,7 +261,8 @@ export class Client {
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== "function") throw new TypeError("no fetch: use Node 18 or later, or pass options.fetch");
-    this.fetchImpl = f;
+    // Called as a plain function: a browser's fetch refuses any other `this`.
+    this.fetchImpl = (input, init) => f(input, init);
   }
 
   // -- transport ----------------------------------------------------------------------------
@@ -273,8 +274,7 @@ export class Client {
     if (data !== undefined) headers["Content-Type"] = "application/json";
     if (this.apiKey) headers["Authorization"] = "Bearer " + this.apiKey;
     for (let attempt = 0; ; attempt++) {
-      const response = await this.send(method, path, headers, data);
-      const text = await this.read(response);
+      const { response, text } = await this.attempt(method, path, headers, data);
       if (response.ok) {
         const kind = response.headers.get("Content-Type") ?? "";
         return (kind.startsWith("application/json") ? JSON.parse(text) : text) as T;
@@ -288,29 +288,33 @@ export class Client {
     }
   }
 
-  private async send(method: string, path: string, headers: Record<string, string>, body: string | undefined) {
+  /** One exchange, the answer read whole within timeoutMs. */
+  private async attempt(method: string, path: string, headers: Record<string, string>, body: string | undefined) {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.timeoutMs);
+    const failed = (e: unknown, what: string) => abort.signal.aborted
+      ? new OpenPufferError(0, "timeout", `no answer from ${this.url} within ${this.timeoutMs} ms`, { cause: e })
+      : new OpenPufferError(0, "unreachable", `${what}: ${Client.reason(e)}`, { cause: e });
     try {
-      return await this.fetchImpl(this.url + path, { method, headers, body, signal: abort.signal });
-    } catch (e) {
-      if (abort.signal.aborted) {
-        throw new OpenPufferError(0, "timeout", `no answer from ${this.url} within ${this.timeoutMs} ms`, { cause: e });
+      let response: Response;
+      try {
+        response = await this.fetchImpl(this.url + path, { method, headers, body, signal: abort.signal });
+      } catch (e) {
+        throw failed(e, `cannot reach ${this.url}`);
       }
-      const reason = (e as { cause?: { code?: string; message?: string } }).cause;
-      const why = reason?.code ?? reason?.message ?? (e as Error).message;
-      throw new OpenPufferError(0, "unreachable", `cannot reach ${this.url}: ${why}`, { cause: e });
+      try {
+        return { response, text: await response.text() };
+      } catch (e) {
+        throw failed(e, `the answer from ${this.url} broke off`);
+      }
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async read(response: Response): Promise<string> {
-    try {
-      return await response.text();
-    } catch (e) {
-      throw new OpenPufferError(0, "unreachable", `the answer from ${this.url} broke off: ${(e as Error).message}`, { cause: e });
-    }
+  private static reason(e: unknown): string {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ?? cause?.message ?? (e as Error).message;
   }
 
   private static failure(status: number, text: string): OpenPufferError {

@@ -334,6 +334,16 @@ describe("retries and timeouts", () => {
     } finally {
       await silent.close();
     }
+    // Headers in time, but the body stalls: the deadline covers reading the answer too.
+    const stalling = await fakeServer((_, res) => {
+      res.writeHead(200, { "Content-Type": "application/json", "Content-Length": "100" });
+      res.write('{"status":');
+    });
+    try {
+      await rejects(new Client({ url: stalling.url, timeoutMs: 300 }).health(), 0, "timeout");
+    } finally {
+      await stalling.close();
+    }
   });
 
   it("waits out a live server's full staging", async () => {

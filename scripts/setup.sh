@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of OpenPuffer from Debian 12's packages.
+# Installs every build and test dependency of OpenPuffer from Debian 12's packages, then the
+# TypeScript client's npm packages (clients/js, from its package-lock.json).
 # Idempotent: packages already present are not downloaded again. Works as root or via sudo.
 set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(
     build-essential cmake ninja-build ccache pkg-config git
@@ -9,10 +12,15 @@ packages=(
     liburing-dev libbenchmark-dev
     clang-14 libclang-rt-14-dev
     curl python3 python3-yaml python3-numpy fio wrk iproute2 prometheus
+    nodejs npm
 )
 
 missing=()
 for p in "${packages[@]}"; do
+    # A nodejs from elsewhere (NodeSource's) ships npm itself and conflicts with Debian's npm.
+    if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+        continue
+    fi
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$p")
     fi
@@ -20,21 +28,25 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "setup: all ${#packages[@]} packages present"
-    exit 0
-fi
-
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        sudo_cmd=(sudo)
-    else
-        echo "setup: need root or sudo to install: ${missing[*]}" >&2
-        exit 1
+else
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo_cmd=(sudo)
+        else
+            echo "setup: need root or sudo to install: ${missing[*]}" >&2
+            exit 1
+        fi
     fi
+
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The TypeScript client's build and test tools (typescript, openapi-typescript, @langchain/core),
+# exactly as package-lock.json names them; npm's cache keeps them from being downloaded again.
+echo "setup: npm ci in clients/js"
+(cd "$root/clients/js" && npm ci --no-audit --no-fund --loglevel=error)
 echo "setup: done"

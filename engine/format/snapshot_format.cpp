@@ -162,7 +162,8 @@ std::array<std::byte, tar_block_bytes> encode_tar_header(std::string_view name, 
         put_octal(b.data() + size_at, size_width, size);
     } else {
         b[size_at] = std::byte{0x80};
-        for (std::size_t i = 0; i < size_width - 1; ++i) {
+        // Big-endian in the last eight bytes; the three bytes after the marker stay zero.
+        for (std::size_t i = 0; i < sizeof(size); ++i) {
             b[size_at + size_width - 1 - i] = static_cast<std::byte>((size >> (8 * i)) & 0xff);
         }
     }

@@ -2,6 +2,7 @@
 
 #include "engine/core/clock.hpp"
 #include "engine/core/log.hpp"
+#include "net/console.hpp"
 #include "net/error_envelope.hpp"
 #include "net/request_decoding.hpp"
 #include "net/response_encoding.hpp"
@@ -140,6 +141,10 @@ const router::route_entry* router::match(std::string_view method, const std::vec
     // Each entry's last field is its label in /metrics.
     static const route_entry table[] = {
         {{"healthz"}, 1, "GET", &router::healthz, reads, "/healthz"},
+        // The web console's files: open to every caller, as they hold no data.
+        {{}, 0, "GET", &router::console, reads, "/"},
+        {{"console"}, 1, "GET", &router::console, reads, "/console"},
+        {{"console", any_name}, 2, "GET", &router::console, reads, "/console/{file}"},
         {{"metrics"}, 1, "GET", &router::metrics, reads, "/metrics"},
         {{"v1", "collections"}, 2, "GET", &router::list_collections, reads, "/v1/collections"},
         {{"v1", "collections"}, 2, "POST", &router::create_collection, writes, "/v1/collections"},
@@ -271,6 +276,11 @@ std::string_view router::handle(http_request request, deliver_fn deliver)
         healthz(c);
         return label;
     }
+    if (r != nullptr && r->handler == &router::console) {
+        c.item = parts.size() == 2 ? std::string(parts[1]) : std::string("index.html");
+        console(c);
+        return label;
+    }
     // The order of checks (docs/api.md): key, route, method, shutdown, name, body, collection.
     // The key comes first, so that a caller without one learns nothing of the routes.
     if (auto refused = authorize(options_.auth, request.who, r != nullptr && r->writes)) {
@@ -342,6 +352,19 @@ auto on_count(const std::shared_ptr<deliver_fn>& d, const char* key)
 void router::healthz(call& c)
 {
     c.answer(shutting_down() ? shutting_down_response() : json_response(200, R"({"status":"ok"})"));
+}
+
+void router::console(call& c)
+{
+    auto bytes = console_file_bytes(options_.console_dir, c.item);
+    if (!bytes) {
+        c.answer(error_response(404, "route_not_found", "the console has no file '" + c.item.substr(0, 80) + "'"));
+        return;
+    }
+    http_response r;
+    r.body = std::move(*bytes);
+    r.content_type = console_content_type(c.item);
+    c.answer(std::move(r));
 }
 
 void router::metrics(call& c)

@@ -52,6 +52,8 @@ struct router_options {
     // A search or batch that takes at least this long from routing to its answer is logged (warn)
     // with its plan's budget and what it read; 0: never.
     std::uint32_t slow_query_ms = 1000;
+    // Serve the console's files from this directory instead of the built-in copies (empty: built in).
+    std::string console_dir;
 };
 
 class router {
@@ -95,6 +97,7 @@ private:
                              std::string& allow) const;
 
     void healthz(call& c);
+    void console(call& c);
     void metrics(call& c);
     void list_collections(call& c);
     void create_collection(call& c);

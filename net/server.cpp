@@ -33,7 +33,7 @@ class session;
 
 struct server::impl {
     impl(db::database& d, server_options o)
-        : options(std::move(o)), routes(d, router_options{options.answer_bytes_max, options.auth, options.slow_query_ms}),
+        : options(std::move(o)), routes(d, router_options{options.answer_bytes_max, options.auth, options.slow_query_ms, options.console_dir}),
           ioc(static_cast<int>(options.net_threads))
     {
     }

@@ -38,6 +38,7 @@ struct server_options {
     auth_options auth;
     // Searches slower than this are logged with their plan (0: none).
     std::uint32_t slow_query_ms = 1000;
+    std::string console_dir;  // the web console's files from here instead of built in (empty: built in)
 };
 
 class server {

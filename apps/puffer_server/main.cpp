@@ -49,6 +49,7 @@ int main(int argc, char** argv)
     std::string restore_file;
     std::string restore_as;
     std::size_t max_upload_gb = 0;
+    std::string console_dir;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -82,6 +83,7 @@ int main(int argc, char** argv)
         ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones")
         ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)")
         ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly when a shard is idle, for the recall estimate in stats and /metrics (0: none)")
+        ("console-dir", po::value(&console_dir), "serve the web console (/console) from this directory instead of the copy built into the server (for working on it)")
         ("recall-rerun-share", po::value(&recall_rerun_share)->default_value(0.05, "0.05"), "the share of a shard's time those re-runs may take (0 to 1; 1: no pause between them)");
 
     po::variables_map vm;
@@ -222,6 +224,7 @@ int main(int argc, char** argv)
     so.idle_timeout = std::chrono::milliseconds(std::max<std::size_t>(idle_timeout_ms, 1));
     so.auth = auth;
     so.slow_query_ms = slow_query_ms;
+    so.console_dir = console_dir;
     net::server srv(**db, so);
     if (auto s = srv.listen(); !s) {
         std::cerr << "puffer-server: " << s.error().text() << "\n";

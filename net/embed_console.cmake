@@ -1,0 +1,22 @@
+# Writes a C++ source holding the web console's files (net/console/) as byte arrays, so that the
+# server serves them without any file installed beside it. Run by the build:
+#   cmake -DOUT=<file.cpp> -DBASE=<dir> -DFILES=<name;name;...> -P embed_console.cmake
+string(REPLACE "," ";" FILES "${FILES}")
+set(text "// Generated from net/console/ by net/embed_console.cmake; do not edit.\n")
+string(APPEND text "#include \"net/console.hpp\"\n\nnamespace puffer::net {\nnamespace {\n")
+set(index 0)
+set(entries "")
+foreach(name IN LISTS FILES)
+    file(READ "${BASE}/${name}" hex HEX)
+    string(LENGTH "${hex}" hex_length)
+    math(EXPR size "${hex_length} / 2")
+    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${hex}")
+    string(APPEND text "const char file_${index}[] = {\n${bytes}0};\n")
+    string(APPEND entries "    {\"${name}\", {file_${index}, ${size}}},\n")
+    math(EXPR index "${index} + 1")
+endforeach()
+string(APPEND text "const console_file files[] = {\n${entries}};\n}  // namespace\n\n")
+string(APPEND text "std::span<const console_file> built_in_console_files()\n{\n    return files;\n}\n\n}  // namespace puffer::net\n")
+file(WRITE "${OUT}.new" "${text}")
+file(COPY_FILE "${OUT}.new" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.new")

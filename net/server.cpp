@@ -12,8 +12,14 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <atomic>
+#include <ctime>
 #include <mutex>
 #include <unordered_map>
 #include <pthread.h>
@@ -28,7 +34,16 @@ using tcp = asio::ip::tcp;
 namespace puffer::net {
 
 namespace {
-class session;
+
+// What the server keeps of a connection, whichever stream it speaks (plain TCP or TLS): enough
+// for a stop to reach it on its strand.
+class session_base : public std::enable_shared_from_this<session_base> {
+public:
+    virtual ~session_base() = default;
+    virtual asio::any_io_executor executor() = 0;
+    virtual void on_server_stop() = 0;
+};
+
 }  // namespace
 
 struct server::impl {
@@ -54,11 +69,13 @@ struct server::impl {
     // Live sessions, so that a stop reaches the ones still receiving a request. A session adds
     // itself when it starts and removes itself when it is destroyed.
     std::mutex sessions_mutex;
-    std::unordered_map<session*, std::weak_ptr<session>> sessions;
+    std::unordered_map<session_base*, std::weak_ptr<session_base>> sessions;
     // Sessions in a lingering close (reading what a client still sends after its answer).
     std::atomic<std::size_t> lingering{0};
     // Sessions the stop has been posted to that have not run it yet.
     std::atomic<std::size_t> stop_notices_pending{0};
+    // With --tls-cert and --tls-key: every connection speaks TLS (set up by listen()).
+    std::optional<asio::ssl::context> tls;
 
     void accept();
     void begin_stop();
@@ -115,14 +132,24 @@ struct source_body {
     };
 };
 
-class session : public std::enable_shared_from_this<session> {
+// The stream a connection speaks: Stream is beast::tcp_stream or an ssl_stream over one.
+template <class Stream>
+class session final : public session_base {
+    static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
 public:
     // The read buffer holds at most one header or trailer section: a trailer that does not fit
     // ends the read with buffer_overflow (400), so it can neither grow without bound nor reach
     // the field container's own 64 KiB limit on one value (which throws).
     // Its whole capacity is reserved at once: the parser's reads are sized by the free capacity,
     // and a buffer grown on demand reads a large body a few hundred bytes at a time.
-    session(tcp::socket&& socket, server::impl& s) : stream_(std::move(socket)), server_(s), buffer_(header_bytes_max)
+    session(tcp::socket&& socket, server::impl& s) requires(!is_tls)
+        : stream_(std::move(socket)), server_(s), buffer_(header_bytes_max)
+    {
+        buffer_.reserve(header_bytes_max);
+    }
+    session(tcp::socket&& socket, server::impl& s, asio::ssl::context& tls) requires(is_tls)
+        : stream_(std::move(socket), tls), server_(s), buffer_(header_bytes_max)
     {
         buffer_.reserve(header_bytes_max);
     }
@@ -155,36 +182,85 @@ public:
         }
         // A stop that began before this session was listed did not reach it: read_request
         // then closes the connection at once.
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+        if constexpr (is_tls) {
+            asio::dispatch(stream_.get_executor(), [self = self_ptr()] { self->detect_tls(); });
+        } else {
+            asio::dispatch(stream_.get_executor(), [self = self_ptr()] { self->read_request(); });
+        }
     }
 
-    auto executor() { return stream_.get_executor(); }
+    asio::any_io_executor executor() override { return stream_.get_executor(); }
 
     // On the session's strand, once the server stops: a request still being received gets
     // 503 shutting_down at once (the client may be sending a long body and should learn why the
     // connection ends); a request being handled is answered, and keep-alive ends with it. A
     // connection idle between requests stays open until the drain ends, and a request it sends
     // meanwhile gets 503 shutting_down from the router, as health checks expect.
-    void on_server_stop()
+    void on_server_stop() override
     {
         stop_seen_ = true;
         if (reading_ && ((parser_ && parser_->got_some()) || upload_parser_)) {
             beast::error_code ignored;
-            stream_.socket().cancel(ignored);  // the read ends with operation_aborted
+            lowest().socket().cancel(ignored);  // the read ends with operation_aborted
         }
     }
 
 private:
+    std::shared_ptr<session> self_ptr() { return std::static_pointer_cast<session>(shared_from_this()); }
+    auto& lowest() { return beast::get_lowest_layer(stream_); }
+
+    // TLS: a client that speaks plain HTTP to this port gets a plain-text answer saying so, not a
+    // silent close; a TLS client goes on to the handshake, within the request deadline.
+    void detect_tls()
+    {
+        lowest().expires_after(server_.options.request_timeout);
+        beast::async_detect_ssl(lowest(), buffer_, [self = self_ptr()](beast::error_code ec, bool tls) {
+            if (ec) {
+                self->close();
+                return;
+            }
+            if (!tls) {
+                self->refuse_plain_http();
+                return;
+            }
+            self->stream_.async_handshake(asio::ssl::stream_base::server, self->buffer_.data(),
+                                          // The default argument satisfies Beast 1.81's constraint, which
+                                          // names the unbuffered handshake's signature by mistake.
+                                          [self](beast::error_code ec, std::size_t used = 0) {
+                                              if (ec) {
+                                                  PUFFER_LOG(debug, "TLS handshake failed: %s", ec.message().c_str());
+                                                  self->close();
+                                                  return;
+                                              }
+                                              self->buffer_.consume(used);
+                                              self->read_request();
+                                          });
+        });
+    }
+
+    void refuse_plain_http()
+    {
+        static constexpr std::string_view body =
+            R"({"error":{"code":"bad_request","message":"this port speaks HTTPS (TLS): use an https:// URL"}})";
+        plain_refusal_ = strprintf("HTTP/1.1 400 Bad Request\r\nServer: openpuffer\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%.*s",
+                                   body.size(), static_cast<int>(body.size()), body.data());
+        asio::async_write(lowest(), asio::buffer(plain_refusal_), [self = self_ptr()](beast::error_code, std::size_t) {
+            beast::error_code ignored;
+            self->lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+            self->lowest().close();
+        });
+    }
     void read_request()
     {
         parser_.emplace();
         parser_->body_limit(server_.options.max_body_bytes);
         parser_->header_limit(header_bytes_max);
-        stream_.expires_after(first_ ? server_.options.request_timeout : server_.options.idle_timeout);
+        lowest().expires_after(first_ ? server_.options.request_timeout : server_.options.idle_timeout);
         first_ = false;
         reading_ = true;
         http::async_read_header(stream_, buffer_, *parser_,
-                                [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+                                [self = self_ptr()](beast::error_code ec, std::size_t) { self->on_header(ec); });
     }
 
     // The header is in: an upload's body goes to a file (if its key may write), any other body
@@ -198,7 +274,7 @@ private:
         auto& req = parser_->get();
         if (!server_.routes.is_upload(req.method_string(), req.target())) {
             http::async_read(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+                             [self = self_ptr()](beast::error_code ec, std::size_t) { self->on_read(ec); });
             return;
         }
         credentials who;
@@ -230,9 +306,9 @@ private:
         }
         // An upload may take long: its deadline grows with its announced size (8 MiB/s at least).
         auto length = upload_parser_->content_length();
-        stream_.expires_after(server_.options.request_timeout + std::chrono::seconds(length ? *length >> 23 : 3600));
+        lowest().expires_after(server_.options.request_timeout + std::chrono::seconds(length ? *length >> 23 : 3600));
         http::async_read(stream_, buffer_, *upload_parser_,
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_upload_read(ec); });
+                         [self = self_ptr()](beast::error_code ec, std::size_t) { self->on_upload_read(ec); });
     }
 
     void on_upload_read(beast::error_code ec)
@@ -324,7 +400,7 @@ private:
         target_ = std::string(req.target());
         count_inflight();
         // The body must be read within the request deadline; the handler may take longer.
-        stream_.expires_never();
+        lowest().expires_never();
         upload_guard_.clear();
         http_request r{method_, target_, std::move(body), {}, std::move(upload_file)};
         // Views into the request's headers: the router reads them before handle returns.
@@ -336,7 +412,7 @@ private:
         auto answered = std::make_shared<std::atomic<bool>>(false);
         route_ = "none";  // until the router says which route this is
         try {
-            route_ = server_.routes.handle(std::move(r), [self = shared_from_this(), answered](make_response_fn make) mutable {
+            route_ = server_.routes.handle(std::move(r), [self = self_ptr(), answered](make_response_fn make) mutable {
                 if (answered->exchange(true)) {
                     return;
                 }
@@ -357,7 +433,7 @@ private:
     bool peer_is_loopback()
     {
         beast::error_code ec;
-        auto peer = stream_.socket().remote_endpoint(ec);
+        auto peer = lowest().socket().remote_endpoint(ec);
         if (ec) {
             return false;
         }
@@ -428,8 +504,8 @@ private:
         if (method_ == "HEAD") {
             response_.body().clear();  // HEAD: the headers GET would have, no body
         }
-        stream_.expires_after(server_.options.request_timeout);
-        http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        lowest().expires_after(server_.options.request_timeout);
+        http::async_write(stream_, response_, [self = self_ptr()](beast::error_code ec, std::size_t) {
             self->on_write(ec);
         });
     }
@@ -451,8 +527,8 @@ private:
         res.prepare_payload();
         status_ = r.status;
         // A long answer: the deadline grows with its size (8 MiB/s at least).
-        stream_.expires_after(server_.options.request_timeout + std::chrono::seconds(r.stream_bytes >> 23));
-        http::async_write(stream_, res, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        lowest().expires_after(server_.options.request_timeout + std::chrono::seconds(r.stream_bytes >> 23));
+        http::async_write(stream_, res, [self = self_ptr()](beast::error_code ec, std::size_t) {
             self->streamed_.reset();
             self->on_write(ec);
         });
@@ -496,8 +572,8 @@ private:
     void close()
     {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream_.close();
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        lowest().close();
     }
 
     // Lingering close: stop sending, then read and discard what the client still sends (the
@@ -507,18 +583,26 @@ private:
     {
         lingering_ = true;
         server_.lingering.fetch_add(1);
+        lowest().expires_after(std::chrono::seconds(2));
+        if constexpr (is_tls) {
+            // TLS: close_notify, then wait for the client's (or its close, or the 2 s).
+            stream_.async_shutdown([self = self_ptr()](beast::error_code) {
+                self->lowest().close();
+                self->end_linger();
+            });
+            return;
+        }
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream_.expires_after(std::chrono::seconds(2));
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
         drain_.resize(64 * 1024);
         discard();
     }
 
     void discard()
     {
-        stream_.async_read_some(asio::buffer(drain_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        stream_.async_read_some(asio::buffer(drain_), [self = self_ptr()](beast::error_code ec, std::size_t) {
             if (ec) {
-                self->stream_.close();
+                self->lowest().close();
                 self->end_linger();
                 return;
             }
@@ -534,7 +618,7 @@ private:
         }
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     server::impl& server_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -558,7 +642,11 @@ private:
     std::string_view route_ = "none";  // the route pattern of the request being answered (static)
     std::chrono::steady_clock::time_point started_;
     std::vector<char> drain_;
+    std::string plain_refusal_;  // TLS: the answer to a plain HTTP request
 };
+
+using plain_session = session<beast::tcp_stream>;
+using tls_session = session<beast::ssl_stream<beast::tcp_stream>>;
 
 result<tcp::endpoint> parse_endpoint(const std::string& bind_addr)
 {
@@ -602,7 +690,11 @@ void server::impl::accept()
             return;
         }
         if (!ec) {
-            std::make_shared<session>(std::move(socket), *this)->start();
+            if (tls) {
+                std::make_shared<tls_session>(std::move(socket), *this, *tls)->start();
+            } else {
+                std::make_shared<plain_session>(std::move(socket), *this)->start();
+            }
         } else if (ec == asio::error::no_descriptors) {
             PUFFER_LOG(warn, "accept: out of file descriptors; pausing accepts for 100 ms");
             auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(100));
@@ -623,7 +715,7 @@ void server::impl::begin_stop()
     asio::post(accept_strand, [this] {
         beast::error_code ignored;
         acceptor.close(ignored);
-        std::vector<std::weak_ptr<session>> live;
+        std::vector<std::weak_ptr<session_base>> live;
         {
             std::lock_guard lock(sessions_mutex);
             for (auto& [ptr, weak] : sessions) {
@@ -670,8 +762,88 @@ server::server(db::database& db, server_options options) : impl_(std::make_uniqu
 
 server::~server() = default;
 
+namespace {
+
+std::string openssl_error()
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0) {
+        return "unknown error";
+    }
+    char text[256];
+    ERR_error_string_n(e, text, sizeof text);
+    ERR_clear_error();
+    return text;
+}
+
+std::string asn1_time_text(const ASN1_TIME* t)
+{
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(t, &tm) != 1) {
+        return "an unreadable date";
+    }
+    char text[64];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return text;
+}
+
+// TLS 1.2 and 1.3 with the certificate chain and key given; refuses a key that does not match
+// the certificate, and a certificate that is expired or not yet valid (every client would
+// refuse it: better a server that says so at start-up than one that fails each handshake).
+result<std::unique_ptr<asio::ssl::context>> make_tls_context(const server_options& o)
+{
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                     ec);
+    ctx->use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec) {
+        return make_error(errc::invalid_argument,
+                          "cannot use the TLS certificate '" + o.tls_cert_file + "' (--tls-cert): " + ec.message());
+    }
+    ctx->use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+        return make_error(errc::invalid_argument,
+                          "cannot use the TLS key '" + o.tls_key_file + "' (--tls-key): " + ec.message());
+    }
+    SSL_CTX* native = ctx->native_handle();
+    if (SSL_CTX_check_private_key(native) != 1) {
+        return make_error(errc::invalid_argument, "the TLS key '" + o.tls_key_file +
+                                                      "' does not belong to the certificate '" + o.tls_cert_file +
+                                                      "': " + openssl_error());
+    }
+    X509* cert = SSL_CTX_get0_certificate(native);
+    if (cert == nullptr) {
+        return make_error(errc::invalid_argument, "the TLS certificate '" + o.tls_cert_file + "' holds no certificate");
+    }
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+        return make_error(errc::invalid_argument, "the TLS certificate '" + o.tls_cert_file + "' expired on " +
+                                                      asn1_time_text(X509_get0_notAfter(cert)) +
+                                                      "; clients would refuse it: renew it");
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+        return make_error(errc::invalid_argument, "the TLS certificate '" + o.tls_cert_file +
+                                                      "' is not valid before " +
+                                                      asn1_time_text(X509_get0_notBefore(cert)));
+    }
+    PUFFER_LOG(info, "TLS: certificate %s valid until %s", o.tls_cert_file.c_str(),
+               asn1_time_text(X509_get0_notAfter(cert)).c_str());
+    return ctx;
+}
+
+}  // namespace
+
 status server::listen()
 {
+    if (impl_->options.tls_cert_file.empty() != impl_->options.tls_key_file.empty()) {
+        return make_error(errc::invalid_argument, "TLS needs both --tls-cert and --tls-key");
+    }
+    if (!impl_->options.tls_cert_file.empty()) {
+        PUFFER_TRY_ASSIGN(auto ctx, make_tls_context(impl_->options));
+        impl_->tls.emplace(std::move(*ctx));
+    }
     PUFFER_TRY_ASSIGN(tcp::endpoint endpoint, parse_endpoint(impl_->options.bind_addr));
     beast::error_code ec;
     impl_->acceptor.open(endpoint.protocol(), ec);

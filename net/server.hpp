@@ -38,6 +38,9 @@ struct server_options {
     auth_options auth;
     // Searches slower than this are logged with their plan (0: none).
     std::uint32_t slow_query_ms = 1000;
+    // TLS: the certificate chain and private key (PEM files); both empty: plain HTTP.
+    std::string tls_cert_file;
+    std::string tls_key_file;
     std::string console_dir;  // the web console's files from here instead of built in (empty: built in)
 };
 

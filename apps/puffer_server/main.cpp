@@ -50,6 +50,8 @@ int main(int argc, char** argv)
     std::string restore_as;
     std::size_t max_upload_gb = 0;
     std::string console_dir;
+    std::string tls_cert;
+    std::string tls_key;
 
     po::options_description desc("puffer-server: the OpenPuffer vector database daemon\n\nOptions");
     desc.add_options()
@@ -80,6 +82,8 @@ int main(int argc, char** argv)
         ("read-only-api-key", po::value(&read_only_api_key), "key for the calls that change nothing (search, stats, list, describe, recall)")
         ("api-key-file", po::value(&api_key_file), "read --api-key from this file (its first line)")
         ("read-only-api-key-file", po::value(&read_only_api_key_file), "read --read-only-api-key from this file (its first line)")
+        ("tls-cert", po::value(&tls_cert), "serve HTTPS with this PEM certificate chain (with --tls-key); plain HTTP to the port gets a 400 saying so")
+        ("tls-key", po::value(&tls_key), "the PEM private key of --tls-cert")
         ("allow-unauthenticated", po::bool_switch(&allow_unauthenticated), "with no key, answer every client, not only loopback ones")
         ("slow-query-ms", po::value(&slow_query_ms)->default_value(1000), "log searches that take at least this long, with their plan and reads (0: never)")
         ("recall-sample", po::value(&recall_sample)->default_value(0.01, "0.01"), "share of searches re-run exactly when a shard is idle, for the recall estimate in stats and /metrics (0: none)")
@@ -225,6 +229,8 @@ int main(int argc, char** argv)
     so.auth = auth;
     so.slow_query_ms = slow_query_ms;
     so.console_dir = console_dir;
+    so.tls_cert_file = tls_cert;
+    so.tls_key_file = tls_key;
     net::server srv(**db, so);
     if (auto s = srv.listen(); !s) {
         std::cerr << "puffer-server: " << s.error().text() << "\n";
@@ -238,7 +244,7 @@ int main(int argc, char** argv)
         }
         std::rename(tmp.c_str(), port_file.c_str());
     }
-    PUFFER_LOG(info, "puffer-server listening on %s (port %u), data in %s, simd %s", bind_addr.c_str(), srv.port(),
+    PUFFER_LOG(info, "puffer-server listening on %s://%s (port %u), data in %s, simd %s", tls_cert.empty() ? "http" : "https", bind_addr.c_str(), srv.port(),
                data_dir.c_str(), std::string(simd::to_string(simd::active().simd_level)).c_str());
     PUFFER_LOG(info, "%s", net::describe_access(auth).c_str());
     srv.run(/*handle_signals=*/true);

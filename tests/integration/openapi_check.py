@@ -1155,8 +1155,9 @@ def run_sequence(c):
                      f"Allow {allow}, spec {allowed}")
 
     # 404 for paths that are not routes.
-    for path in ["/", "/healthz/x", "/v1", "/v2/collections", "/v1/things", "/v1/collections/docs/frob",
-                 "/v1/collections/docs/points/a/b", "/v1/collections/docs/a/b/c"]:
+    # (GET / and /console are the web console's page, outside this API.)
+    for path in ["/console/no-such-file.js", "/console/a/b", "/healthz/x", "/v1", "/v2/collections", "/v1/things",
+                 "/v1/collections/docs/frob", "/v1/collections/docs/points/a/b", "/v1/collections/docs/a/b/c"]:
         c.call(f"route {path}", "GET", None, path, expect=404, code="route_not_found")
 
     # 400 for malformed HTTP (raw bytes, fresh connections).

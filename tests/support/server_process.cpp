@@ -106,6 +106,7 @@ server_process::server_process(const std::string& data_dir, std::vector<std::str
     std::string port_file = data_dir + ".port";
     log_path_ = data_dir + ".log";
     std::remove(port_file.c_str());
+    const bool tls = std::find(extra_args.begin(), extra_args.end(), "--tls-cert") != extra_args.end();
     pid_ = spawn(server_args(data_dir, extra_args), log_path_, std::move(env));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -122,7 +123,8 @@ server_process::server_process(const std::string& data_dir, std::vector<std::str
             port_ = static_cast<std::uint16_t>(port);
             auto c = client(std::chrono::seconds(5));
             auto r = c.request("GET", "/healthz");
-            if (r && r->status == 200) {
+            // A TLS server answers plain HTTP with a 400 that says so: it is up.
+            if (r && (r->status == 200 || (tls && r->status == 400))) {
                 return;
             }
         }

@@ -12,6 +12,7 @@ may be lists, tuples or numpy arrays (1-D for one vector, 2-D for many).
 
 import json
 import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -73,13 +74,18 @@ def _hits(answer: Dict[str, Any]) -> SearchResult:
 class Client:
     """One server. Thread-safe: each call opens its own request."""
 
-    def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0):
+    def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0,
+                 ca_file: Optional[str] = None):
+        """ca_file (default: PUFFER_CA_FILE): a PEM file of the certificates to trust for an
+        https:// server, such as a self-signed one; without it the system's trusted roots."""
         url = url or os.environ.get("PUFFER_SERVER") or "http://127.0.0.1:8080"
         if "://" not in url:
             url = "http://" + url
         self.url = url.rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("PUFFER_API_KEY")
         self.timeout = timeout
+        ca_file = ca_file if ca_file is not None else os.environ.get("PUFFER_CA_FILE")
+        self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -92,7 +98,7 @@ class Client:
         if self.api_key:
             request.add_header("Authorization", "Bearer " + self.api_key)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._tls) as response:
                 text = response.read().decode("utf-8")
                 kind = response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:

@@ -291,6 +291,14 @@ void collection::upsert(point_batch batch, unique_function<void(status)> done)
         done(s.error());
         return;
     }
+    // A batch that could never fit in staging, even empty, would get busy forever.
+    if (batch.size() > options_.staging_vectors_max) {
+        done(make_error(errc::invalid_argument,
+                        strprintf("a batch of %zu points is over collection '%s''s staging bound of %zu rows "
+                                  "(--staging-max-vectors); send it in smaller batches",
+                                  batch.size(), name_.c_str(), options_.staging_vectors_max)));
+        return;
+    }
     submit_write(false, [self = shared_from_this(), batch = std::move(batch), done = std::move(done)](status run) mutable {
         if (!run) {
             done(run.error());

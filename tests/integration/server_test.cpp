@@ -432,6 +432,33 @@ BOOST_AUTO_TEST_CASE(cli_import_waits_out_busy_answers)
     BOOST_TEST(server.stop() == 0);
 }
 
+// A batch larger than the staging bound could never be taken, even with staging empty: it is a
+// 400 that says so, not a busy answer to retry forever, and nothing of it is stored.
+BOOST_AUTO_TEST_CASE(batch_over_the_staging_bound_is_refused)
+{
+    test::temp_dir dir;
+    test::server_process server(dir.file("data"), {"--flush-threshold", "1000", "--staging-max-vectors", "1000"});
+    auto c = server.client();
+    BOOST_TEST_REQUIRE(c.request("POST", "/v1/collections", R"({"name":"s","dimension":2})")->status == 201u);
+    auto batch = [](int n) {
+        std::string body = R"({"points":[)";
+        for (int i = 0; i < n; ++i) {
+            body += (i ? "," : "") + std::string(R"({"id":")") + std::to_string(i) + R"(","vector":[1,2]})";
+        }
+        return body + "]}";
+    };
+    auto over = c.request("POST", "/v1/collections/s/points", batch(1001));
+    BOOST_TEST(over->status == 400u, over->body);
+    BOOST_TEST(over->header("retry-after").empty());
+    BOOST_TEST(over->body.find("a batch of 1001 points is over collection 's''s staging bound of 1000 rows") !=
+                   std::string::npos,
+               over->body);
+    BOOST_TEST(c.request("POST", "/v1/collections/s/points/count", "{}")->body == R"({"count":0})");
+    auto fits = c.request("POST", "/v1/collections/s/points", batch(1000));
+    BOOST_TEST(fits->status == 200u, fits->body);
+    BOOST_TEST(server.stop() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(cli_import_and_bench_on_real_data)
 {
     test::temp_dir dir;

@@ -55,12 +55,14 @@ export class Server {
       if (existsSync(portFile)) port = readFileSync(portFile, "utf8").trim();
       if (!port) await sleep(20);
     }
-    const url = `http://127.0.0.1:${port}`;
+    // A TLS server (--tls-cert) answers plain HTTP with a 400 that says so: then it is up.
+    const tls = args.includes("--tls-cert");
+    const url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
     for (;;) {
       try {
-        const r = await fetch(url + "/healthz");
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`);
         await r.text();
-        if (r.ok) break;
+        if (r.ok || (tls && r.status === 400)) break;
       } catch {
         // not listening yet
       }

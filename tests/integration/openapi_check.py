@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Checks a real puffer-server against docs/openapi.yaml. It runs a scripted sequence of requests
 # over loopback that covers every path and method in the spec and the error statuses a client
-# can provoke (400, 404, 405, 409, 413, and 503 during a graceful stop), then 500
+# can provoke (400, 404, 405, 409, 413, 501, and 503 during a graceful stop), then 500
 # collection_failed (a second server on a data directory whose MANIFEST was damaged) and 507
 # insufficient_storage (a third on a full 4 MiB tmpfs; mounting needs root: without it the check
 # is skipped at a desk and fails under CI=true). Each response's status
@@ -282,24 +282,28 @@ class Checker:
 
     def response_object(self, template, method, status):
         """The spec's response object for a status, or None when it is not documented."""
+        # The rules outside the operations (the spec's description): an unknown path, a method
+        # a path does not take, malformed HTTP, a body over the limit, a transfer coding the
+        # server does not implement, and a missing key (checked before routing).
+        rules = {404: "RouteNotFound", 405: "MethodNotAllowed", 400: "BadRequest", 401: "Unauthorized",
+                 413: "PayloadTooLarge", 501: "NotImplemented"}
         if template is None:
-            name = {404: "RouteNotFound", 405: "MethodNotAllowed", 400: "BadRequest",
-                    413: "PayloadTooLarge"}.get(status)
+            name = rules.get(status)
             return None if name is None else self.spec.doc["components"]["responses"].get(name)
         op = self.spec.operation(template, method)
         if op is None:
-            if status == 405:
-                return self.spec.doc["components"]["responses"]["MethodNotAllowed"]
+            if status in (401, 405):
+                return self.spec.doc["components"]["responses"][rules[status]]
             return None
         responses = op.get("responses", {})
         return responses.get(str(status))
 
     def documented_statuses(self, template, method):
         if template is None:
-            return [400, 404, 413]
+            return [400, 401, 404, 413, 501]
         op = self.spec.operation(template, method)
         if op is None:
-            return [405, 413]
+            return [401, 405, 413]
         return sorted(int(s) for s in op.get("responses", {}))
 
     def check_request_schema(self, label, template, method, body, valid):
@@ -1176,6 +1180,22 @@ def run_sequence(c):
         finally:
             raw.close()
 
+    # A Transfer-Encoding that does not end in chunked is 400; another coding before chunked, 501.
+    for label, coding, status, code in [("transfer coding gzip", "gzip", 400, "bad_request"),
+                                        ("transfer coding gzip, chunked", "gzip, chunked", 501, "not_implemented")]:
+        raw = Connection(c.port)
+        try:
+            raw.send_raw(f"POST /v1/collections HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n"
+                         "2\r\n{}\r\n0\r\n\r\n".encode())
+            response = raw.read_response()
+            c.validate_response(label, None, "-", response, status, code)
+            c.expect(f"{label}: connection closed", response.headers.get("connection", "").lower() == "close",
+                     repr(response.headers))
+        except (OSError, CheckFailed) as e:
+            c.report(False, label, f"request failed: {e}")
+        finally:
+            raw.close()
+
     # 413 for bodies over the limit, on a route and before routing; exactly the limit is accepted.
     limit = MAX_BODY_MB << 20
     prefix = b'{"name":"pad","dimension":2}'
@@ -1429,7 +1449,7 @@ def check_coverage(c):
             success = [s for s in seen if 200 <= s < 300]
             c.expect(f"coverage: {method} {template} exercised with success",
                      success, f"statuses seen: {sorted(seen)}")
-    for status in (400, 404, 405, 409, 413, 500, 503, 507):
+    for status in (400, 404, 405, 409, 413, 500, 501, 503, 507):
         if status in c.skipped_statuses:
             continue
         c.expect(f"coverage: status {status} provoked", status in c.statuses_seen)

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Liveness
-         * @description 200 while the server serves; 503 shutting_down once it is stopping.
+         * @description 200 while the server serves; 503 shutting_down once it is stopping. Open without a key.
          */
         get: operations["health"];
         put?: never;
@@ -685,7 +685,7 @@ export interface components {
             compacted: true;
         };
         /** @enum {string} */
-        ErrorCode: "invalid_argument" | "bad_request" | "not_found" | "route_not_found" | "method_not_allowed" | "already_exists" | "payload_too_large" | "busy" | "shutting_down" | "insufficient_storage" | "collection_failed" | "corruption" | "unsupported_version" | "io_error" | "internal";
+        ErrorCode: "invalid_argument" | "bad_request" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "already_exists" | "payload_too_large" | "busy" | "shutting_down" | "not_implemented" | "insufficient_storage" | "collection_failed" | "corruption" | "unsupported_version" | "io_error" | "internal";
         Error: {
             error: {
                 code: components["schemas"]["ErrorCode"];
@@ -766,6 +766,13 @@ export interface components {
             error: {
                 /** @enum {string} */
                 code: "insufficient_storage";
+                message: string;
+            };
+        };
+        NotImplementedError: {
+            error: {
+                /** @enum {string} */
+                code: "not_implemented";
                 message: string;
             };
         };
@@ -881,6 +888,15 @@ export interface components {
                 "application/json": components["schemas"]["InsufficientStorageError"];
             };
         };
+        /** @description not_implemented - a Transfer-Encoding with a coding other than chunked (such as "gzip, chunked"); the connection is closed. */
+        NotImplemented: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["NotImplementedError"];
+            };
+        };
     };
     parameters: {
         /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
@@ -983,6 +999,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
         };
@@ -1026,6 +1043,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1064,6 +1083,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
@@ -1096,6 +1116,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1124,6 +1146,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
@@ -1185,6 +1208,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1223,6 +1248,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1271,6 +1298,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1342,6 +1370,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1402,6 +1431,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1439,6 +1469,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1488,6 +1520,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["PointNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
@@ -1559,6 +1592,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1613,6 +1647,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1651,6 +1686,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1684,6 +1720,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];
@@ -1718,6 +1756,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["ServerError"];

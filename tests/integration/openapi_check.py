@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 # Checks a real puffer-server against docs/openapi.yaml. It runs a scripted sequence of requests
 # over loopback that covers every path and method in the spec and the error statuses a client
-# can provoke (400, 404, 405, 409, 413, 501, and 503 during a graceful stop), then 500
-# collection_failed (a second server on a data directory whose MANIFEST was damaged) and 507
-# insufficient_storage (a third on a full 4 MiB tmpfs; mounting needs root: without it the check
-# is skipped at a desk and fails under CI=true). Each response's status
+# can provoke (400, 404, 405, 409, 413, 501, and 503 during a graceful stop), snapshots taken,
+# downloaded, restored and deleted, then 401 and 403 (a second server with a full and a
+# read-only key), 500 collection_failed (a third on a data directory whose MANIFEST was
+# damaged) and 507 insufficient_storage (a fourth on a full 4 MiB tmpfs; mounting needs root:
+# without it the check is skipped at a desk and fails under CI=true). Each response's status
 # must be one the spec documents for that operation (and the one the script expects), and its
-# body must match the spec's schema. Prints one line per check and exits 1 on any mismatch.
+# body must match the spec's schema (a snapshot archive must be a tar whose first member is
+# SNAPSHOT). Prints one line per check and exits 1 on any mismatch.
 #
 # Usage: openapi_check.py --server-binary build/apps/puffer-server --spec docs/openapi.yaml
 # Needs only the Python standard library and PyYAML (python3-yaml).
 
 import argparse
+import io
 import json
 import os
 import re
@@ -20,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -199,10 +203,10 @@ class Connection:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may answer (413) and close before it has read everything
 
-    def send(self, method, target, body=None, extra_headers=None):
+    def send(self, method, target, body=None, extra_headers=None, content_type="application/json"):
         head = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
         if body is not None:
-            head.append("Content-Type: application/json")
+            head.append(f"Content-Type: {content_type}")
             head.append(f"Content-Length: {len(body)}")
         for name, value in (extra_headers or {}).items():
             head.append(f"{name}: {value}")
@@ -240,8 +244,8 @@ class Connection:
             self.close()
         return Response(status, headers, body)
 
-    def request(self, method, target, body=None, extra_headers=None):
-        self.send(method, target, body, extra_headers)
+    def request(self, method, target, body=None, extra_headers=None, content_type="application/json"):
+        self.send(method, target, body, extra_headers, content_type)
         return self.read_response()
 
 
@@ -258,6 +262,7 @@ class Checker:
         self.exercised = {}  # (template, METHOD) -> set of statuses seen
         self.statuses_seen = set()
         self.skipped_statuses = set()  # could not be provoked here (no mount at a desk)
+        self.last_response = None  # of the last call()
 
     def absorb(self, other):
         """Adds the checks of a checker that ran against another server."""
@@ -311,7 +316,11 @@ class Checker:
         request_body = op.get("requestBody") if op else None
         if request_body is None:
             return
-        schema = self.spec.resolve(request_body)["content"]["application/json"]["schema"]
+        content = self.spec.resolve(request_body)["content"]
+        if "application/json" not in content:
+            self.report(False, f"{label} [request matches the spec]", "the operation takes no JSON body")
+            return
+        schema = content["application/json"]["schema"]
         errors = self.spec.validate(schema, body)
         if valid:
             self.expect(f"{label} [request matches the spec]", not errors, "; ".join(errors[:3]))
@@ -333,9 +342,28 @@ class Checker:
         if status not in documented:
             problems.append(f"status {status} is not documented (documented: {documented})")
         resp = self.response_object(template, method, status)
-        text = resp is not None and "text/plain" in self.spec.resolve(resp).get("content", {})
+        content = self.spec.resolve(resp).get("content", {}) if resp is not None else {}
+        text = "text/plain" in content
+        tar = "application/x-tar" in content
         payload = None
-        if text:
+        if tar:
+            # A snapshot archive: its Content-Type, length and name, and a tar whose first
+            # member is SNAPSHOT; the caller checks more of it.
+            if response.headers.get("content-type") != "application/x-tar":
+                problems.append(f"Content-Type {response.headers.get('content-type')!r}, expected application/x-tar")
+            length = response.headers.get("content-length")
+            if length != str(len(response.body)):
+                problems.append(f"Content-Length {length!r}, body of {len(response.body)} bytes")
+            if "content-disposition" not in response.headers:
+                problems.append("no Content-Disposition")
+            try:
+                with tarfile.open(fileobj=io.BytesIO(response.body), mode="r:") as archive:
+                    first = archive.next()
+                    if first is None or first.name != "SNAPSHOT":
+                        problems.append(f"first tar member {first.name if first else None!r}, expected SNAPSHOT")
+            except tarfile.TarError as e:
+                problems.append(f"body is not a tar archive ({e})")
+        elif text:
             # A text answer (/metrics): its Content-Type and UTF-8; the caller checks the text.
             if not response.headers.get("content-type", "").startswith("text/plain"):
                 problems.append(f"Content-Type {response.headers.get('content-type')!r}, expected text/plain")
@@ -351,13 +379,13 @@ class Checker:
             except (UnicodeDecodeError, ValueError) as e:
                 problems.append(f"body is not JSON ({e}): {response.body[:120]!r}")
         if resp is not None and payload is not None:
-            resp = self.spec.resolve(resp)
-            schema = resp.get("content", {}).get("application/json", {}).get("schema")
+            schema = content.get("application/json", {}).get("schema")
             if schema is None:
                 problems.append(f"the spec has no application/json schema for {status}")
             else:
                 problems.extend(self.spec.validate(schema, payload)[:5])
-            for name, header in resp.get("headers", {}).items():
+        if resp is not None and (payload is not None or text or tar):
+            for name, header in self.spec.resolve(resp).get("headers", {}).items():
                 header = self.spec.resolve(header)
                 value = response.headers.get(name.lower())
                 if value is None:
@@ -374,8 +402,9 @@ class Checker:
         return payload
 
     def call(self, label, method, template, path, body=None, expect=200, code=None,
-             request_valid=None, raw_body=None, conn=None):
-        """One request. body: a JSON value (serialized) or None; raw_body: bytes sent as is."""
+             request_valid=None, raw_body=None, conn=None, headers=None, content_type="application/json"):
+        """One request. body: a JSON value (serialized) or None; raw_body: bytes sent as is;
+        headers: more request headers. Returns the JSON body (None for another answer)."""
         data = raw_body
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
@@ -383,11 +412,12 @@ class Checker:
             self.check_request_schema(label, template, method, body, request_valid)
         connection = conn or self.conn
         try:
-            response = connection.request(method, path, data)
+            response = connection.request(method, path, data, headers, content_type)
         except (OSError, CheckFailed) as e:
             connection.close()
             self.report(False, f"{label}: {method} {path}", f"request failed: {e}")
             return None
+        self.last_response = response
         return self.validate_response(label, template, method, response, expect, code)
 
 
@@ -819,6 +849,204 @@ def run_point_limits(c):
 
 
 # ---------------------------------------------------------------------------------------------
+# Snapshots: take, list, download, restore, delete.
+
+SNAPSHOTS = "/v1/collections/{name}/snapshots"
+SNAPSHOT = "/v1/collections/{name}/snapshots/{id}"
+RESTORE = "/v1/collections/{name}/snapshots/restore"
+
+
+def send_chunked(conn, method, target, data, content_type, chunk_bytes=65536):
+    """A request whose body is sent with Transfer-Encoding: chunked."""
+    head = (f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{conn.port}\r\nContent-Type: {content_type}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    chunks = [b"%x\r\n" % len(data[i:i + chunk_bytes]) + data[i:i + chunk_bytes] + b"\r\n"
+              for i in range(0, len(data), chunk_bytes)]
+    conn.send_raw(head + b"".join(chunks) + b"0\r\n\r\n")
+    return conn.read_response()
+
+
+def tar_members(body):
+    """The member names of a tar, and the text of its SNAPSHOT; None when it is no tar."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:") as archive:
+            names = archive.getnames()
+            descriptor = archive.extractfile("SNAPSHOT").read().decode("utf-8", "replace")
+            return names, descriptor
+    except (tarfile.TarError, KeyError, AttributeError):
+        return None
+
+
+def download(c, label, collection, snapshot_id, **kwargs):
+    """GET .../snapshots/{id}; returns the archive's bytes (None unless it was answered)."""
+    c.call(label, "GET", SNAPSHOT, f"/v1/collections/{collection}/snapshots/{snapshot_id}", **kwargs)
+    response = c.last_response
+    return response.body if response is not None and response.status == 200 else None
+
+
+def count_of(c, label, collection, **kwargs):
+    counted = c.call(label, "POST", COUNT_POINTS, f"/v1/collections/{collection}/points/count", **kwargs)
+    return counted.get("count") if isinstance(counted, dict) else None
+
+
+def run_snapshots(c):
+    C = "/v1/collections"
+    S = "/v1/collections/snap"
+    c.call("create snap", "POST", C, C, {"name": "snap", "dimension": 2, "metric": "cosine"}, 201)
+    # A segment and WAL records, so that the snapshot holds both.
+    c.call("snap: upsert to flush", "POST", "/v1/collections/{name}/points", S + "/points",
+           {"points": [{"id": i, "vector": [1.0 + i, 2.0], "payload": {"n": i}} for i in range(40)]})
+    c.call("snap: flush", "POST", "/v1/collections/{name}/flush", S + "/flush")
+    c.call("snap: upsert to the WAL", "POST", "/v1/collections/{name}/points", S + "/points",
+           {"points": [{"id": f"w{i}", "vector": [2.0, 1.0 + i], "payload": {"tag": "wal"}} for i in range(10)]})
+    small_count = count_of(c, "snap: count", "snap")
+    small = c.call("snapshot", "POST", SNAPSHOTS, S + "/snapshots", raw_body=b"", expect=201)
+    small_id = small.get("id") if isinstance(small, dict) else None
+    c.expect("snapshot: its points are the collection's", isinstance(small, dict) and small_count == 50
+             and small.get("points") == small_count and small.get("files", 0) >= 3, repr(small))
+    # Over --max-body-mb: an archive that only an upload may carry.
+    for i in range(4):
+        c.call(f"snap: upsert a large payload {i}", "POST", "/v1/collections/{name}/points", S + "/points",
+               {"points": [{"id": f"big{i}", "vector": [3.0, 1.0 + i], "payload": {"pad": "p" * (300 * 1024)}}]})
+    large_count = count_of(c, "snap: count again", "snap")
+    large = c.call("snapshot with a body", "POST", SNAPSHOTS, S + "/snapshots", {"ignored": True},
+                   expect=201)
+    large_id = large.get("id") if isinstance(large, dict) else None
+    c.expect("snapshot: over the body limit, a later id", isinstance(large, dict)
+             and large.get("points") == large_count == 54 and large.get("bytes", 0) > MAX_BODY_MB << 20
+             and large_id != small_id, repr(large))
+    if small_id is None or large_id is None:
+        c.report(False, "snapshots", "no snapshot to go on with")
+        return
+    c.call("snapshot: unknown collection", "POST", SNAPSHOTS, "/v1/collections/nope/snapshots", expect=404,
+           code="not_found")
+    c.call("snapshot: bad collection name", "POST", SNAPSHOTS, "/v1/collections/bad.name/snapshots", expect=400,
+           code="invalid_argument")
+
+    listed = c.call("list snapshots", "GET", SNAPSHOTS, S + "/snapshots")
+    c.expect("list snapshots: both, oldest first, as they were answered",
+             listed == {"snapshots": [small, large]}, repr(listed))
+    c.call("list snapshots: unknown collection", "GET", SNAPSHOTS, "/v1/collections/nope/snapshots", expect=404,
+           code="not_found")
+
+    archive = download(c, "download a snapshot", "snap", small_id)
+    response = c.last_response
+    if archive is not None:
+        c.expect("download: named after the collection and the snapshot",
+                 response.headers.get("content-disposition") == f'attachment; filename="snap-{small_id}.tar"',
+                 repr(response.headers.get("content-disposition")))
+        members = tar_members(archive)
+        c.expect("download: SNAPSHOT, the MANIFEST, segments and WAL, then CHECKSUMS", members is not None
+                 and members[0][0] == "SNAPSHOT" and members[0][-1] == "CHECKSUMS" and "MANIFEST" in members[0]
+                 and any(n.startswith("segments/") for n in members[0])
+                 and any(n.startswith("wal/") for n in members[0]), repr(members and members[0]))
+        c.expect("download: SNAPSHOT names the collection and the id", members is not None
+                 and "\ncollection snap\n" in members[1] and f"\nid {small_id}\n" in members[1],
+                 repr(members and members[1]))
+    large_archive = download(c, "download a snapshot over the body limit", "snap", large_id)
+    c.expect("download: the archive over the body limit is whole",
+             large_archive is not None and len(large_archive) > large["bytes"], repr(len(large_archive or b"")))
+    c.call("download: unknown id", "GET", SNAPSHOT, S + "/snapshots/20000101-000000-000", expect=404,
+           code="not_found")
+    c.call("download: unknown collection", "GET", SNAPSHOT, f"/v1/collections/nope/snapshots/{small_id}",
+           expect=404, code="not_found")
+    c.call("download: an id that is a path", "GET", SNAPSHOT, S + "/snapshots/..%2F..%2Fcollections%2Fsnap",
+           expect=404, code="not_found")
+    c.call("download: id of 257 bytes", "GET", SNAPSHOT, S + "/snapshots/" + "x" * 257, expect=400,
+           code="invalid_argument")
+    c.call("download: bad collection name", "GET", SNAPSHOT, f"/v1/collections/bad.name/snapshots/{small_id}",
+           expect=400, code="invalid_argument")
+
+    if archive is None or large_archive is None:
+        c.report(False, "restore", "no archive to restore")
+        return
+    # Restore under new names: every point back.
+    restored = c.call("restore under a new name", "POST", RESTORE, "/v1/collections/snap_a/snapshots/restore",
+                      raw_body=archive, expect=201, content_type="application/x-tar")
+    c.expect("restore: names the collection", restored == {"restored": "snap_a"}, repr(restored))
+    c.expect("restore: as many points as the snapshot",
+             count_of(c, "restored: count", "snap_a") == small_count, "counts differ")
+    got = c.call("restored: a point", "GET", POINT, "/v1/collections/snap_a/points/w3?include_vector=true")
+    original = c.call("original: the same point", "GET", POINT, S + "/points/w3?include_vector=true")
+    c.expect("restored: the point as it was", got is not None and got == original, f"{got!r} vs {original!r}")
+    described = c.call("restored: its summary", "GET", "/v1/collections/{name}", "/v1/collections/snap_a")
+    c.expect("restored: the dimension and metric of the original",
+             described == {"name": "snap_a", "dimension": 2, "metric": "cosine", "points": small_count,
+                           "status": "ok"}, repr(described))
+    c.expect("restored: none of the later points", count_of(c, "restored: the later points", "snap_a",
+                                                            body={"filter": {"exists": "pad"}}) == 0, "some")
+    try:
+        response = send_chunked(c.conn, "POST", "/v1/collections/snap_b/snapshots/restore", large_archive,
+                                "application/octet-stream")
+        restored = c.validate_response("restore over the body limit, chunked", RESTORE, "POST", response, 201)
+        c.expect("restore over the body limit: names the collection", restored == {"restored": "snap_b"},
+                 repr(restored))
+    except (OSError, CheckFailed) as e:
+        c.conn.close()
+        c.report(False, "restore over the body limit, chunked", f"request failed: {e}")
+    c.expect("restore over the body limit: every point", count_of(c, "restored over the limit: count", "snap_b")
+             == large_count, "counts differ")
+
+    # Refused restores create nothing.
+    c.call("restore onto an existing collection", "POST", RESTORE, S + "/snapshots/restore", raw_body=archive,
+           expect=409, code="already_exists")
+    cut = c.call("restore a truncated archive", "POST", RESTORE, "/v1/collections/snap_c/snapshots/restore",
+                 raw_body=archive[:len(archive) // 2], expect=400, code="invalid_argument",
+                 content_type="application/x-tar")
+    c.expect("restore a truncated archive: says it was cut short", isinstance(cut, dict)
+             and "cut short" in cut.get("error", {}).get("message", ""), repr(cut))
+    damaged = bytearray(archive)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as members:
+        segment = next(m for m in members.getmembers() if m.name.startswith("segments/"))
+    damaged[segment.offset_data + segment.size // 2] ^= 0x01  # the segment's crc32c no longer matches
+    bad = c.call("restore a damaged archive", "POST", RESTORE, "/v1/collections/snap_c/snapshots/restore",
+                 raw_body=bytes(damaged), expect=400, code="invalid_argument")
+    c.expect("restore a damaged archive: says which member", isinstance(bad, dict)
+             and "checksum" in bad.get("error", {}).get("message", ""), repr(bad))
+    c.call("restore an empty body", "POST", RESTORE, "/v1/collections/snap_c/snapshots/restore", raw_body=b"",
+           expect=400, code="invalid_argument")
+    c.call("restore: not an archive", "POST", RESTORE, "/v1/collections/snap_c/snapshots/restore",
+           {"points": []}, expect=400, code="invalid_argument")
+    c.call("restore: bad collection name", "POST", RESTORE, "/v1/collections/bad.name/snapshots/restore",
+           raw_body=archive, expect=400, code="invalid_argument")
+    c.call("refused restores created nothing", "GET", "/v1/collections/{name}", "/v1/collections/snap_c",
+           expect=404, code="not_found")
+
+    # Snapshots outlive their collection.
+    kept = c.call("snapshot of the restored collection", "POST", SNAPSHOTS, "/v1/collections/snap_b/snapshots",
+                  expect=201)
+    c.call("delete the restored collection", "DELETE", "/v1/collections/{name}", "/v1/collections/snap_b")
+    listed = c.call("list the snapshots of a deleted collection", "GET", SNAPSHOTS,
+                    "/v1/collections/snap_b/snapshots")
+    c.expect("a deleted collection's snapshots are still listed", isinstance(kept, dict)
+             and listed == {"snapshots": [kept]}, repr(listed))
+    if isinstance(kept, dict):
+        download(c, "download the snapshot of a deleted collection", "snap_b", kept["id"])
+        gone = c.call("delete the snapshot of a deleted collection", "DELETE", SNAPSHOT,
+                      f"/v1/collections/snap_b/snapshots/{kept['id']}")
+        c.expect("delete a snapshot: names it", gone == {"deleted": kept["id"]}, repr(gone))
+    c.call("list: neither collection nor snapshots", "GET", SNAPSHOTS, "/v1/collections/snap_b/snapshots",
+           expect=404, code="not_found")
+
+    # Delete.
+    gone = c.call("delete a snapshot", "DELETE", SNAPSHOT, f"{S}/snapshots/{small_id}")
+    c.expect("delete a snapshot: its id", gone == {"deleted": small_id}, repr(gone))
+    c.call("delete a snapshot again", "DELETE", SNAPSHOT, f"{S}/snapshots/{small_id}", expect=404, code="not_found")
+    c.call("download a deleted snapshot", "GET", SNAPSHOT, f"{S}/snapshots/{small_id}", expect=404, code="not_found")
+    listed = c.call("list after a delete", "GET", SNAPSHOTS, S + "/snapshots")
+    c.expect("list after a delete: the other one", listed == {"snapshots": [large]}, repr(listed))
+    c.call("delete a snapshot: unknown collection", "DELETE", SNAPSHOT, f"/v1/collections/nope/snapshots/{large_id}",
+           expect=404, code="not_found")
+    c.call("delete a snapshot: bad collection name", "DELETE", SNAPSHOT,
+           f"/v1/collections/bad.name/snapshots/{large_id}", expect=400, code="invalid_argument")
+    c.call("delete the other snapshot", "DELETE", SNAPSHOT, f"{S}/snapshots/{large_id}")
+    listed = c.call("list when none is left", "GET", SNAPSHOTS, S + "/snapshots")
+    c.expect("list when none is left: empty, the collection exists", listed == {"snapshots": []}, repr(listed))
+    for name in ("snap", "snap_a"):
+        c.call(f"delete {name}", "DELETE", "/v1/collections/{name}", f"/v1/collections/{name}")
+
+
+# ---------------------------------------------------------------------------------------------
 # The scripted sequence.
 
 def run_sequence(c):
@@ -1130,6 +1358,7 @@ def run_sequence(c):
     run_point_reads(c)
     run_point_writes(c)
     run_point_limits(c)
+    run_snapshots(c)
 
     # Compact.
     c.call("compact", "POST", COMPACT, "/v1/collections/docs/compact")

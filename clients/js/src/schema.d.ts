@@ -388,6 +388,85 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/collections/{name}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a collection's snapshots, oldest first
+         * @description Snapshots outlive their collection: they are listed after it was deleted, and 404 is only for a name that has neither a collection nor a snapshot. Needs the full key.
+         */
+        get: operations["listSnapshots"];
+        put?: never;
+        /**
+         * Take a snapshot of a collection
+         * @description A point-in-time snapshot holding every write acknowledged before the call, kept under the data directory (hard links to the collection's segment and WAL files, and its MANIFEST as of that moment; docs/format.md, Snapshots). Answers once the snapshot is durable. Any request body is ignored. Needs the full key.
+         */
+        post: operations["createSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/collections/{name}/snapshots/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a collection from a snapshot archive
+         * @description Creates collection {name} (any name, not necessarily the snapshot's) from the archive sent as the body, as GET /v1/collections/{name}/snapshots/{id} answers it; the Content-Type is not looked at. The body is written to a file under the data directory, not held in memory, and may be up to --max-upload-gb when sent with Transfer-Encoding chunked (see the 413 for one sent with a Content-Length); it is checked whole (every member's crc32c) before the collection appears. A literal segment wins over a snapshot id: this path is never the snapshot "restore". Needs the full key (a refused upload is answered before its body is read, and the connection is closed).
+         */
+        post: operations["restoreSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/collections/{name}/snapshots/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+                /** @description A snapshot id as the server gave it (the UTC time it was taken, yyyymmdd-hhmmss-mmm, with "-2", "-3", ... when several are taken in one millisecond), percent-encoded like a point id. Any other id of 1 to 256 bytes once decoded is 404; a longer one, or a malformed %XX escape, is 400 invalid_argument. */
+                id: components["parameters"]["SnapshotId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download a snapshot as a tar archive
+         * @description The snapshot as one POSIX ustar archive, streamed from its files: SNAPSHOT first, then each file it lists, then CHECKSUMS (docs/format.md, Snapshots). Content-Length is the archive's size. A snapshot whose collection was deleted can still be downloaded. Deleting the snapshot meanwhile does not cut a download short. Needs the full key.
+         */
+        get: operations["downloadSnapshot"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a snapshot
+         * @description Removes the snapshot from the list at once and then its files (the collection's own files are not touched; they were hard links). An archive being downloaded is read to its end. Needs the full key.
+         */
+        delete: operations["deleteSnapshot"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -684,6 +763,35 @@ export interface components {
             /** @enum {boolean} */
             compacted: true;
         };
+        SnapshotInfo: {
+            /** @description yyyymmdd-hhmmss-mmm (UTC), with "-2", "-3", ... when several are taken in one millisecond. */
+            id: string;
+            /** @description When it was taken, in milliseconds since the Unix epoch. */
+            created_unix_ms: number;
+            /** @description The collection's live points at that moment. */
+            points: number;
+            /** @description The total size of the files it holds (MANIFEST, segments, WAL); the archive adds its headers, SNAPSHOT and CHECKSUMS. */
+            bytes: number;
+            /** @description How many files it holds (the MANIFEST, each segment and each WAL file). */
+            files: number;
+        };
+        SnapshotList: {
+            /** @description Oldest first. */
+            snapshots: components["schemas"]["SnapshotInfo"][];
+        };
+        /**
+         * Format: binary
+         * @description A POSIX ustar archive: SNAPSHOT, the files it lists, then CHECKSUMS (docs/format.md, Snapshots).
+         */
+        SnapshotArchive: string;
+        DeleteSnapshotResponse: {
+            /** @description The deleted snapshot's id. */
+            deleted: string;
+        };
+        RestoreSnapshotResponse: {
+            /** @description The name of the collection created. */
+            restored: string;
+        };
         /** @enum {string} */
         ErrorCode: "invalid_argument" | "bad_request" | "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "already_exists" | "payload_too_large" | "busy" | "shutting_down" | "not_implemented" | "insufficient_storage" | "collection_failed" | "corruption" | "unsupported_version" | "io_error" | "internal";
         Error: {
@@ -787,6 +895,15 @@ export interface components {
                 "application/json": components["schemas"]["BadRequestError"];
             };
         };
+        /** @description invalid_argument: a bad collection name, or an archive that is not a whole, undamaged snapshot ("snapshot archive: cut short at byte N (truncated download or upload?)", "... fails its checksum (damaged in transit or on disk)", or not a snapshot at all); nothing is created. Or bad_request (malformed HTTP; the connection is closed). */
+        BadRequestArchive: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["BadRequestError"];
+            };
+        };
         /** @description not_found - the collection does not exist (or was deleted while the call waited). */
         NotFound: {
             headers: {
@@ -798,6 +915,15 @@ export interface components {
         };
         /** @description not_found - the collection does not exist, or it has no live point with this id. */
         PointNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["NotFoundError"];
+            };
+        };
+        /** @description not_found - the collection has no snapshot with this id (whether or not the collection exists). */
+        SnapshotNotFound: {
             headers: {
                 [name: string]: unknown;
             };
@@ -860,6 +986,15 @@ export interface components {
                 "application/json": components["schemas"]["PayloadTooLargeError"];
             };
         };
+        /** @description payload_too_large - the archive is over --max-upload-gb (default 1024 GiB); the connection is closed. This build also refuses an archive sent with a Content-Length over --max-body-mb, before reading it (one sent with Transfer-Encoding chunked is held to --max-upload-gb only). */
+        UploadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["PayloadTooLargeError"];
+            };
+        };
         /** @description collection_failed (the collection could not be opened, or its WAL failed), corruption (a read failed its checksum), unsupported_version, io_error, or internal (unmapped). */
         ServerError: {
             headers: {
@@ -903,6 +1038,8 @@ export interface components {
         CollectionName: string;
         /** @description A point id, percent-encoded (%XX escapes; "+" is a plus): 1 to 256 bytes once decoded (400 invalid_argument otherwise). An integer id is its decimal string. */
         PointIdPath: string;
+        /** @description A snapshot id as the server gave it (the UTC time it was taken, yyyymmdd-hhmmss-mmm, with "-2", "-3", ... when several are taken in one millisecond), percent-encoded like a point id. Any other id of 1 to 256 bytes once decoded is 404; a longer one, or a malformed %XX escape, is 400 invalid_argument. */
+        SnapshotId: string;
     };
     requestBodies: never;
     headers: {
@@ -910,6 +1047,10 @@ export interface components {
         Allow: string;
         /** @description Always "1" (seconds). */
         RetryAfter: "1";
+        /** @description attachment; filename="<name>-<id>.tar" */
+        ContentDisposition: string;
+        /** @description The archive's size in bytes, known before it is streamed. */
+        ContentLength: string;
     };
     pathItems: never;
 }
@@ -1763,6 +1904,201 @@ export interface operations {
             500: components["responses"]["ServerError"];
             503: components["responses"]["Unavailable"];
             507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    listSnapshots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The snapshots, oldest first (an empty list for a collection without any). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "snapshots": [
+                     *         {
+                     *           "id": "20261202-221437-425",
+                     *           "created_unix_ms": 1796249677425,
+                     *           "points": 3000,
+                     *           "bytes": 103973,
+                     *           "files": 2
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SnapshotList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Taken; what the snapshot holds. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "20261202-221437-425",
+                     *       "created_unix_ms": 1796249677425,
+                     *       "points": 3000,
+                     *       "bytes": 103973,
+                     *       "files": 2
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SnapshotInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    restoreSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-tar": components["schemas"]["SnapshotArchive"];
+                "application/octet-stream": components["schemas"]["SnapshotArchive"];
+            };
+        };
+        responses: {
+            /** @description Restored; the collection is served from now on. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "restored": "docs2"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RestoreSnapshotResponse"];
+                };
+            };
+            400: components["responses"]["BadRequestArchive"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["UploadTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    downloadSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+                /** @description A snapshot id as the server gave it (the UTC time it was taken, yyyymmdd-hhmmss-mmm, with "-2", "-3", ... when several are taken in one millisecond), percent-encoded like a point id. Any other id of 1 to 256 bytes once decoded is 404; a longer one, or a malformed %XX escape, is 400 invalid_argument. */
+                id: components["parameters"]["SnapshotId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive. */
+            200: {
+                headers: {
+                    "Content-Disposition": components["headers"]["ContentDisposition"];
+                    "Content-Length": components["headers"]["ContentLength"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-tar": components["schemas"]["SnapshotArchive"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["SnapshotNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-' (400 invalid_argument otherwise). */
+                name: components["parameters"]["CollectionName"];
+                /** @description A snapshot id as the server gave it (the UTC time it was taken, yyyymmdd-hhmmss-mmm, with "-2", "-3", ... when several are taken in one millisecond), percent-encoded like a point id. Any other id of 1 to 256 bytes once decoded is 404; a longer one, or a malformed %XX escape, is 400 invalid_argument. */
+                id: components["parameters"]["SnapshotId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "deleted": "20261202-221437-425"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DeleteSnapshotResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["SnapshotNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["ServerError"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }

@@ -1533,6 +1533,99 @@ def in_ci():
     return os.environ.get("CI", "").lower() in ("true", "1")
 
 
+def run_access(c, server_binary, temp, log):
+    """401 and 403: a server with a full and a read-only key."""
+    C = "/v1/collections"
+    K = "/v1/collections/keyed"
+    full_key, read_key = "full-key-for-the-check", "read-only-key-for-the-check"
+    full = {"Authorization": f"Bearer {full_key}"}
+    full_header = {"api-key": full_key}
+    read_only = {"api-key": read_key}
+    read_only_bearer = {"Authorization": f"bearer {read_key}"}
+    port_file = os.path.join(temp, "port-keys")
+    server = start_server(server_binary, os.path.join(temp, "data-keys"), port_file, log,
+                          ["--api-key", full_key, "--read-only-api-key", read_key])
+    a = Checker(c.spec, wait_ready(port_file, server))
+    a.call("keys: health without a key", "GET", "/healthz", "/healthz")
+    a.call("keys: create with the full key", "POST", C, C, {"name": "keyed", "dimension": 2}, 201, headers=full)
+    a.call("keys: upsert with the full key in api-key", "POST", "/v1/collections/{name}/points", K + "/points",
+           {"points": [{"id": "a", "vector": [1, 2], "payload": {"n": 1}}]}, headers=full_header)
+    taken = a.call("keys: snapshot with the full key", "POST", SNAPSHOTS, K + "/snapshots", expect=201, headers=full)
+    snapshot_id = taken.get("id") if isinstance(taken, dict) else "none"
+    archive = download(a, "keys: download with the full key", "keyed", snapshot_id, headers=full) or b""
+
+    # No key, or a wrong one: 401 on every route but /healthz, before routing.
+    no_key = [
+        ("list", "GET", C, C, None),
+        ("metrics", "GET", "/metrics", "/metrics", None),
+        ("create", "POST", C, C, {"name": "other", "dimension": 2}),
+        ("describe", "GET", "/v1/collections/{name}", K, None),
+        ("search", "POST", "/v1/collections/{name}/search", K + "/search", {"vector": [1, 2]}),
+        ("upsert", "POST", "/v1/collections/{name}/points", K + "/points",
+         {"points": [{"id": "b", "vector": [1, 2]}]}),
+        ("get a point", "GET", POINT, K + "/points/a", None),
+        ("snapshot", "POST", SNAPSHOTS, K + "/snapshots", None),
+        ("list snapshots", "GET", SNAPSHOTS, K + "/snapshots", None),
+        ("download", "GET", SNAPSHOT, f"{K}/snapshots/{snapshot_id}", None),
+        ("delete a collection", "DELETE", "/v1/collections/{name}", K, None),
+    ]
+    for label, method, template, path, body in no_key:
+        a.call(f"no key: {label}", method, template, path, body, 401, "unauthorized")
+    for label, headers in [("a wrong key", {"Authorization": "Bearer wrong"}), ("a wrong api-key", {"api-key": "x"}),
+                           ("a key without Bearer", {"Authorization": full_key})]:
+        a.call(f"{label}: list", "GET", C, C, expect=401, code="unauthorized", headers=headers)
+    a.call("no key: an unknown path", "GET", None, "/v1/things", expect=401, code="unauthorized")
+    a.call("no key: a method the path does not take", "PUT", C, C, {}, 401, "unauthorized")
+    a.call("no key: restore (refused before the body is read)", "POST", RESTORE,
+           "/v1/collections/other/snapshots/restore", raw_body=archive, expect=401, code="unauthorized")
+    a.expect("no key: restore closes the connection", a.conn.sock is None, "the connection stayed open")
+
+    # The read-only key: what changes nothing, but no write and no snapshot.
+    reads = [
+        ("list", "GET", C, C, None),
+        ("metrics", "GET", "/metrics", "/metrics", None),
+        ("describe", "GET", "/v1/collections/{name}", K, None),
+        ("stats", "GET", "/v1/collections/{name}/stats", K + "/stats", None),
+        ("search", "POST", "/v1/collections/{name}/search", K + "/search", {"vector": [1, 2]}),
+        ("count", "POST", COUNT_POINTS, K + "/points/count", {}),
+        ("get a point", "GET", POINT, K + "/points/a", None),
+        ("scroll", "POST", SCROLL, K + "/points/scroll", {}),
+    ]
+    for label, method, template, path, body in reads:
+        a.call(f"read-only key: {label}", method, template, path, body, headers=read_only)
+    a.call("read-only key as a bearer token: list", "GET", C, C, headers=read_only_bearer)
+    a.call("read-only key: an unknown path", "GET", None, "/v1/things", expect=404, code="route_not_found",
+           headers=read_only)
+    writes = [
+        ("create", "POST", C, C, {"name": "other", "dimension": 2}),
+        ("upsert", "POST", "/v1/collections/{name}/points", K + "/points", {"points": [{"id": "b", "vector": [1, 2]}]}),
+        ("delete points", "POST", DELETE_POINTS, K + "/points/delete", {"ids": ["a"]}),
+        ("patch", "POST", PATCH, K + "/points/payload", {"ids": ["a"], "payload": {"n": 2}}),
+        ("flush", "POST", "/v1/collections/{name}/flush", K + "/flush", None),
+        ("compact", "POST", "/v1/collections/{name}/compact", K + "/compact", None),
+        ("delete a collection", "DELETE", "/v1/collections/{name}", K, None),
+        ("snapshot", "POST", SNAPSHOTS, K + "/snapshots", None),
+        ("list snapshots", "GET", SNAPSHOTS, K + "/snapshots", None),
+        ("download", "GET", SNAPSHOT, f"{K}/snapshots/{snapshot_id}", None),
+        ("delete a snapshot", "DELETE", SNAPSHOT, f"{K}/snapshots/{snapshot_id}", None),
+    ]
+    for label, method, template, path, body in writes:
+        a.call(f"read-only key: {label}", method, template, path, body, 403, "forbidden", headers=read_only)
+    a.call("read-only key: restore (refused before the body is read)", "POST", RESTORE,
+           "/v1/collections/other/snapshots/restore", raw_body=archive, expect=403, code="forbidden",
+           headers=read_only_bearer)
+    a.expect("read-only key: restore closes the connection", a.conn.sock is None, "the connection stayed open")
+    counted = a.call("keys: nothing changed", "POST", COUNT_POINTS, K + "/points/count", headers=read_only)
+    a.expect("keys: the refused writes changed nothing", counted == {"count": 1}, repr(counted))
+    a.call("keys: restore with the full key", "POST", RESTORE, "/v1/collections/other/snapshots/restore",
+           raw_body=archive, expect=201, headers=full)
+    a.call("keys: delete the snapshot with the full key", "DELETE", SNAPSHOT, f"{K}/snapshots/{snapshot_id}",
+           headers=full)
+    a.conn.close()
+    stop_server(c, "keys", server)
+    c.absorb(a)
+
+
 def run_collection_failed(c, server_binary, temp, log):
     """500 collection_failed: a collection whose MANIFEST no longer passes its crc opens failed,
     and every call on it but stats and delete answers 500."""
@@ -1678,7 +1771,7 @@ def check_coverage(c):
             success = [s for s in seen if 200 <= s < 300]
             c.expect(f"coverage: {method} {template} exercised with success",
                      success, f"statuses seen: {sorted(seen)}")
-    for status in (400, 404, 405, 409, 413, 500, 501, 503, 507):
+    for status in (400, 401, 403, 404, 405, 409, 413, 500, 501, 503, 507):
         if status in c.skipped_statuses:
             continue
         c.expect(f"coverage: status {status} provoked", status in c.statuses_seen)
@@ -1741,6 +1834,7 @@ def main():
         run_sequence(checker)
         run_shutdown(checker, server)
         with open(log_path, "ab") as log:
+            run_access(checker, args.server_binary, temp, log)
             run_collection_failed(checker, args.server_binary, temp, log)
             run_disk_full(checker, args.server_binary, temp, log)
         check_coverage(checker)

@@ -1666,6 +1666,7 @@ def run_collection_failed(c, server_binary, temp, log):
          {"filter": {"exists": "id"}}),
         ("patch", "POST", "/v1/collections/{name}/points/payload", "/v1/collections/broken/points/payload",
          {"ids": ["a"], "payload": {"x": 1}}),
+        ("snapshot", "POST", SNAPSHOTS, "/v1/collections/broken/snapshots", None),
     ]
     for label, method, template, path, body in calls:
         failed.call(f"failed collection: {label}", method, template, path, body, 500, "collection_failed")
@@ -1674,6 +1675,8 @@ def run_collection_failed(c, server_binary, temp, log):
     failed.expect("failed collection: stats say failed and why",
                   isinstance(stats, dict) and stats.get("status") == "failed" and "MANIFEST" in stats.get("failure", ""),
                   repr(stats))
+    listed = failed.call("failed collection: list snapshots", "GET", SNAPSHOTS, "/v1/collections/broken/snapshots")
+    failed.expect("failed collection: no snapshot was taken", listed == {"snapshots": []}, repr(listed))
     failed.call("failed collection: delete", "DELETE", "/v1/collections/{name}", "/v1/collections/broken")
     failed.conn.close()
     stop_server(c, "failed collection", server)
@@ -1731,11 +1734,16 @@ def run_disk_full(c, server_binary, temp, log):
         patch = {"ids": ["seed"], "payload": {"pad": "x" * 200000}}
         full.call("disk full: patch", "POST", "/v1/collections/{name}/points/payload",
                   "/v1/collections/full/points/payload", patch, 507, "insufficient_storage")
+        full.call("disk full: snapshot", "POST", SNAPSHOTS, "/v1/collections/full/snapshots", None, 507,
+                  "insufficient_storage")
+        listed = full.call("disk full: list snapshots", "GET", SNAPSHOTS, "/v1/collections/full/snapshots")
+        full.expect("disk full: the failed snapshot is not listed", listed == {"snapshots": []}, repr(listed))
         os.remove(filler)
         full.call("space again: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/full/points",
                   points)
         full.call("space again: patch", "POST", "/v1/collections/{name}/points/payload",
                   "/v1/collections/full/points/payload", patch)
+        full.call("space again: snapshot", "POST", SNAPSHOTS, "/v1/collections/full/snapshots", None, 201)
         full.conn.close()
         stop_server(c, "disk full", server)
         c.absorb(full)

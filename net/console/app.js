@@ -13,7 +13,6 @@ const state = {
     stats: null, // the selected collection's stats answer
     statsTime: null,
     selected: null,
-    loading: false,
     lastLoad: { signature: '', time: 0 },
 };
 
@@ -29,11 +28,30 @@ function mergeFigures(name, values) {
     state.figures.set(name, f);
 }
 
-async function loadCollections() {
-    if (state.loading) {
-        return;
+// Lists the collections (and their stats). Loads run one at a time; a call while one runs gets
+// one more load after it (shared by every call meanwhile), so what it sees is never older than
+// the call.
+let loadRunning = null;
+let loadQueued = null;
+
+function loadCollections() {
+    if (loadQueued) {
+        return loadQueued;
     }
-    state.loading = true;
+    if (!loadRunning) {
+        loadRunning = listCollections().finally(() => {
+            loadRunning = null;
+        });
+        return loadRunning;
+    }
+    loadQueued = loadRunning.then(() => {
+        loadQueued = null;
+        return loadCollections();
+    });
+    return loadQueued;
+}
+
+async function listCollections() {
     try {
         const answer = await call('GET', '/v1/collections');
         connected();
@@ -76,8 +94,6 @@ async function loadCollections() {
             state.stats = null;
         }
         $('collections-loading').hidden = true;
-    } finally {
-        state.loading = false;
     }
     renderCollections();
     renderSelection();
@@ -117,8 +133,8 @@ function renderCollections() {
     table.hidden = false;
     const rows = state.collections.map((c) => {
         const f = { ...c, ...(state.figures.get(c.name) ?? {}) };
+        // A button for the keyboard; a click anywhere on the row selects too.
         const nameButton = element('button', { type: 'button', class: 'link', testid: 'select-collection', textContent: c.name });
-        nameButton.addEventListener('click', () => select(c.name));
         const failed = f.status === 'failed' || f.failed === 1;
         const nameCell = element('td', {}, nameButton);
         if (failed) {
@@ -137,11 +153,7 @@ function renderCollections() {
         if (c.name === state.selected) {
             row.classList.add('selected');
         }
-        row.addEventListener('click', (event) => {
-            if (event.target === row || event.target.tagName === 'TD') {
-                select(c.name);
-            }
-        });
+        row.addEventListener('click', () => select(c.name));
         return row;
     });
     body.replaceChildren(...rows);
@@ -200,15 +212,19 @@ function select(name) {
     renderCollections();
 }
 
+let statsAsked = 0;
+
 async function refreshStats() {
     const name = state.selected;
     if (!name) {
         return;
     }
+    const asked = ++statsAsked;
     try {
         const stats = await call('GET', `${collectionPath(name)}/stats`);
         connected();
-        if (state.selected !== name) {
+        // Another collection was picked, or a later read was asked for (answers can cross).
+        if (state.selected !== name || asked !== statsAsked) {
             return;
         }
         state.stats = stats;
@@ -429,7 +445,7 @@ function updateLiveFigures(collections) {
         refreshStats();
     }
     // A collection created or deleted elsewhere: list again (at most every 5 s for one change).
-    if (state.collections !== null && !state.loading) {
+    if (state.collections !== null && loadRunning === null) {
         const seen = signature(collections.keys());
         const listed = signature(state.collections.map((c) => c.name));
         if (seen !== listed && (seen !== state.lastLoad.signature || Date.now() - state.lastLoad.time > 5000)) {

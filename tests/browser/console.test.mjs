@@ -290,6 +290,21 @@ test('the .fvecs and JSON readers', () => {
 // ---- the console in the browser ------------------------------------------------------------
 
 test('the console, step by step', { timeout: 110000 }, async (t) => {
+    // Each step builds on the one before: after a failure the rest are skipped, not timed out.
+    let failed = null;
+    const step = (name, fn) => t.test(name, async (st) => {
+        if (failed) {
+            st.skip(`after '${failed}' failed`);
+            return;
+        }
+        try {
+            await fn();
+        } catch (e) {
+            failed = name;
+            await screenshot('failed').catch(() => {});
+            throw e;
+        }
+    });
     const { bytes: fvecs, vectors } = makeFvecs(ROWS, DIM, 20251203);
     // 20 points with payloads, a quarter of them red, for the .jsonl import and the filters.
     const docs = Array.from({ length: 20 }, (_, i) => ({
@@ -304,7 +319,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
     const fvecsPath = path.join(tmp, 'vectors.fvecs');
     fs.writeFileSync(fvecsPath, fvecs);
 
-    await t.test('without a key the page shows the 401 message', async () => {
+    await step('without a key the page shows the 401 message', async () => {
         await page.goto(`${base}/`);
         const banner = byTestId('banner');
         await banner.waitFor({ state: 'visible' });
@@ -317,7 +332,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('no-key');
     });
 
-    await t.test('with the full key: the empty state', async () => {
+    await step('with the full key: the empty state', async () => {
         await useKey(FULL_KEY);
         await byTestId('collections-empty').waitFor({ state: 'visible' });
         assert.match(await text('collections-empty'), /No collections yet/);
@@ -327,7 +342,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('empty');
     });
 
-    await t.test('create a collection: it is listed; a second create shows the server\'s 409', async () => {
+    await step('create a collection: it is listed; a second create shows the server\'s 409', async () => {
         await byTestId('create-name').fill(COLLECTION);
         await byTestId('create-dimension').fill(String(DIM));
         await byTestId('create-metric').selectOption('l2');
@@ -349,7 +364,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('created');
     });
 
-    await t.test(`import ${ROWS} x ${DIM} .fvecs, through a 503: the stats show ${ROWS} points`, async () => {
+    await step(`import ${ROWS} x ${DIM} .fvecs, through a 503: the stats show ${ROWS} points`, async () => {
         // The first batch gets the answer a server with full staging gives (503 busy, Retry-After:
         // 1), made up here since a real one depends on timing; the page must wait and send again.
         let sent = 0;
@@ -392,7 +407,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('imported');
     });
 
-    await t.test('import a .jsonl file with payloads; a file of another dimension is refused', async () => {
+    await step('import a .jsonl file with payloads; a file of another dimension is refused', async () => {
         const jsonlPath = path.join(tmp, 'docs.jsonl');
         fs.writeFileSync(jsonlPath, `${docs.map((d) => JSON.stringify(d)).join('\n')}\n\n`);
         await byTestId('import-file').setInputFiles(jsonlPath);
@@ -412,7 +427,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
             `wrong.jsonl holds vectors of dimension 3; collection '${COLLECTION}' has dimension ${DIM}.`);
     });
 
-    await t.test('search by a stored point\'s id: that point first, at distance 0, top_k rows', async () => {
+    await step('search by a stored point\'s id: that point first, at distance 0, top_k rows', async () => {
         const id = '1234';
         const topK = 12;
         await byTestId('search-topk').fill(String(topK));
@@ -442,7 +457,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('search-by-id');
     });
 
-    await t.test('a filter narrows the answer; a bad filter and a bad vector show the server\'s messages', async () => {
+    await step('a filter narrows the answer; a bad filter and a bad vector show the server\'s messages', async () => {
         await byTestId('search-filter').fill('{"in": ["id", ["5", "6", "7"]]}');
         await byTestId('search-submit').click();
         await page.waitForFunction(() => document.querySelectorAll('[data-testid="result-row"]').length === 3);
@@ -483,7 +498,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('search-errors');
     });
 
-    await t.test('the recall check shows a figure in [0, 1]', async () => {
+    await step('the recall check shows a figure in [0, 1]', async () => {
         await byTestId('recall-run').click();
         await byTestId('recall-result').waitFor();
         const value = Number(await byTestId('recall-value').getAttribute('data-value'));
@@ -493,7 +508,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('recall');
     });
 
-    await t.test('the traffic chart shows the searches', async () => {
+    await step('the traffic chart shows the searches', async () => {
         await page.waitForFunction(() =>
             Number(document.querySelector('[data-testid="qps-search-peak"]').dataset.value) > 0, null, { timeout: 20000 });
         assert.ok(await byTestId('qps-empty').isHidden());
@@ -514,7 +529,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('traffic');
     });
 
-    await t.test('the read-only key cannot delete: the 403 message', async () => {
+    await step('the read-only key cannot delete: the 403 message', async () => {
         await useKey(READ_KEY);
         const row = page.locator(`[data-testid="collection-row"][data-name="${COLLECTION}"]`);
         await row.waitFor();
@@ -529,7 +544,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('read-only-delete');
     });
 
-    await t.test('delete with the full key: the empty state again', async () => {
+    await step('delete with the full key: the empty state again', async () => {
         await useKey(FULL_KEY);
         await byTestId('delete').click();
         await byTestId('confirm-delete').waitFor();
@@ -540,14 +555,14 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('deleted');
     });
 
-    await t.test('the key is kept in the browser across a reload', async () => {
+    await step('the key is kept in the browser across a reload', async () => {
         await page.reload();
         await byTestId('collections-empty').waitFor({ state: 'visible' });
         assert.equal(await byTestId('api-key').inputValue(), FULL_KEY);
         assert.ok(await byTestId('banner').isHidden());
     });
 
-    await t.test('a stopped server: the page says it cannot reach it', async () => {
+    await step('a stopped server: the page says it cannot reach it', async () => {
         await stopServer();
         await page.waitForFunction(() =>
             document.querySelector('[data-testid="banner"]').textContent.includes('Cannot reach the server'));

@@ -342,7 +342,14 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await screenshot('empty');
     });
 
-    await step('create a collection: it is listed; a second create shows the server\'s 409', async () => {
+    await step('create a collection: it is listed; a bad name and a second create show the server\'s messages', async () => {
+        await byTestId('create-name').fill('no spaces');
+        await byTestId('create-dimension').fill(String(DIM));
+        await byTestId('create-submit').click();
+        await byTestId('create-error').waitFor();
+        assert.equal(await text('create-error'), "400 invalid_argument: invalid collection name 'no spaces': "
+            + "use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'");
+
         await byTestId('create-name').fill(COLLECTION);
         await byTestId('create-dimension').fill(String(DIM));
         await byTestId('create-metric').selectOption('l2');

@@ -103,7 +103,7 @@ async function listCollections() {
 function renderSelection() {
     const shown = state.selected !== null && state.collections !== null;
     const none = document.getElementById('no-selection');
-    none.hidden = shown;
+    none.hidden = shown || state.collections?.length === 0;
     none.textContent = state.collections === null
         ? 'The collections show here once the server accepts the API key.'
         : 'Pick a collection to see its segments and cache, import points, search it and check its recall.';

@@ -558,7 +558,8 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await byTestId('confirm-ok').click();
         await byTestId('collections-empty').waitFor({ state: 'visible' });
         assert.equal(await page.locator('[data-testid="collection-row"]').count(), 0);
-        assert.ok(await byTestId('no-selection').isVisible());
+        assert.ok(await byTestId('selected-name').isHidden());
+        assert.ok(await byTestId('no-selection').isHidden(), 'nothing to pick');
         await screenshot('deleted');
     });
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of OpenPuffer from Debian 12's packages, then the
-# TypeScript client's npm packages (clients/js, from its package-lock.json).
+# Installs every build and test dependency of OpenPuffer from Debian 12's packages, then the npm
+# packages of the TypeScript client (clients/js) and of the console's browser test (tests/browser),
+# each from its package-lock.json.
 # Idempotent: packages already present are not downloaded again. Works as root or via sudo.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ packages=(
     liburing-dev libbenchmark-dev libssl-dev openssl
     clang-14 libclang-rt-14-dev
     curl python3 python3-yaml python3-numpy fio wrk iproute2 prometheus
-    nodejs npm
+    nodejs npm chromium
 )
 
 missing=()
@@ -49,4 +50,8 @@ fi
 # exactly as package-lock.json names them; npm's cache keeps them from being downloaded again.
 echo "setup: npm ci in clients/js"
 (cd "$root/clients/js" && npm ci --no-audit --no-fund --loglevel=error)
+# The web console's browser test: playwright-core only, which drives Debian's chromium (above);
+# it downloads no browser of its own.
+echo "setup: npm ci in tests/browser"
+(cd "$root/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
 echo "setup: done"

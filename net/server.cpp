@@ -254,7 +254,9 @@ private:
     void read_request()
     {
         parser_.emplace();
-        parser_->body_limit(server_.options.max_body_bytes);
+        // No limit while the header is read: its Content-Length is checked in on_header against
+        // the limit of what it is (an upload may be far larger than any other body).
+        parser_->body_limit(boost::none);
         parser_->header_limit(header_bytes_max);
         lowest().expires_after(first_ ? server_.options.request_timeout : server_.options.idle_timeout);
         first_ = false;
@@ -273,6 +275,15 @@ private:
         }
         auto& req = parser_->get();
         if (!server_.routes.is_upload(req.method_string(), req.target())) {
+            if (auto length = parser_->content_length(); length && *length > server_.options.max_body_bytes) {
+                reading_ = false;
+                respond_error(413, "payload_too_large",
+                              strprintf("request body over the %zu-byte limit (--max-body-mb)",
+                                        server_.options.max_body_bytes),
+                              false);
+                return;
+            }
+            parser_->body_limit(server_.options.max_body_bytes);  // a chunked body, as it comes
             http::async_read(stream_, buffer_, *parser_,
                              [self = self_ptr()](beast::error_code ec, std::size_t) { self->on_read(ec); });
             return;
@@ -289,6 +300,11 @@ private:
             target_ = std::string(req.target());
             started_ = std::chrono::steady_clock::now();
             write(std::move(*refused));
+            return;
+        }
+        if (auto length = parser_->content_length(); length && *length > server_.options.max_upload_bytes) {
+            reading_ = false;
+            respond_error(413, "payload_too_large", upload_too_large(), false);
             return;
         }
         upload_path_ = server_.routes.upload_path();
@@ -320,20 +336,42 @@ private:
             (void)io::posix_env().remove(upload_path_);
             upload_path_.clear();
             if (ec == http::error::body_limit) {
-                respond_error(413, "payload_too_large",
-                              strprintf("upload over the %llu-byte limit (--max-upload-gb)",
-                                        static_cast<unsigned long long>(server_.options.max_upload_bytes)),
-                              false);
+                respond_error(413, "payload_too_large", upload_too_large(), false);
                 return;
             }
             if (ec == asio::error::operation_aborted && stop_seen_) {
                 respond_error(503, "shutting_down", "the server is shutting down; the upload was not read", false);
                 return;
             }
-            close();
+            if (connection_ended(ec)) {
+                close();
+                return;
+            }
+            // The file could not be written: the client is still connected and should learn why.
+            if (ec == boost::system::errc::no_space_on_device || ec == boost::system::errc::file_too_large) {
+                respond_error(507, "insufficient_storage",
+                              "the disk is full: the upload could not be stored (" + ec.message() + ")", false);
+                return;
+            }
+            respond_error(500, "internal", "the upload could not be stored: " + ec.message(), false);
             return;
         }
         handle(req, std::string(), std::exchange(upload_path_, std::string()));
+    }
+
+    std::string upload_too_large() const
+    {
+        return strprintf("upload over the %llu-byte limit (--max-upload-gb)",
+                         static_cast<unsigned long long>(server_.options.max_upload_bytes));
+    }
+
+    // The connection ended or broke while a body was read (not a failure of the file it went to).
+    static bool connection_ended(const beast::error_code& ec)
+    {
+        return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
+               ec == beast::error::timeout || ec == asio::error::connection_reset ||
+               ec == asio::error::broken_pipe || ec == asio::error::operation_aborted ||
+               ec.category() == asio::error::get_ssl_category() || ec == asio::ssl::error::stream_truncated;
     }
 
     void on_read(beast::error_code ec)

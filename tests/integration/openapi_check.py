@@ -986,6 +986,15 @@ def run_snapshots(c):
         c.report(False, "restore over the body limit, chunked", f"request failed: {e}")
     c.expect("restore over the body limit: every point", count_of(c, "restored over the limit: count", "snap_b")
              == large_count, "counts differ")
+    # The same archive with a Content-Length (curl --data-binary, puffer-cli restore): an upload
+    # is held to --max-upload-gb, not --max-body-mb.
+    restored = c.call("restore over the body limit, Content-Length", "POST", RESTORE,
+                      "/v1/collections/snap_d/snapshots/restore", raw_body=large_archive, expect=201,
+                      content_type="application/x-tar")
+    c.expect("restore over the body limit, Content-Length: names the collection", restored == {"restored": "snap_d"},
+             repr(restored))
+    c.expect("restore over the body limit, Content-Length: every point",
+             count_of(c, "restored over the limit, Content-Length: count", "snap_d") == large_count, "counts differ")
 
     # Refused restores create nothing.
     c.call("restore onto an existing collection", "POST", RESTORE, S + "/snapshots/restore", raw_body=archive,
@@ -1738,6 +1747,10 @@ def run_disk_full(c, server_binary, temp, log):
                   "insufficient_storage")
         listed = full.call("disk full: list snapshots", "GET", SNAPSHOTS, "/v1/collections/full/snapshots")
         full.expect("disk full: the failed snapshot is not listed", listed == {"snapshots": []}, repr(listed))
+        # An upload that meets the full disk is answered, not cut off.
+        full.call("disk full: restore", "POST", RESTORE, "/v1/collections/back/snapshots/restore",
+                  raw_body=b"\0" * (1 << 20), expect=507, code="insufficient_storage",
+                  content_type="application/x-tar")
         os.remove(filler)
         full.call("space again: upsert", "POST", "/v1/collections/{name}/points", "/v1/collections/full/points",
                   points)

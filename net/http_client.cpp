@@ -2,6 +2,11 @@
 
 #include "engine/core/log.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -16,19 +21,25 @@ namespace puffer::net {
 
 result<endpoint_address> parse_server_url(std::string_view url)
 {
+    endpoint_address a;
     if (url.rfind("http://", 0) == 0) {
         url.remove_prefix(7);
+    } else if (url.rfind("https://", 0) == 0) {
+        url.remove_prefix(8);
+        a.tls = true;
     } else if (url.find("://") != std::string_view::npos) {
-        return make_error(errc::invalid_argument, "only http:// servers are supported: " + std::string(url));
+        return make_error(errc::invalid_argument, "only http:// and https:// servers are supported: " + std::string(url));
     }
     if (auto slash = url.find('/'); slash != std::string_view::npos) {
         url = url.substr(0, slash);
     }
-    endpoint_address a;
     auto colon = url.rfind(':');
+    if (url.size() > 0 && url.front() == '[' && url.back() == ']') {
+        colon = std::string_view::npos;  // [::1] without a port
+    }
     if (colon == std::string_view::npos) {
         a.host = std::string(url);
-        a.port = 80;
+        a.port = a.tls ? 443 : 80;
     } else {
         a.host = std::string(url.substr(0, colon));
         std::string port(url.substr(colon + 1));
@@ -61,17 +72,127 @@ std::string client_response::header(std::string_view name) const
 http_client::~http_client()
 {
     close();
+    SSL_CTX_free(tls_context_);
 }
 
 http_client::http_client(http_client&& other) noexcept
-    : address_(std::move(other.address_)), timeout_(other.timeout_), fd_(other.fd_), buffer_(std::move(other.buffer_)),
-      api_key_(std::move(other.api_key_))
+    : address_(std::move(other.address_)), timeout_(other.timeout_), fd_(other.fd_),
+      ca_file_(std::move(other.ca_file_)), tls_context_(other.tls_context_), tls_(other.tls_),
+      buffer_(std::move(other.buffer_)), api_key_(std::move(other.api_key_))
 {
     other.fd_ = -1;
+    other.tls_context_ = nullptr;
+    other.tls_ = nullptr;
+}
+
+namespace {
+
+std::string openssl_errors()
+{
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char text[256];
+        ERR_error_string_n(e, text, sizeof text);
+        out += out.empty() ? "" : "; ";
+        out += text;
+    }
+    return out.empty() ? "no reason given" : out;
+}
+
+}  // namespace
+
+// TLS 1.2 or later; the server's certificate must chain to a trusted one (ca_file_ or the
+// system's) and name the host (a DNS name or an IP address in its subjectAltName).
+status http_client::start_tls()
+{
+    if (tls_context_ == nullptr) {
+        tls_context_ = SSL_CTX_new(TLS_client_method());
+        if (tls_context_ == nullptr) {
+            return make_error(errc::io, "TLS: " + openssl_errors());
+        }
+        SSL_CTX_set_min_proto_version(tls_context_, TLS1_2_VERSION);
+        SSL_CTX_set_verify(tls_context_, SSL_VERIFY_PEER, nullptr);
+        int loaded = ca_file_.empty() ? SSL_CTX_set_default_verify_paths(tls_context_)
+                                      : SSL_CTX_load_verify_locations(tls_context_, ca_file_.c_str(), nullptr);
+        if (loaded != 1) {
+            std::string why = openssl_errors();
+            SSL_CTX_free(tls_context_);
+            tls_context_ = nullptr;
+            return make_error(errc::invalid_argument,
+                              "TLS: cannot read the trusted certificates" +
+                                  (ca_file_.empty() ? std::string() : " in '" + ca_file_ + "'") + ": " + why);
+        }
+    }
+    tls_ = SSL_new(tls_context_);
+    if (tls_ == nullptr) {
+        return make_error(errc::io, "TLS: " + openssl_errors());
+    }
+    SSL_set_fd(tls_, fd_);
+    in6_addr ip6{};
+    in_addr ip4{};
+    bool is_ip = ::inet_pton(AF_INET, address_.host.c_str(), &ip4) == 1 ||
+                 ::inet_pton(AF_INET6, address_.host.c_str(), &ip6) == 1;
+    X509_VERIFY_PARAM* param = SSL_get0_param(tls_);
+    if (is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, address_.host.c_str());
+    } else {
+        SSL_set_tlsext_host_name(tls_, address_.host.c_str());
+        X509_VERIFY_PARAM_set1_host(param, address_.host.c_str(), 0);
+    }
+    if (SSL_connect(tls_) != 1) {
+        long verified = SSL_get_verify_result(tls_);
+        std::string why = verified != X509_V_OK ? std::string("certificate verify failed: ") +
+                                                      X509_verify_cert_error_string(verified) +
+                                                      (ca_file_.empty() ? " (trust it with --ca-file)" : "")
+                                                : openssl_errors();
+        close();
+        return make_error(errc::io, strprintf("TLS handshake with %s:%u failed: %s", address_.host.c_str(),
+                                              address_.port, why.c_str()));
+    }
+    return ok();
+}
+
+long http_client::send_some(const char* data, std::size_t size)
+{
+    if (tls_ == nullptr) {
+        return static_cast<long>(::send(fd_, data, size, MSG_NOSIGNAL));
+    }
+    errno = 0;
+    int n = SSL_write(tls_, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+    if (n > 0) {
+        return n;
+    }
+    if (SSL_get_error(tls_, n) != SSL_ERROR_SYSCALL || errno == 0) {
+        errno = EPIPE;
+    }
+    return -1;
+}
+
+long http_client::receive_some(char* data, std::size_t size)
+{
+    if (tls_ == nullptr) {
+        return static_cast<long>(::recv(fd_, data, size, 0));
+    }
+    int n = SSL_read(tls_, data, static_cast<int>(size));
+    if (n > 0) {
+        return n;
+    }
+    int e = SSL_get_error(tls_, n);
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) {
+        return 0;  // close_notify, or the connection closed without one
+    }
+    if (e != SSL_ERROR_SYSCALL) {
+        errno = EIO;
+    }
+    return -1;
 }
 
 void http_client::close()
 {
+    if (tls_ != nullptr) {
+        SSL_free(tls_);
+        tls_ = nullptr;
+    }
     if (fd_ >= 0) {
         ::close(fd_);
         fd_ = -1;
@@ -116,6 +237,9 @@ status http_client::connect()
         return make_error(errc::io, strprintf("cannot connect to %s:%u: %s (is puffer-server running?)",
                                               address_.host.c_str(), address_.port, std::strerror(last_errno)));
     }
+    if (address_.tls) {
+        return start_tls();
+    }
     return ok();
 }
 
@@ -155,7 +279,7 @@ result<client_response> http_client::exchange(const std::string& wire, bool& not
     nothing_received = true;
     std::size_t sent = 0;
     while (sent < wire.size()) {
-        ssize_t n = ::send(fd_, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
+        long n = send_some(wire.data() + sent, wire.size() - sent);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -170,7 +294,8 @@ result<client_response> http_client::exchange(const std::string& wire, bool& not
     auto fill = [this, &nothing_received]() -> status {
         char chunk[65536];
         for (;;) {
-            ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            errno = 0;
+            long n = receive_some(chunk, sizeof chunk);
             if (n < 0 && errno == EINTR) {
                 continue;
             }

@@ -68,6 +68,7 @@ result<net::http_client> client_for(const common& c, std::chrono::milliseconds t
     PUFFER_TRY_ASSIGN(auto address, net::parse_server_url(c.server));
     net::http_client client(address, timeout);
     client.set_api_key(c.api_key);
+    client.set_ca_file(c.ca_file);
     return client;
 }
 

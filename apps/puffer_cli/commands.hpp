@@ -10,6 +10,7 @@ namespace puffer::cli {
 struct common {
     std::string server;   // http://host:port
     std::string api_key;  // sent as a Bearer token when set
+    std::string ca_file;  // https://: the certificates to trust (empty: the system's)
 };
 
 int create_collection(const common& c, const std::vector<std::string>& args);

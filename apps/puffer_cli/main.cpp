@@ -17,10 +17,11 @@ using namespace puffer;
 namespace {
 
 const char* usage =
-    "usage: puffer-cli [--server URL] [--api-key K] COMMAND [options]\n"
+    "usage: puffer-cli [--server URL] [--api-key K] [--ca-file F] COMMAND [options]\n"
     "\n"
-    "Server: --server URL, or PUFFER_SERVER (default http://127.0.0.1:8080).\n"
+    "Server: --server URL, or PUFFER_SERVER (default http://127.0.0.1:8080; https://host:port for TLS).\n"
     "Key: --api-key K, or PUFFER_API_KEY (sent as Authorization: Bearer K).\n"
+    "TLS: --ca-file F, or PUFFER_CA_FILE: trust the certificates in this PEM file (a self-signed one).\n"
     "\n"
     "Commands (each takes --help):\n"
     "  create-collection --name N --dimension D [--metric l2|cosine|ip] [--unindexed-fields a,b]\n"
@@ -59,6 +60,9 @@ int main(int argc, char** argv)
     if (const char* key = std::getenv("PUFFER_API_KEY"); key != nullptr) {
         c.api_key = key;
     }
+    if (const char* ca = std::getenv("PUFFER_CA_FILE"); ca != nullptr) {
+        c.ca_file = ca;
+    }
     int i = 1;
     for (; i < argc; ++i) {
         std::string a = argv[i];
@@ -70,6 +74,10 @@ int main(int argc, char** argv)
             c.api_key = argv[++i];
         } else if (a.rfind("--api-key=", 0) == 0) {
             c.api_key = a.substr(10);
+        } else if (a == "--ca-file" && i + 1 < argc) {
+            c.ca_file = argv[++i];
+        } else if (a.rfind("--ca-file=", 0) == 0) {
+            c.ca_file = a.substr(10);
         } else if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             return 0;
@@ -83,9 +91,12 @@ int main(int argc, char** argv)
     }
     std::string command = argv[i];
     std::vector<std::string> args(argv + i + 1, argv + argc);
-    // --server and --api-key may also follow the command.
+    // --server, --api-key and --ca-file may also follow the command.
     for (std::size_t j = 0; j < args.size();) {
-        std::string* into = args[j] == "--server" ? &c.server : args[j] == "--api-key" ? &c.api_key : nullptr;
+        std::string* into = args[j] == "--server"    ? &c.server
+                            : args[j] == "--api-key" ? &c.api_key
+                            : args[j] == "--ca-file" ? &c.ca_file
+                                                     : nullptr;
         if (into != nullptr && j + 1 < args.size()) {
             *into = args[j + 1];
             args.erase(args.begin() + static_cast<std::ptrdiff_t>(j), args.begin() + static_cast<std::ptrdiff_t>(j) + 2);

@@ -103,6 +103,21 @@ BOOST_AUTO_TEST_CASE(https_with_keys_and_clients)
     BOOST_TEST(python("None", out) != 0, out);
     BOOST_TEST(out.find("CERTIFICATE_VERIFY_FAILED") != std::string::npos, out);
 
+    // puffer-cli over HTTPS: --ca-file trusts the certificate; without it the handshake fails
+    // and says how to trust it.
+    const std::string cli = test::cli_binary();
+    BOOST_TEST(test::run_command({cli, "--server", base, "--api-key", key, "--ca-file", cert, "list-collections"}, out) ==
+                   0,
+               out);
+    BOOST_TEST(out.find("t") != std::string::npos, out);
+    BOOST_TEST(test::run_command({cli, "search", "--collection", "t", "--vector", "[5,5]", "--top-k", "1"}, out,
+                                 {"PUFFER_SERVER=" + base, "PUFFER_API_KEY=" + key, "PUFFER_CA_FILE=" + cert}) == 0,
+               out);
+    BOOST_TEST(out.find("\"b\"") != std::string::npos, out);
+    BOOST_TEST(test::run_command({cli, "--server", base, "--api-key", key, "list-collections"}, out) == 1, out);
+    BOOST_TEST(out.find("certificate verify failed") != std::string::npos, out);
+    BOOST_TEST(out.find("--ca-file") != std::string::npos, out);
+
     // Plain HTTP to the TLS port: a 400 that says what to do, and the connection ends.
     {
         test::raw_connection plain(server.port());

@@ -340,6 +340,12 @@ net::http_response call(std::string_view method, std::string_view target, std::s
 void check_response(std::string_view method, const net::http_response& r)
 {
     FUZZ_CHECK(known_status(r.status), "status %u: %s", r.status, r.body.substr(0, 300).c_str());
+    if (r.status == 200 && r.content_type != "application/json") {
+        // The web console's files (GET /, /console/...): not JSON, answered only to GET.
+        FUZZ_CHECK(method == "GET" && !r.body.empty(), "a %.*s answer of %.*s", static_cast<int>(method.size()),
+                   method.data(), static_cast<int>(r.content_type.size()), r.content_type.data());
+        return;
+    }
     boost::system::error_code ec;
     json::value v = json::parse(r.body, ec);
     FUZZ_CHECK(!ec && v.is_object(), "status %u, body is not a JSON object: %s", r.status,

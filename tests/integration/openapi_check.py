@@ -1402,29 +1402,11 @@ def run_sequence(c):
                  "/v1/collections/docs/frob", "/v1/collections/docs/points/a/b", "/v1/collections/docs/a/b/c"]:
         c.call(f"route {path}", "GET", None, path, expect=404, code="route_not_found")
 
-    # 400 for malformed HTTP (raw bytes, fresh connections).
-    for label, data in [("malformed: bad method", b"GARBAGE\r\n\r\n"),
-                        ("malformed: bad Content-Length",
-                         b"POST /v1/collections HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")]:
+    # Raw bytes on a fresh connection: the error answer, and the connection closed after it.
+    def raw_refusal(label, data, status, code):
         raw = Connection(c.port)
         try:
             raw.send_raw(data)
-            response = raw.read_response()
-            c.validate_response(label, None, "-", response, 400, "bad_request")
-            c.expect(f"{label}: connection closed", response.headers.get("connection", "").lower() == "close",
-                     repr(response.headers))
-        except (OSError, CheckFailed) as e:
-            c.report(False, label, f"request failed: {e}")
-        finally:
-            raw.close()
-
-    # A Transfer-Encoding that does not end in chunked is 400; another coding before chunked, 501.
-    for label, coding, status, code in [("transfer coding gzip", "gzip", 400, "bad_request"),
-                                        ("transfer coding gzip, chunked", "gzip, chunked", 501, "not_implemented")]:
-        raw = Connection(c.port)
-        try:
-            raw.send_raw(f"POST /v1/collections HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n"
-                         "2\r\n{}\r\n0\r\n\r\n".encode())
             response = raw.read_response()
             c.validate_response(label, None, "-", response, status, code)
             c.expect(f"{label}: connection closed", response.headers.get("connection", "").lower() == "close",
@@ -1433,6 +1415,16 @@ def run_sequence(c):
             c.report(False, label, f"request failed: {e}")
         finally:
             raw.close()
+
+    # 400 for malformed HTTP.
+    raw_refusal("malformed: bad method", b"GARBAGE\r\n\r\n", 400, "bad_request")
+    raw_refusal("malformed: bad Content-Length",
+                b"POST /v1/collections HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad_request")
+    # A Transfer-Encoding that does not end in chunked is 400; another coding before chunked, 501.
+    for label, coding, status, code in [("transfer coding gzip", "gzip", 400, "bad_request"),
+                                        ("transfer coding gzip, chunked", "gzip, chunked", 501, "not_implemented")]:
+        raw_refusal(label, f"POST /v1/collections HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n"
+                           "2\r\n{}\r\n0\r\n\r\n".encode(), status, code)
 
     # 413 for bodies over the limit, on a route and before routing; exactly the limit is accepted.
     limit = MAX_BODY_MB << 20

@@ -95,9 +95,30 @@ bool cpu_has(level l)
     switch (l) {
     case level::scalar: return true;
     case level::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case level::avx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    case level::avx512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
     }
     return false;
+}
+
+bool cpu_has_vnni()
+{
+    __builtin_cpu_init();
+    return cpu_has(level::avx512) && __builtin_cpu_supports("avx512vnni");
+}
+
+// The AVX-512 table with VNNI's 8-bit kernel; built on first use (no order of static
+// initialization between translation units to depend on).
+const kernel_table* avx512_vnni_table()
+{
+    static const kernel_table table = [] {
+        kernel_table t = detail::avx512_table;
+        t.dot_u8s8_rows = detail::dot_u8s8_rows_vnni;
+        t.u8s8_name = "avx512vnni";
+        return t;
+    }();
+    return &table;
 }
 
 const kernel_table* initial_table()
@@ -161,9 +182,30 @@ const kernel_table* table_for(level l)
     switch (l) {
     case level::scalar: return &detail::scalar_table;
     case level::avx2: return &detail::avx2_table;
-    case level::avx512: return &detail::avx512_table;
+    case level::avx512: return cpu_has_vnni() ? avx512_vnni_table() : &detail::avx512_table;
     }
     return nullptr;
+}
+
+std::size_t u8s8_kernels(u8s8_kernel* out, std::size_t capacity)
+{
+    std::size_t count = 0;
+    auto add = [&](const char* name, decltype(u8s8_kernel::rows) rows) {
+        if (count < capacity) {
+            out[count++] = u8s8_kernel{name, rows};
+        }
+    };
+    add(detail::scalar_table.u8s8_name, detail::scalar_table.dot_u8s8_rows);
+    if (cpu_has(level::avx2)) {
+        add(detail::avx2_table.u8s8_name, detail::avx2_table.dot_u8s8_rows);
+    }
+    if (cpu_has(level::avx512)) {
+        add(detail::avx512_table.u8s8_name, detail::avx512_table.dot_u8s8_rows);
+    }
+    if (cpu_has_vnni()) {
+        add("avx512vnni", detail::dot_u8s8_rows_vnni);
+    }
+    return count;
 }
 
 const kernel_table& active()

@@ -58,12 +58,26 @@ struct kernel_table {
                        std::size_t d, float* out);
     // Sum of x (size n). Only the bandwidth baseline of the benchmarks uses it.
     float (*sum)(const float* x, std::size_t n);
+    // 8-bit codes (index/sq8): out[i] = sum over j < d of codes[i * stride + j] * w[j], exact in
+    // 32-bit integers (d <= 65536 keeps it in range). Every level computes the same integers.
+    void (*dot_u8s8_rows)(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d,
+                          std::size_t stride, std::int32_t* out);
+    // Which instructions dot_u8s8_rows uses ("scalar", "avx2", "avx512bw", "avx512vnni").
+    const char* u8s8_name;
 };
 
 // The best level this CPU (and OS) supports.
 level best_supported_level();
-// Table for a level, or nullptr when the CPU lacks it.
+// Table for a level, or nullptr when the CPU lacks it. The AVX-512 table takes VNNI's vpdpbusd
+// for the 8-bit kernels when the CPU has it.
 const kernel_table* table_for(level l);
+// Every 8-bit code kernel this CPU can run, VNNI and not (the tests hold each to the scalar one).
+struct u8s8_kernel {
+    const char* name;
+    void (*rows)(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d, std::size_t stride,
+                 std::int32_t* out);
+};
+std::size_t u8s8_kernels(u8s8_kernel* out, std::size_t capacity);
 // The table in use. First call decides: PUFFER_SIMD if set and supported, else the best level.
 const kernel_table& active();
 // Forces a level; returns false (and changes nothing) if the CPU lacks it.

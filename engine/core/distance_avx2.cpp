@@ -262,10 +262,51 @@ float sum(const float* x, std::size_t n)
     return reduce_add(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
+// 16 codes at a time widened to 16 bits, multiplied and pair-summed into 32 bits (vpmaddwd:
+// exact; vpmaddubsw would saturate 16-bit pair sums of 255 * 127).
+std::int32_t dot_u8s8(const std::int8_t* w, const std::uint8_t* c, std::size_t d)
+{
+    __m256i a0 = _mm256_setzero_si256();
+    __m256i a1 = _mm256_setzero_si256();
+    std::size_t j = 0;
+    for (; j + 32 <= d; j += 32) {
+        __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + j)));
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j)));
+        __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + j + 16)));
+        __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j + 16)));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(c0, w0));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(c1, w1));
+    }
+    if (j + 16 <= d) {
+        __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + j)));
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j)));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(c0, w0));
+        j += 16;
+    }
+    __m256i a = _mm256_add_epi32(a0, a1);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    std::int32_t sum = _mm_cvtsi128_si32(s);
+    for (; j < d; ++j) {
+        sum += static_cast<std::int32_t>(c[j]) * static_cast<std::int32_t>(w[j]);
+    }
+    return sum;
+}
+
+void dot_u8s8_rows(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d, std::size_t stride,
+                   std::int32_t* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = dot_u8s8(w, codes + i * stride, d);
+    }
+}
+
 }  // namespace
 
 const kernel_table avx2_table = {
     level::avx2, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
+    dot_u8s8_rows, "avx2",
 };
 
 }  // namespace puffer::simd::detail

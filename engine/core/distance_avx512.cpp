@@ -258,10 +258,43 @@ float sum(const float* x, std::size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+// AVX-512BW without VNNI: 32 codes at a time widened to 16 bits, then vpmaddwd (exact).
+std::int32_t dot_u8s8(const std::int8_t* w, const std::uint8_t* c, std::size_t d)
+{
+    __m512i a0 = _mm512_setzero_si512();
+    __m512i a1 = _mm512_setzero_si512();
+    std::size_t j = 0;
+    for (; j + 64 <= d; j += 64) {
+        __m512i c0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + j)));
+        __m512i w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j)));
+        __m512i c1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + j + 32)));
+        __m512i w1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j + 32)));
+        a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(c0, w0));
+        a1 = _mm512_add_epi32(a1, _mm512_madd_epi16(c1, w1));
+    }
+    for (; j < d; j += 32) {
+        std::size_t left = d - j < 32 ? d - j : 32;
+        auto mask = static_cast<__mmask32>(left == 32 ? 0xFFFFFFFFu : (1u << left) - 1u);
+        __m512i c0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask, c + j));
+        __m512i w0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(mask, w + j));
+        a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(c0, w0));
+    }
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1));
+}
+
+void dot_u8s8_rows(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d, std::size_t stride,
+                   std::int32_t* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        out[i] = dot_u8s8(w, codes + i * stride, d);
+    }
+}
+
 }  // namespace
 
 const kernel_table avx512_table = {
     level::avx512, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
+    dot_u8s8_rows, "avx512bw",
 };
 
 }  // namespace puffer::simd::detail

@@ -11,4 +11,9 @@ extern const kernel_table scalar_table;
 extern const kernel_table avx2_table;
 extern const kernel_table avx512_table;
 
+// AVX-512 VNNI (vpdpbusd) 8-bit code kernel, in a translation unit of its own: used in place of
+// avx512_table's when the CPU has the instructions.
+void dot_u8s8_rows_vnni(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d,
+                        std::size_t stride, std::int32_t* out);
+
 }  // namespace puffer::simd::detail

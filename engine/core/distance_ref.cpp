@@ -70,10 +70,24 @@ float sum(const float* x, std::size_t n)
     return s;
 }
 
+void dot_u8s8_rows(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d, std::size_t stride,
+                   std::int32_t* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* c = codes + i * stride;
+        std::int32_t sum = 0;
+        for (std::size_t j = 0; j < d; ++j) {
+            sum += static_cast<std::int32_t>(c[j]) * static_cast<std::int32_t>(w[j]);
+        }
+        out[i] = sum;
+    }
+}
+
 }  // namespace
 
 const kernel_table scalar_table = {
     level::scalar, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
+    dot_u8s8_rows, "scalar",
 };
 
 }  // namespace puffer::simd::detail

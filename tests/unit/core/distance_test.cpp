@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace puffer;
@@ -206,6 +207,72 @@ BOOST_AUTO_TEST_CASE(force_level_switches_and_restores)
     BOOST_TEST(simd::force_level(simd::level::scalar));
     BOOST_TEST(static_cast<int>(simd::active().simd_level) == static_cast<int>(simd::level::scalar));
     BOOST_TEST(simd::force_level(original));
+}
+
+// The 8-bit code kernels are integer arithmetic: every variant this CPU runs (VNNI's vpdpbusd
+// included) must give the reference's integers exactly, at every tail length, with padded rows
+// (stride > d), and at the extremes of both operands (255 * -128 never appears: weights are
+// within [-127, 127], as sq8 makes them, but -128 is tested too since the kernels accept it).
+BOOST_AUTO_TEST_CASE(u8s8_kernels_give_the_reference_integers)
+{
+    simd::u8s8_kernel kernels[8];
+    const std::size_t count = simd::u8s8_kernels(kernels, 8);
+    BOOST_TEST_REQUIRE(count >= 1u);
+    BOOST_TEST((std::string(kernels[0].name) == "scalar"));
+    if (expected_level() == simd::level::avx512) {
+        BOOST_TEST(count >= 3u);  // scalar, avx2, avx512bw (and avx512vnni where the CPU has it)
+    }
+    // The table in use picks VNNI when there is one.
+    if (std::string(kernels[count - 1].name) == "avx512vnni") {
+        BOOST_TEST((std::string(simd::table_for(simd::level::avx512)->u8s8_name) == "avx512vnni"));
+    }
+    std::mt19937_64 rng(12);
+    std::uniform_int_distribution<int> code(0, 255);
+    std::uniform_int_distribution<int> weight(-128, 127);
+    std::vector<std::size_t> dims = dimensions();
+    for (std::size_t d : dims) {
+        for (std::size_t pad : {0u, 3u}) {
+            const std::size_t n = 7;
+            const std::size_t stride = d + pad;
+            std::vector<std::uint8_t> codes(n * stride);
+            std::vector<std::int8_t> w(d);
+            for (auto& c : codes) {
+                c = static_cast<std::uint8_t>(code(rng));
+            }
+            for (auto& x : w) {
+                x = static_cast<std::int8_t>(weight(rng));
+            }
+            // Row 0 at the extremes: every product 255 * -128.
+            for (std::size_t j = 0; j < d; ++j) {
+                codes[j] = 255;
+            }
+            std::fill(w.begin(), w.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(d, 5)), std::int8_t{-128});
+            std::vector<std::int32_t> expected(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                std::int64_t sum = 0;
+                for (std::size_t j = 0; j < d; ++j) {
+                    sum += static_cast<std::int64_t>(codes[i * stride + j]) * w[j];
+                }
+                expected[i] = static_cast<std::int32_t>(sum);
+            }
+            for (std::size_t k = 0; k < count; ++k) {
+                std::vector<std::int32_t> out(n, 12345);
+                kernels[k].rows(w.data(), codes.data(), n, d, stride, out.data());
+                BOOST_TEST(out == expected, kernels[k].name << " d=" << d << " stride=" << stride);
+            }
+        }
+    }
+    // The largest dimension the format allows stays within 32 bits: 65536 * 255 * 127.
+    {
+        const std::size_t d = 65536;
+        std::vector<std::uint8_t> codes(d, 255);
+        std::vector<std::int8_t> w(d, 127);
+        for (std::size_t k = 0; k < count; ++k) {
+            std::int32_t out = 0;
+            kernels[k].rows(w.data(), codes.data(), 1, d, d, &out);
+            BOOST_TEST(out == 65536 * 255 * 127, kernels[k].name);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(metric_conventions)

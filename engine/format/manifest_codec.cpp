@@ -40,12 +40,16 @@ std::string encode_manifest(const manifest& m)
             enc.put_u32(t);
         }
     }
-    const std::uint32_t version = m.unindexed_fields.empty() ? 1 : 2;
-    if (version == 2) {
+    const std::uint32_t version =
+        m.quantization != index::quantization::none ? 3 : (m.unindexed_fields.empty() ? 1 : 2);
+    if (version >= 2) {
         enc.put_u32(static_cast<std::uint32_t>(m.unindexed_fields.size()));
         for (const auto& f : m.unindexed_fields) {
             enc.put_string32(f);
         }
+    }
+    if (version >= 3) {
+        enc.put_u8(static_cast<std::uint8_t>(m.quantization));
     }
     std::string out;
     encoder head(out);
@@ -128,9 +132,11 @@ result<manifest> decode_manifest(std::string_view bytes, const std::string& path
     }
     if (version >= 2) {
         std::uint32_t count = 0;
-        if (!dec.get_u32(count) || count < 1 || count > unindexed_fields_max) {
+        // Version 2 writes the fields only when there are some; version 3 always writes the count.
+        const std::uint32_t fewest = version == 2 ? 1 : 0;
+        if (!dec.get_u32(count) || count < fewest || count > unindexed_fields_max) {
             return corrupt(path, prefix_size_bytes + dec.position(),
-                           strprintf("unindexed field count missing or not 1 to %zu", unindexed_fields_max));
+                           strprintf("unindexed field count missing or not %u to %zu", fewest, unindexed_fields_max));
         }
         for (std::uint32_t i = 0; i < count; ++i) {
             std::string_view f;
@@ -141,6 +147,13 @@ result<manifest> decode_manifest(std::string_view bytes, const std::string& path
             }
             m.unindexed_fields.emplace_back(f);
         }
+    }
+    if (version >= 3) {
+        std::uint8_t code = 0;
+        if (!dec.get_u8(code) || code > static_cast<std::uint8_t>(index::quantization::sq8)) {
+            return corrupt(path, prefix_size_bytes + dec.position(), "quantization missing or unknown");
+        }
+        m.quantization = static_cast<index::quantization>(code);
     }
     if (!dec.done()) {
         return corrupt(path, prefix_size_bytes + dec.position(), "trailing bytes");

@@ -6,6 +6,7 @@
 
 #include "engine/core/distance.hpp"
 #include "engine/core/result.hpp"
+#include "engine/index/sq8.hpp"
 
 #include <cstdint>
 #include <string>
@@ -15,9 +16,9 @@
 namespace puffer::format {
 
 inline constexpr std::string_view manifest_magic{"PRMAN1\0\0", 8};
-// Version 2 adds the unindexed fields; a MANIFEST without any is written as version 1, which
-// every earlier build reads.
-inline constexpr std::uint32_t manifest_version_current = 2;
+// Version 2 adds the unindexed fields; version 3 the quantization. A MANIFEST is written in the
+// lowest version that holds it (without either: version 1, which every earlier build reads).
+inline constexpr std::uint32_t manifest_version_current = 3;
 inline constexpr std::uint32_t manifest_version_min_read = 1;
 static_assert(manifest_version_min_read <= manifest_version_current);
 
@@ -38,6 +39,8 @@ struct manifest {
     std::vector<manifest_segment> segments;
     // Payload paths the attribute index leaves out (version 2; empty in version 1).
     std::vector<std::string> unindexed_fields;
+    // Codes the collection's segments store (version 3; none before).
+    index::quantization quantization = index::quantization::none;
 };
 
 // Limits on the unindexed fields of a collection.

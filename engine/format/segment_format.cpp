@@ -1,5 +1,6 @@
 #include "engine/format/segment_format.hpp"
 
+#include "engine/core/aligned_buffer.hpp"
 #include "engine/core/assert.hpp"
 #include "engine/core/coding.hpp"
 #include "engine/core/crc32c.hpp"
@@ -57,6 +58,82 @@ std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position)
     put_fixed64_le(seed + 1, segment_id);
     put_fixed32_le(seed + 9, position);
     return crc32c::value(seed, sizeof seed);
+}
+
+namespace {
+
+std::uint32_t tagged_seed(char tag, std::uint64_t segment_id, std::uint32_t index)
+{
+    std::byte seed[13];
+    put_fixed8(seed, static_cast<std::uint8_t>(tag));
+    put_fixed64_le(seed + 1, segment_id);
+    put_fixed32_le(seed + 9, index);
+    return crc32c::value(seed, sizeof seed);
+}
+
+}  // namespace
+
+std::uint32_t code_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index)
+{
+    return tagged_seed('Q', segment_id, cluster_index);
+}
+
+std::uint32_t row_crc_seed(std::uint64_t segment_id, std::uint32_t position)
+{
+    return tagged_seed('R', segment_id, position);
+}
+
+std::size_t sq8_params_section_bytes(std::size_t dimension, std::size_t clusters)
+{
+    return 8 + 8 * dimension + 4 * clusters;
+}
+
+sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
+                                 const index::ivf_layout& layout)
+{
+    const std::size_t d = layout.dimension;
+    const std::size_t k = layout.cluster_count;
+    sq8_sections out;
+    std::size_t total = 0;
+    for (std::size_t c = 0; c < k; ++c) {
+        std::size_t rows = layout.cluster_offsets[c + 1] - layout.cluster_offsets[c];
+        total = align_up(total, sq8_block_alignment_bytes) + index::sq8_block_bytes(rows, d);
+    }
+    out.codes.assign(total, '\0');
+    std::vector<std::uint32_t> crcs(k);
+    std::size_t at = 0;
+    for (std::size_t c = 0; c < k; ++c) {
+        std::size_t rows = layout.cluster_offsets[c + 1] - layout.cluster_offsets[c];
+        at = align_up(at, sq8_block_alignment_bytes);
+        auto* block = reinterpret_cast<std::byte*>(out.codes.data() + at);
+        std::size_t size = index::sq8_block_bytes(rows, d);
+        index::encode_sq8_cluster(p, vectors, layout, c, block);
+        crcs[c] = crc32c::extend(code_crc_seed(segment_id, static_cast<std::uint32_t>(c)), block, size);
+        at += size;
+    }
+    encoder enc(out.params);
+    enc.put_u32(p.residual ? sq8_flag_residual : 0);
+    enc.put_u32(static_cast<std::uint32_t>(d));
+    enc.put_bytes(p.low.data(), d * 4);
+    enc.put_bytes(p.step.data(), d * 4);
+    for (std::uint32_t crc : crcs) {
+        enc.put_u32(crc);
+    }
+    PUFFER_ASSERT(out.params.size() == sq8_params_section_bytes(d, k));
+    return out;
+}
+
+std::string encode_row_checksums(std::uint64_t segment_id, const float* vectors, const index::ivf_layout& layout)
+{
+    const std::size_t d = layout.dimension;
+    std::string out;
+    out.reserve(layout.order.size() * 4);
+    encoder enc(out);
+    for (std::size_t pos = 0; pos < layout.order.size(); ++pos) {
+        const float* row = vectors + static_cast<std::size_t>(layout.order[pos]) * d;
+        enc.put_u32(crc32c::extend(row_crc_seed(segment_id, static_cast<std::uint32_t>(pos)), row, d * 4));
+    }
+    return out;
 }
 
 std::string segment_file_name(std::uint64_t segment_id)

@@ -5,6 +5,7 @@
 #include "engine/core/distance.hpp"
 #include "engine/core/result.hpp"
 #include "engine/index/recall_curve.hpp"
+#include "engine/index/sq8.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -94,6 +95,9 @@ inline constexpr std::size_t directory_size_bytes(std::size_t entries)
 enum class section_kind : std::uint32_t {
     recall_curve = 1,     // measured recall@k against probes (recall_curve below)
     attribute_index = 2,  // the payload fields' postings (index::attribute_index::encode)
+    sq8_params = 3,       // the 8-bit codes' ranges and each cluster's code crc
+    sq8_codes = 4,        // the 8-bit codes, cluster by cluster
+    row_checksums = 5,    // one crc per row's float vector (reads of single rows: re-ranking)
 };
 // A reader that does not know a section's kind refuses the file if this flag is set, and
 // ignores the section otherwise.
@@ -118,6 +122,24 @@ std::string encode_recall_curve(const index::recall_curve& c);
 // recall in [0, 1] not decreasing. errc::corruption naming path and offset otherwise.
 [[nodiscard]] result<index::recall_curve> decode_recall_curve(std::string_view bytes, std::size_t clusters,
                                                      const std::string& path, std::uint64_t offset);
+
+// The sq8 parameters section: u32 flags (bit 0: residual codes), u32 dimension, f32 low[d],
+// f32 step[d], then u32 crc[k] of each cluster's code block. The codes section: cluster c's
+// block (index::sq8_block_bytes of its rows) at sq8_block_offset(c), each block starting on a
+// 64-byte boundary of the section, zero bytes between.
+inline constexpr std::uint32_t sq8_flag_residual = 1;
+inline constexpr std::size_t sq8_block_alignment_bytes = 64;
+std::size_t sq8_params_section_bytes(std::size_t dimension, std::size_t clusters);
+
+struct sq8_sections {
+    std::string params;
+    std::string codes;
+};
+// Encodes the rows of layout (vectors: source rows) with p, for segment segment_id.
+sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
+                                 const index::ivf_layout& layout);
+// The row checksums section: u32 crc per position of its 4d vector bytes, seeded by row_crc_seed.
+std::string encode_row_checksums(std::uint64_t segment_id, const float* vectors, const index::ivf_layout& layout);
 
 struct segment_header {
     std::uint32_t version = segment_version_current;
@@ -151,6 +173,10 @@ void encode_trailer(const segment_trailer& t, std::byte* out);  // writes 64 byt
 std::uint32_t cluster_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index);
 // Seed of a payload's crc (same idea, per row position).
 std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position);
+
+// Seed of a cluster's code block crc ('Q') and of one row's vector crc ('R').
+std::uint32_t code_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index);
+std::uint32_t row_crc_seed(std::uint64_t segment_id, std::uint32_t position);
 
 // Segment file name for an id: 000012.seg.
 std::string segment_file_name(std::uint64_t segment_id);

@@ -5,6 +5,7 @@
 #include "engine/core/crc32c.hpp"
 #include "engine/core/log.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -177,8 +178,8 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
                                             "bytes (a newer format)",
                                             path.c_str(), static_cast<ull>(at), i, e.flags));
             }
-            bool known = e.kind == static_cast<std::uint32_t>(section_kind::recall_curve) ||
-                         e.kind == static_cast<std::uint32_t>(section_kind::attribute_index);
+            bool known = e.kind >= static_cast<std::uint32_t>(section_kind::recall_curve) &&
+                         e.kind <= static_cast<std::uint32_t>(section_kind::row_checksums);
             for (const section_entry& before : r.sections_) {
                 if (known && before.kind == e.kind) {
                     return corrupt(path, at, strprintf("section %zu repeats kind %u", i, e.kind));
@@ -304,6 +305,28 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
             PUFFER_TRY(check_crc(path, e.offset_bytes, "attribute index", e.crc, crc32c::value(bytes)));
             PUFFER_TRY_ASSIGN(auto attrs, index::attribute_index::decode(bytes, n, path, e.offset_bytes));
             r.attributes_ = std::make_shared<const index::attribute_index>(std::move(attrs));
+        } else if (e.kind == static_cast<std::uint32_t>(section_kind::sq8_params)) {
+            std::string bytes(e.size_bytes, '\0');
+            PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "sq8 parameters"));
+            PUFFER_TRY(check_crc(path, e.offset_bytes, "sq8 parameters", e.crc, crc32c::value(bytes)));
+            PUFFER_TRY(r.decode_sq8_params(bytes, e.offset_bytes));
+        } else if (e.kind == static_cast<std::uint32_t>(section_kind::sq8_codes)) {
+            r.codes_offset_ = e.offset_bytes;
+            r.codes_size_ = e.size_bytes;
+        } else if (e.kind == static_cast<std::uint32_t>(section_kind::row_checksums)) {
+            if (e.size_bytes != n * 4) {
+                return corrupt(path, e.offset_bytes,
+                               strprintf("row checksums: %llu bytes for %llu rows (expected %llu)",
+                                         static_cast<ull>(e.size_bytes), static_cast<ull>(n),
+                                         static_cast<ull>(n * 4)));
+            }
+            r.row_crcs_.resize(n);
+            PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(r.row_crcs_)), "row checksums"));
+            PUFFER_TRY(check_crc(path, e.offset_bytes, "row checksums", e.crc,
+                                 crc32c::value(r.row_crcs_.data(), r.row_crcs_.size() * 4)));
+            for (auto& crc : r.row_crcs_) {
+                crc = get_fixed32_le(reinterpret_cast<const std::byte*>(&crc));
+            }
         }
         section_start = e.offset_bytes + e.size_bytes;
     }
@@ -400,6 +423,25 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
         bool fits = cd.get_u32(crc);
         PUFFER_ASSERT(fits);
     }
+    // The codes and their parameters come together, and the blocks fill the codes section.
+    if (r.sq8_.has_value() != (r.codes_offset_ != 0)) {
+        return corrupt(path, directory_offset, "a segment with sq8 codes needs both the parameters and the codes section");
+    }
+    if (r.sq8_) {
+        r.code_offsets_.resize(k + 1);
+        std::uint64_t at = 0;
+        for (std::uint64_t c = 0; c < k; ++c) {
+            at = align_up(at, sq8_block_alignment_bytes);
+            r.code_offsets_[c] = at;
+            at += index::sq8_block_bytes(r.cluster_length(c), d);
+        }
+        r.code_offsets_[k] = at;
+        if (at != r.codes_size_) {
+            return corrupt(path, r.codes_offset_,
+                           strprintf("sq8 codes section is %llu bytes; the clusters' blocks take %llu",
+                                     static_cast<ull>(r.codes_size_), static_cast<ull>(at)));
+        }
+    }
     if (!r.attributes_ && t.payload_blob_size != 0) {
         // Written before segments held their attribute index: index the payloads now, from one
         // read of the blob. A payload that fails its crc is left out of the index (its own reads
@@ -446,6 +488,85 @@ status segment_reader::verify_cluster(std::size_t c, const void* data) const
                                  cluster_crcs_[c], computed));
     }
     return ok();
+}
+
+status segment_reader::decode_sq8_params(std::string_view bytes, std::uint64_t offset)
+{
+    const std::size_t d = dimension();
+    const std::size_t k = cluster_count();
+    if (bytes.size() != sq8_params_section_bytes(d, k)) {
+        return corrupt(path_, offset,
+                       strprintf("sq8 parameters: %zu bytes (expected %zu for dimension %zu and %zu clusters)",
+                                 bytes.size(), sq8_params_section_bytes(d, k), d, k));
+    }
+    decoder dec(bytes.data(), bytes.size());
+    std::uint32_t flags = 0;
+    std::uint32_t dim = 0;
+    index::sq8_params p;
+    p.low.resize(d);
+    p.step.resize(d);
+    code_crcs_.resize(k);
+    bool fits = dec.get_u32(flags) && dec.get_u32(dim) && dec.get_bytes(p.low.data(), d * 4) &&
+                dec.get_bytes(p.step.data(), d * 4);
+    for (auto& crc : code_crcs_) {
+        fits = fits && dec.get_u32(crc);
+    }
+    PUFFER_ASSERT(fits && dec.done());
+    if ((flags & ~sq8_flag_residual) != 0 || dim != d) {
+        return corrupt(path_, offset, strprintf("sq8 parameters: flags 0x%x or dimension %u (expected %zu)", flags, dim, d));
+    }
+    for (std::size_t j = 0; j < d; ++j) {
+        if (!std::isfinite(p.low[j]) || !std::isfinite(p.step[j]) || p.step[j] < 0) {
+            return corrupt(path_, offset + 8 + 4 * j, strprintf("sq8 parameters: dimension %zu has low %g, step %g", j,
+                                                                static_cast<double>(p.low[j]),
+                                                                static_cast<double>(p.step[j])));
+        }
+    }
+    p.residual = (flags & sq8_flag_residual) != 0;
+    sq8_ = std::move(p);
+    return ok();
+}
+
+byte_range segment_reader::code_range(std::size_t c) const
+{
+    return {codes_offset_ + code_offsets_[c], index::sq8_block_bytes(cluster_length(c), dimension())};
+}
+
+status segment_reader::verify_codes(std::size_t c, const void* data) const
+{
+    byte_range range = code_range(c);
+    std::uint32_t computed =
+        crc32c::extend(code_crc_seed(segment_id(), static_cast<std::uint32_t>(c)), data, range.size_bytes);
+    if (computed != code_crcs_[c]) {
+        return corrupt(path_, range.offset_bytes,
+                       strprintf("sq8 codes of cluster %zu crc32c mismatch (stored 0x%08x, computed 0x%08x)", c,
+                                 code_crcs_[c], computed));
+    }
+    return ok();
+}
+
+byte_range segment_reader::row_range(std::size_t p) const
+{
+    const std::uint64_t row_bytes = static_cast<std::uint64_t>(header_.dimension) * 4;
+    return {header_.offset_of(section::vectors) + p * row_bytes, row_bytes};
+}
+
+status segment_reader::verify_row(std::size_t p, const void* data) const
+{
+    byte_range range = row_range(p);
+    std::uint32_t computed =
+        crc32c::extend(row_crc_seed(segment_id(), static_cast<std::uint32_t>(p)), data, range.size_bytes);
+    if (computed != row_crcs_[p]) {
+        return corrupt(path_, range.offset_bytes, strprintf("row %zu crc32c mismatch (stored 0x%08x, computed 0x%08x)",
+                                                            p, row_crcs_[p], computed));
+    }
+    return ok();
+}
+
+std::size_t segment_reader::cluster_of(std::size_t p) const
+{
+    auto it = std::upper_bound(cluster_starts_.begin(), cluster_starts_.end(), static_cast<std::uint32_t>(p));
+    return static_cast<std::size_t>(it - cluster_starts_.begin()) - 1;
 }
 
 status segment_reader::verify_payload(std::size_t p, std::string_view data) const

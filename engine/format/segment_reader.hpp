@@ -78,7 +78,25 @@ public:
     // when it is opened.
     const std::shared_ptr<const index::attribute_index>& attributes() const { return attributes_; }
 
+    // The 8-bit codes (sections sq8_params and sq8_codes), if the segment has them.
+    const index::sq8_params* sq8() const { return sq8_ ? &*sq8_ : nullptr; }
+    // Where cluster c's code block lies in the file. REQUIRES: sq8().
+    byte_range code_range(std::size_t c) const;
+    // Checks bytes read for cluster c's code block against its checksum.
+    [[nodiscard]] status verify_codes(std::size_t c, const void* data) const;
+    // Whether each row's float vector has a checksum of its own (row_checksums section), so a
+    // single row can be read and checked.
+    bool has_row_checksums() const { return !row_crcs_.empty(); }
+    // Where position p's float vector lies in the file.
+    byte_range row_range(std::size_t p) const;
+    // Checks bytes read for position p's vector. REQUIRES: has_row_checksums().
+    [[nodiscard]] status verify_row(std::size_t p, const void* data) const;
+    // The cluster holding position p.
+    std::size_t cluster_of(std::size_t p) const;
+
 private:
+    [[nodiscard]] status decode_sq8_params(std::string_view bytes, std::uint64_t offset);
+
     std::string path_;
     std::uint64_t file_size_ = 0;
     segment_header header_;
@@ -94,6 +112,12 @@ private:
     std::vector<section_entry> sections_;
     std::optional<index::recall_curve> recall_curve_;
     std::shared_ptr<const index::attribute_index> attributes_;
+    std::optional<index::sq8_params> sq8_;
+    std::vector<std::uint32_t> code_crcs_;      // per cluster, with sq8_
+    std::uint64_t codes_offset_ = 0;            // the codes section (0: none)
+    std::uint64_t codes_size_ = 0;
+    std::vector<std::uint64_t> code_offsets_;   // cluster_count + 1, relative to codes_offset_
+    std::vector<std::uint32_t> row_crcs_;       // per position (empty: no row checksums)
 };
 
 }  // namespace puffer::format

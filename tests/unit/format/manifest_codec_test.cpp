@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(a_flip_in_each_field_region_fails_its_check)
         } else if (at < 12) {
             expect_rejected(bytes, errc::unsupported_version,
                             path + ": offset 8: MANIFEST version ", label);
-            expect_rejected(bytes, errc::unsupported_version, "; this build reads 1 to 2", label);
+            expect_rejected(bytes, errc::unsupported_version, "; this build reads 1 to 3", label);
         } else if (at < 16) {
             expect_rejected(bytes, errc::corruption, path + ": offset 12: body size ", label);
             expect_rejected(bytes, errc::corruption, " does not match the file (110 bytes)", label);
@@ -201,13 +201,13 @@ BOOST_AUTO_TEST_CASE(truncation_at_every_length_is_corruption)
 
 BOOST_AUTO_TEST_CASE(an_unknown_version_is_unsupported_even_with_a_good_crc)
 {
-    for (std::uint32_t version : {0u, 3u, 0xFFFFFFFFu}) {
+    for (std::uint32_t version : {0u, 4u, 0xFFFFFFFFu}) {
         std::string bytes = example_bytes;
         put32(bytes, 8, version);
         fix_checksum(bytes);
         expect_rejected(bytes, errc::unsupported_version,
                         path + ": offset 8: MANIFEST version " + std::to_string(version) +
-                            "; this build reads 1 to 2",
+                            "; this build reads 1 to 3",
                         "version " + std::to_string(version));
     }
 }
@@ -303,7 +303,50 @@ std::string example_v2_with(const std::string& list)
     return bytes;
 }
 
+// The example as version 3 with these bytes after the version 1 body.
+std::string example_v3_with(const std::string& tail)
+{
+    std::string bytes = example_bytes.substr(0, 106) + tail + example_bytes.substr(106);
+    put32(bytes, 8, 3);
+    fix_checksum(bytes);
+    return bytes;
+}
+
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(quantization_round_trips_as_version_3)
+{
+    auto m = example();
+    m.quantization = index::quantization::sq8;
+    const std::string bytes = format::encode_manifest(m);
+    BOOST_TEST(version_of(bytes) == 3u);
+    // Version 3 always writes the field count (0 here), then the quantization byte.
+    BOOST_TEST((bytes == example_v3_with(u32_bytes(0) + std::string(1, '\x01'))));
+    auto back = format::decode_manifest(bytes, path);
+    BOOST_TEST_REQUIRE(back.has_value(), back.error().message());
+    BOOST_TEST((back->quantization == index::quantization::sq8));
+    BOOST_TEST(back->unindexed_fields.empty());
+    BOOST_TEST((format::encode_manifest(*back) == bytes));
+
+    m.unindexed_fields = {"a"};
+    const std::string with_fields = format::encode_manifest(m);
+    BOOST_TEST((with_fields == example_v3_with(u32_bytes(1) + string32_bytes("a") + std::string(1, '\x01'))));
+    back = format::decode_manifest(with_fields, path);
+    BOOST_TEST_REQUIRE(back.has_value(), back.error().message());
+    BOOST_TEST(back->unindexed_fields == m.unindexed_fields);
+    BOOST_TEST((back->quantization == index::quantization::sq8));
+
+    // Without quantization the lower versions are written, as before.
+    m.quantization = index::quantization::none;
+    BOOST_TEST(version_of(format::encode_manifest(m)) == 2u);
+
+    expect_rejected(example_v3_with(u32_bytes(0)), errc::corruption, path + ": offset 110: quantization missing",
+                    "no quantization byte");
+    expect_rejected(example_v3_with(u32_bytes(0) + std::string(1, '\x02')), errc::corruption,
+                    "quantization missing or unknown", "unknown quantization");
+    expect_rejected(example_v3_with(u32_bytes(0) + std::string(2, '\x01')), errc::corruption, "trailing bytes",
+                    "a byte too many");
+}
 
 BOOST_AUTO_TEST_CASE(unindexed_fields_round_trip_as_version_2)
 {

@@ -156,7 +156,7 @@ result<create_request> parse_create(std::string_view body)
     json::monotonic_resource mr;
     json::value storage;
     PUFFER_TRY_ASSIGN(json::object * o, parse_object(body, storage, mr));
-    PUFFER_TRY(reject_unknown_fields(*o, {"name", "dimension", "metric", "unindexed_fields"},
+    PUFFER_TRY(reject_unknown_fields(*o, {"name", "dimension", "metric", "unindexed_fields", "quantization"},
                                      "the collection definition"));
     create_request r;
     const json::value* name = o->if_contains("name");
@@ -195,6 +195,16 @@ result<create_request> parse_create(std::string_view body)
             }
             r.unindexed_fields.emplace_back(f->data(), f->size());
         }
+    }
+    if (const json::value* q = o->if_contains("quantization"); q != nullptr && !q->is_null()) {
+        std::optional<index::quantization> parsed;
+        if (q->is_string()) {
+            parsed = index::parse_quantization(std::string_view(q->get_string()));
+        }
+        if (!parsed) {
+            return invalid("'quantization' must be \"none\" or \"sq8\"");
+        }
+        r.quantization = *parsed;
     }
     return r;
 }
@@ -702,7 +712,9 @@ namespace {
 // One search's fields (a search body, or an item of a batch); where prefixes every message.
 result<query::search_request> search_of(const json::object& o, const std::string& where)
 {
-    PUFFER_TRY(reject_unknown_fields(o, {"vector", "top_k", "nprobe", "recall_target", "include_payload", "filter"},
+    PUFFER_TRY(reject_unknown_fields(o,
+                                     {"vector", "top_k", "nprobe", "recall_target", "include_payload", "filter",
+                                      "refine"},
                                      where.empty() ? "the search request" : where.c_str()));
     const std::string prefix = where.empty() ? "" : where + ": ";
     query::search_request r;
@@ -736,6 +748,13 @@ result<query::search_request> search_of(const json::object& o, const std::string
             return invalid(prefix + "give 'nprobe' or 'recall_target', not both");
         }
         r.recall_target = t;
+    }
+    if (const json::value* rf = o.if_contains("refine"); rf != nullptr && !rf->is_null()) {
+        auto parsed = to_count(*rf, "refine");
+        if (!parsed || *parsed < 1 || *parsed > query::refine_max) {
+            return invalid(strprintf("%s'refine' must be an integer from 1 to %zu", prefix.c_str(), query::refine_max));
+        }
+        r.refine = static_cast<std::size_t>(*parsed);
     }
     {
         payload_selection sel;

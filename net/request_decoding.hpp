@@ -27,6 +27,8 @@ struct create_request {
     // Payload fields (dotted paths) left out of the attribute index: stored and answered, never
     // filtered on. The engine checks their form.
     std::vector<std::string> unindexed_fields;
+    // Codes stored beside the float vectors: "none" (default) or "sq8".
+    index::quantization quantization = index::quantization::none;
 };
 
 [[nodiscard]] result<create_request> parse_create(std::string_view body);

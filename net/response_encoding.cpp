@@ -29,6 +29,7 @@ json::object info_object(const collection::collection_info& info)
         }
         o["unindexed_fields"] = std::move(fields);
     }
+    o["quantization"] = index::to_string(info.quantization);
     if (info.failed) {
         o["status"] = "failed";
     } else {
@@ -202,6 +203,10 @@ json::object stats_object(const query::search_stats& s)
         st["matches"] = s.matches;
         st["exhaustive"] = s.exhaustive;
     }
+    if (s.refine != 0) {
+        st["refine"] = s.refine;
+        st["reranked"] = s.reranked;
+    }
     return st;
 }
 
@@ -267,6 +272,10 @@ result<std::string> batch_json(const query::batch_response& response, const std:
         }
         if (response.results[i].stats.expected_recall >= 0) {
             st["expected_recall"] = response.results[i].stats.expected_recall;
+        }
+        if (response.results[i].stats.refine != 0) {
+            st["refine"] = response.results[i].stats.refine;
+            st["reranked"] = response.results[i].stats.reranked;
         }
         per_search.push_back(std::move(st));
     }

@@ -416,7 +416,11 @@ void router::create_collection(call& c)
     std::sort(info.unindexed_fields.begin(), info.unindexed_fields.end());
     info.unindexed_fields.erase(std::unique(info.unindexed_fields.begin(), info.unindexed_fields.end()),
                                 info.unindexed_fields.end());
-    db_.create_collection(parsed->name, parsed->dimension, parsed->distance_metric, std::move(parsed->unindexed_fields),
+    info.quantization = parsed->quantization;
+    collection::create_settings settings;
+    settings.unindexed_fields = std::move(parsed->unindexed_fields);
+    settings.quantization = parsed->quantization;
+    db_.create_collection(parsed->name, parsed->dimension, parsed->distance_metric, std::move(settings),
                           on_status(c.deliver, 201, info_json(info)));
 }
 

@@ -68,6 +68,8 @@ struct options {
     std::size_t flush_threshold = 0;
     std::size_t staging_max = 0;  // engine mode: writes wait while this many rows are staged
     std::string recall_targets;  // comma-separated: sweep recall targets instead of nprobe
+    std::string quantization = "none";  // engine mode: the collection's codes
+    std::size_t refine = 0;             // engine mode: candidates per result re-scored (0: default)
     std::size_t query_batch = 0;  // engine mode: also run the warm queries this many per call
     bool reuse = false;
     // Read-path mode.
@@ -296,6 +298,7 @@ sweep_row batch_sweep(db::database& db, const std::string& name, const dataset& 
                 reqs[j].top_k = o.k;
                 reqs[j].nprobe = nprobe;
                 reqs[j].recall_target = target;
+                reqs[j].refine = o.refine;
             }
             auto t = clock_type::now();
             auto r = test::search_batch(db, name, std::move(reqs));
@@ -370,7 +373,9 @@ int run_engine(const dataset& data, metric m, const options& o)
     bool reused = existing && existing->info.points == data.base.rows && existing->staging_vectors == 0;
     if (!reused) {
         (void)test::drop(db, name);
-        if (auto s = test::create(db, name, d, m); !s) {
+        collection::create_settings settings;
+        settings.quantization = *index::parse_quantization(o.quantization);
+        if (auto s = test::create(db, name, d, m, std::move(settings)); !s) {
             std::fprintf(stderr, "puffer-bench: %s\n", s.error().text().c_str());
             return 1;
         }
@@ -485,6 +490,7 @@ int run_engine(const dataset& data, metric m, const options& o)
             req.top_k = o.k;
             req.nprobe = nprobe;
             req.recall_target = target;
+            req.refine = o.refine;
             auto r = test::search(db, name, std::move(req));
             if (r) {
                 budget = r->stats.nprobe;
@@ -739,6 +745,8 @@ int main(int argc, char** argv)
          "stream that indexing keeps up with (0: 10 x the threshold, at least 200000, as the server)")
         ("reuse", po::bool_switch(&o.reuse), "engine mode: search the collection an earlier run loaded into --data-dir")
         ("recall-targets", po::value(&o.recall_targets), "engine mode: comma-separated recall targets to sweep instead of nprobe")
+        ("quantization", po::value(&o.quantization)->default_value("none"), "engine mode: none | sq8")
+        ("refine", po::value(&o.refine)->default_value(0), "engine mode: candidates per result re-scored with floats (0: default)")
         ("query-batch", po::value(&o.query_batch)->default_value(0),
          "engine mode: after each warm run, the same queries this many per batch search call, on one thread")
         ("cold-only", po::bool_switch(&o.cold_only), "engine mode: skip the warm runs")
@@ -756,6 +764,10 @@ int main(int argc, char** argv)
         po::notify(vm);
     } catch (const std::exception& e) {
         std::cerr << "puffer-bench: " << e.what() << "\n" << desc << "\n";
+        return 2;
+    }
+    if (!index::parse_quantization(o.quantization)) {
+        std::cerr << "puffer-bench: --quantization must be none or sq8\n";
         return 2;
     }
     log::set_level(log::level::warn);

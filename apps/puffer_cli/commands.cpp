@@ -400,11 +400,13 @@ int create_collection(const common& c, const std::vector<std::string>& args)
     std::size_t dimension = 0;
     std::string metric_name;
     std::string unindexed;
+    std::string quantization;
     po::options_description desc("puffer-cli create-collection");
     desc.add_options()("name", po::value(&name)->required(), "collection name ([A-Za-z0-9_-], 1 to 64)")(
         "dimension", po::value(&dimension)->required(), "vector dimension")(
         "metric", po::value(&metric_name)->default_value("l2"), "l2, cosine or ip")(
-        "unindexed-fields", po::value(&unindexed), "comma-separated payload fields not to index for filters");
+        "unindexed-fields", po::value(&unindexed), "comma-separated payload fields not to index for filters")(
+        "quantization", po::value(&quantization), "none or sq8 (8-bit codes searched, then re-scored exactly)");
     po::variables_map vm;
     int code = 0;
     if (!parse(args, desc, vm, code)) {
@@ -415,7 +417,7 @@ int create_collection(const common& c, const std::vector<std::string>& args)
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
-    if (!call(*client, "POST", "/v1/collections", create_body(name, dimension, metric_name, split_ids(unindexed)))) {
+    if (!call(*client, "POST", "/v1/collections", create_body(name, dimension, metric_name, split_ids(unindexed), quantization))) {
         return 1;
     }
     std::printf("created collection '%s' (dimension %zu, metric %s)\n", name.c_str(), dimension, metric_name.c_str());

@@ -84,7 +84,7 @@ void append_search_options(std::string& out, const search_options& o)
 }  // namespace
 
 std::string create_body(const std::string& name, std::size_t dimension, const std::string& metric,
-                        const std::vector<std::string>& unindexed_fields)
+                        const std::vector<std::string>& unindexed_fields, const std::string& quantization)
 {
     json::object body;
     body["name"] = name;
@@ -96,6 +96,9 @@ std::string create_body(const std::string& name, std::size_t dimension, const st
             fields.emplace_back(f);
         }
         body["unindexed_fields"] = std::move(fields);
+    }
+    if (!quantization.empty()) {
+        body["quantization"] = quantization;
     }
     return json::serialize(body);
 }

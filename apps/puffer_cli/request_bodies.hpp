@@ -21,9 +21,10 @@ struct search_options {
     std::string filter;          // JSON text of a filter expression; empty: none
 };
 
-// unindexed_fields: payload fields left out of the attribute index (none: every field indexed).
+// unindexed_fields: payload fields left out of the attribute index (none: every field indexed);
+// quantization: "none", "sq8" (empty: the server's default, none).
 std::string create_body(const std::string& name, std::size_t dimension, const std::string& metric,
-                        const std::vector<std::string>& unindexed_fields = {});
+                        const std::vector<std::string>& unindexed_fields = {}, const std::string& quantization = {});
 // {"points":[{"id":...,"vector":[...]}, ...]} for ids.size() rows of vectors (rows * d).
 std::string points_body(const std::vector<std::string>& ids, const float* vectors, std::size_t d);
 // The same for the random grid of load-random: values k / 10000, ids "vec-<first_id + i>".

@@ -16,7 +16,8 @@ namespace puffer::collection {
 // Creation (blocking, before the shard owns the collection)
 
 status collection::create_on_disk(io::env& e, const std::string& dir, const std::string& name,
-                                  std::size_t dimension, metric m, const std::vector<std::string>& unindexed_fields)
+                                  std::size_t dimension, metric m, const std::vector<std::string>& unindexed_fields,
+                                  index::quantization quantization)
 {
     PUFFER_TRY_ASSIGN(bool exists, e.exists(dir));
     if (exists) {
@@ -35,6 +36,7 @@ status collection::create_on_disk(io::env& e, const std::string& dir, const std:
         mf.next_segment_id = 1;
         mf.wal_start = 1;
         mf.unindexed_fields = unindexed_fields;
+        mf.quantization = quantization;
         PUFFER_TRY(io::write_file_atomic(e, io::join_path(tmp, manifest_file_name), format::encode_manifest(mf)));
         PUFFER_TRY(create_wal_file(e, io::join_path(wal_dir_of(tmp), wal::file_name(1))));
         PUFFER_TRY(e.sync_dir(segments_dir_of(tmp)));
@@ -123,6 +125,7 @@ collection_info collection::info() const
     i.points = ids_.size();
     i.failed = failed();
     i.unindexed_fields = *unindexed_;
+    i.quantization = options_.quantization;
     return i;
 }
 

@@ -69,7 +69,8 @@ public:
     // attribute index; filters naming them are refused.
     [[nodiscard]] static status create_on_disk(io::env& e, const std::string& dir, const std::string& name,
                                                std::size_t dimension, metric m,
-                                               const std::vector<std::string>& unindexed_fields = {});
+                                               const std::vector<std::string>& unindexed_fields = {},
+                                               index::quantization quantization = index::quantization::none);
 
     // Recovers a collection from dir (MANIFEST, segments, tombstones, WAL replay with torn-tail
     // truncation, orphan cleanup). Never fails: a collection that cannot be opened comes back

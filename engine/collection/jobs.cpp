@@ -241,6 +241,7 @@ format::manifest collection::manifest_now() const
     m.next_segment_id = next_segment_id_;
     m.wal_start = wal_start_;
     m.unindexed_fields = *unindexed_;
+    m.quantization = options_.quantization;
     for (const auto& rec : segments_) {
         m.segments.push_back(manifest_entry(*rec.seg, [&rec](std::size_t p) { return rec.is_dead(p); }));
     }

@@ -29,6 +29,7 @@ status collection::recover()
     next_segment_id_ = mf.next_segment_id;
     wal_start_ = mf.wal_start;
     unindexed_ = std::make_shared<const std::vector<std::string>>(mf.unindexed_fields);
+    options_.quantization = mf.quantization;
 
     // Segments and their tombstones; ids of live rows (the higher segment id wins a duplicate).
     // In ascending id, which find_segment relies on: earlier builds could write a flush's entry

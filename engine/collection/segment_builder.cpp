@@ -104,15 +104,27 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
         }
     }
     double attributes_ms = ms_since(attributes_started);
+    // Every row's vector gets a checksum of its own (re-ranking reads single rows); a quantized
+    // collection's segments get their codes.
+    auto codes_started = clock::now();
+    input.sections.push_back(
+        {format::section_kind::row_checksums, 0, format::encode_row_checksums(id, rows.vectors.data(), layout)});
+    if (o.quantization == index::quantization::sq8) {
+        index::sq8_params params = index::train_sq8(rows.vectors.data(), layout, o.sq8_residual);
+        format::sq8_sections codes = format::encode_sq8_sections(id, params, rows.vectors.data(), layout);
+        input.sections.push_back({format::section_kind::sq8_params, 0, std::move(codes.params)});
+        input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(codes.codes)});
+    }
+    double codes_ms = ms_since(codes_started);
     auto write_started = clock::now();
     std::string path = io::join_path(segments_dir, format::segment_file_name(id));
     PUFFER_TRY(format::write_segment(e, path, input));
     PUFFER_TRY(e.sync_dir(segments_dir));
     PUFFER_LOG(debug,
-               "segment %llu: %zu rows, %zu clusters: %s %.0f ms, recall curve %.0f ms, attributes %.0f ms, written "
-               "in %.0f ms",
+               "segment %llu: %zu rows, %zu clusters: %s %.0f ms, recall curve %.0f ms, attributes %.0f ms, codes "
+               "%.0f ms, written in %.0f ms",
                static_cast<unsigned long long>(id), n, layout.cluster_count,
-               table.centroids != nullptr ? "assigned" : "trained", layout_ms, curve_ms, attributes_ms,
+               table.centroids != nullptr ? "assigned" : "trained", layout_ms, curve_ms, attributes_ms, codes_ms,
                ms_since(write_started));
 
     built_segment out;

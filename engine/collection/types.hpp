@@ -3,6 +3,7 @@
 
 #include "engine/core/distance.hpp"
 #include "engine/core/histogram.hpp"
+#include "engine/index/sq8.hpp"
 #include "engine/storage/segment.hpp"
 
 #include <atomic>
@@ -37,8 +38,21 @@ struct options {
     io_mode mode = io_mode::direct;
     std::size_t dma_alignment_bytes = 4096;
     std::uint64_t kmeans_seed = 0x5EED;
+    // Codes stored beside the float vectors of every new segment. The collection sets it from
+    // its MANIFEST (chosen at create), not from a server flag.
+    index::quantization quantization = index::quantization::none;
+    // sq8 codes of the rows' residuals to their centroids rather than of the rows themselves.
+    bool sq8_residual = true;
     // Set by the database when it shuts down: segment builds in progress stop early.
     const std::atomic<bool>* cancel = nullptr;
+};
+
+// What a collection is created with besides its name, dimension and metric.
+struct create_settings {
+    // Payload paths (dotted, with everything beneath them) left out of the attribute index.
+    std::vector<std::string> unindexed_fields;
+    // Codes its segments store beside the float vectors.
+    index::quantization quantization = index::quantization::none;
 };
 
 struct collection_info {
@@ -48,6 +62,7 @@ struct collection_info {
     std::size_t points = 0;
     bool failed = false;
     std::vector<std::string> unindexed_fields;  // payload paths filters cannot use
+    index::quantization quantization = index::quantization::none;
 };
 
 struct collection_stats {

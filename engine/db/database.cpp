@@ -358,12 +358,22 @@ void database::route_open(std::string name, Done done, Fn fn)
 
 void database::create_collection(std::string name, std::size_t dimension, metric m, unique_function<void(status)> done)
 {
-    create_collection(std::move(name), dimension, m, {}, std::move(done));
+    create_collection(std::move(name), dimension, m, collection::create_settings{}, std::move(done));
 }
 
 void database::create_collection(std::string name, std::size_t dimension, metric m,
                                  std::vector<std::string> unindexed_fields, unique_function<void(status)> done)
 {
+    collection::create_settings settings;
+    settings.unindexed_fields = std::move(unindexed_fields);
+    create_collection(std::move(name), dimension, m, std::move(settings), std::move(done));
+}
+
+void database::create_collection(std::string name, std::size_t dimension, metric m, collection::create_settings settings,
+                                 unique_function<void(status)> done)
+{
+    std::vector<std::string>& unindexed_fields = settings.unindexed_fields;
+    const index::quantization quantization = settings.quantization;
     if (dimension < 1 || dimension > dimension_max) {
         done(make_error(errc::invalid_argument, strprintf("dimension must be 1 to %zu", dimension_max)));
         return;
@@ -389,7 +399,7 @@ void database::create_collection(std::string name, std::size_t dimension, metric
     io::env* e = env_;
     collection::options copts = options_.collection;
     on_owner(std::move(name), std::move(done),
-             [dimension, m, dir, e, copts, unindexed = std::move(unindexed_fields)](
+             [dimension, m, dir, e, copts, quantization, unindexed = std::move(unindexed_fields)](
                  shard::shard& s, const std::string& name, unique_function<void(status)> d) mutable {
         if (s.collections().count(name) != 0 || s.names_creating().count(name) != 0) {
             d(make_error(errc::already_exists, "collection '" + name + "' already exists"));
@@ -402,8 +412,10 @@ void database::create_collection(std::string name, std::size_t dimension, metric
         s.names_creating().insert(name);
         auto holder = std::make_shared<unique_function<void(status)>>(std::move(d));
         shard::shard* sp = &s;
-        s.background([sp, name, dimension, m, holder, dir, e, copts, unindexed = std::move(unindexed)]() mutable {
-            status created = collection::collection::create_on_disk(*e, dir, name, dimension, m, unindexed);
+        s.background([sp, name, dimension, m, holder, dir, e, copts, quantization,
+                      unindexed = std::move(unindexed)]() mutable {
+            status created =
+                collection::collection::create_on_disk(*e, dir, name, dimension, m, unindexed, quantization);
             std::shared_ptr<collection::collection> c;
             if (created) {
                 c = collection::collection::open(*e, dir, name, copts);

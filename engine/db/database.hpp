@@ -79,6 +79,8 @@ public:
     // format::unindexed_fields_max dotted paths of 1 to 256 bytes, no empty part, not "id".
     void create_collection(std::string name, std::size_t dimension, metric m, std::vector<std::string> unindexed_fields,
                            unique_function<void(status)> done);
+    void create_collection(std::string name, std::size_t dimension, metric m, collection::create_settings settings,
+                           unique_function<void(status)> done);
     void drop_collection(std::string name, unique_function<void(status)> done);
     // Every collection, by name; an error (busy, shutting_down) when a shard could not be asked,
     // rather than a list that leaves its collections out.

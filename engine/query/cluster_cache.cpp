@@ -12,9 +12,9 @@ cluster_cache::~cluster_cache()
     clear();
 }
 
-const float* cluster_cache::find(std::uint64_t segment_uid, std::uint32_t cluster)
+const float* cluster_cache::find(std::uint64_t segment_uid, std::uint64_t item)
 {
-    auto it = index_.find(key{segment_uid, cluster});
+    auto it = index_.find(key{segment_uid, item});
     if (it == index_.end()) {
         ++misses_;
         return nullptr;
@@ -47,10 +47,10 @@ void cluster_cache::release(std::byte* block, std::size_t size_bytes)
     arena_.release(block, size_bytes);
 }
 
-void cluster_cache::insert(std::uint64_t segment_uid, std::uint32_t cluster, std::byte* block, std::size_t size_bytes,
+void cluster_cache::insert(std::uint64_t segment_uid, std::uint64_t item, std::byte* block, std::size_t size_bytes,
                            std::size_t offset_bytes)
 {
-    key k{segment_uid, cluster};
+    key k{segment_uid, item};
     if (auto it = index_.find(k); it != index_.end()) {
         drop(it->second);
     }

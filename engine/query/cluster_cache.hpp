@@ -1,5 +1,6 @@
 #pragma once
-// Per-shard cache of cluster vector data read from segment files, LRU within a byte budget. Its
+// Per-shard cache of data read from segment files, LRU within a byte budget: a cluster's float
+// vectors, a cluster's codes, or one page of the vector section (cache_item says which). Its
 // memory is one buffer_arena: cluster reads land in arena blocks (registered with the shard's
 // ring, so they are fixed-buffer reads) and a verified block becomes a cache entry without a
 // copy. Shard-local: only the owning shard thread uses it.
@@ -13,6 +14,20 @@
 
 namespace puffer::query {
 
+// What a cache entry of a segment holds.
+inline constexpr std::uint64_t cache_item_vectors(std::uint32_t cluster)
+{
+    return cluster;
+}
+inline constexpr std::uint64_t cache_item_codes(std::uint32_t cluster)
+{
+    return (std::uint64_t{1} << 32) | cluster;
+}
+inline constexpr std::uint64_t cache_item_page(std::uint32_t page)
+{
+    return (std::uint64_t{2} << 32) | page;
+}
+
 class cluster_cache {
 public:
     explicit cluster_cache(std::size_t budget_bytes, std::size_t alignment_bytes = 4096);
@@ -20,8 +35,8 @@ public:
     cluster_cache(const cluster_cache&) = delete;
     cluster_cache& operator=(const cluster_cache&) = delete;
 
-    // The cached vectors of (segment_uid, cluster), or null. A hit moves it to the front.
-    const float* find(std::uint64_t segment_uid, std::uint32_t cluster);
+    // The cached data of (segment_uid, item), or null. A hit moves it to the front.
+    const float* find(std::uint64_t segment_uid, std::uint64_t item);
 
     // An arena block of size bytes for a read that may be cached, evicting least recently used
     // entries to make room; null when it cannot fit (the caller reads into its own memory and
@@ -31,7 +46,7 @@ public:
 
     // Caches a block from allocate (the cluster's data at offset_bytes in it); takes ownership.
     // Replaces an existing entry for the key.
-    void insert(std::uint64_t segment_uid, std::uint32_t cluster, std::byte* block, std::size_t size_bytes,
+    void insert(std::uint64_t segment_uid, std::uint64_t item, std::byte* block, std::size_t size_bytes,
                 std::size_t offset_bytes);
 
     // Drops every entry of a segment (replaced by compaction, or its collection dropped).
@@ -49,13 +64,13 @@ public:
 private:
     struct key {
         std::uint64_t segment_uid;
-        std::uint32_t cluster;
+        std::uint64_t item;
         bool operator==(const key&) const = default;
     };
     struct key_hash {
         std::size_t operator()(const key& k) const
         {
-            return std::hash<std::uint64_t>()(k.segment_uid * 0x9E3779B97F4A7C15ull ^ k.cluster);
+            return std::hash<std::uint64_t>()(k.segment_uid * 0x9E3779B97F4A7C15ull ^ (k.item * 0xC2B2AE3D27D4EB4Full));
         }
     };
     struct entry {

@@ -4,32 +4,13 @@
 #include "engine/core/assert.hpp"
 #include "engine/core/coding.hpp"
 #include "engine/core/log.hpp"
+#include "engine/query/search_op.hpp"
 
 #include <algorithm>
 #include <cmath>
 
 namespace puffer::query {
 namespace {
-
-// A result's key: the container (a segment, or staging after the segments) and the row in it.
-std::uint64_t make_key(std::size_t container, std::size_t row)
-{
-    return (static_cast<std::uint64_t>(container) << 32) | row;
-}
-std::size_t key_container(std::uint64_t key)
-{
-    return static_cast<std::size_t>(key >> 32);
-}
-std::uint32_t key_row(std::uint64_t key)
-{
-    return static_cast<std::uint32_t>(key & 0xFFFFFFFFu);
-}
-
-// The aligned superset [begin, end) of a byte range.
-std::pair<std::uint64_t, std::uint64_t> aligned_extent(const format::byte_range& r, std::size_t alignment)
-{
-    return {align_down(r.offset_bytes, alignment), align_up(r.offset_bytes + r.size_bytes, alignment)};
-}
 
 // Which shard scans cluster c of a segment when a plan is split: always the same one for the
 // same share, so each cluster is cached by one shard only and the shards' caches add up. The
@@ -58,47 +39,6 @@ const std::uint64_t* words_or_null(const std::shared_ptr<const bitmap>& b)
 
 }  // namespace
 
-// One search or a batch of them, on the shard that received it.
-struct executor::search_op {
-    std::shared_ptr<const read_view> view;
-    std::vector<search_request> requests;  // one per search; vectors checked and normalized
-    std::vector<float> queries;            // a batch's queries, row-major (empty for one search)
-    plan one_plan;                          // a single search's plan
-    batch_plan tasks;                       // what the parts scan (a single search: one query)
-    std::vector<topk<std::uint64_t>> heaps;
-    std::vector<search_response> responses;
-    search_stats totals;
-    std::size_t parts_pending = 0;
-    std::size_t payloads_pending = 0;
-    std::optional<error> failure;
-    search_done done_one;
-    batch_done done_many;
-    std::vector<scored<std::uint64_t>> sorted;
-    struct payload_hit {
-        std::uint32_t search;
-        std::uint32_t hit;
-        std::uint64_t key;
-    };
-    std::vector<payload_hit> payload_hits;  // hits whose payload is read from a segment file
-    // A filtered search (one search only): the matching live rows, scanned by listing them.
-    bool filtered = false;
-    bool counted = true;  // counts in the collection's search counters
-    filtered_rows allowed;
-    std::vector<std::uint32_t> listed;  // scratch of the staging scans
-
-    std::size_t count() const { return requests.size(); }
-    const float* query(std::size_t i) const
-    {
-        return queries.empty() ? requests[0].vector.data() : queries.data() + i * view->dimension;
-    }
-    void fail(const error& e)
-    {
-        if (!failure) {
-            failure = e;
-        }
-    }
-};
-
 // A part of a plan: the tasks one shard scans, into partial top-k lists (one per search of the
 // op). Created and released by the op's shard; between those it belongs to the shard it was
 // sent to, which reads the op's view, queries and plan (immutable while parts run, and held
@@ -115,6 +55,8 @@ struct executor::part {
     std::optional<error> failure;
     std::vector<index::row_span> spans;  // one search: clusters in memory, waiting for scan_spans
     std::vector<std::uint32_t> listed;   // filtered: the matching rows of the cluster being scanned
+    index::sq8_query prepared;           // codes: the query prepared for the cluster being scanned
+    std::vector<std::int32_t> dots;      // codes: scan scratch
 
     void fail(const error& e)
     {
@@ -137,6 +79,8 @@ public:
     executor& exec;
     const storage::segment* seg = nullptr;  // alive while a waiter's view holds it
     std::uint32_t cluster = 0;
+    bool codes = false;       // the cluster's codes, not its float vectors
+    std::uint64_t item = 0;   // its cache item
     std::size_t size_bytes = 0;
     std::size_t data_offset = 0;
     std::byte* block = nullptr;
@@ -207,6 +151,7 @@ executor::~executor()
     PUFFER_ASSERT(idle());
     PUFFER_ASSERT(reads_active_.empty());
     PUFFER_ASSERT(payload_reads_active_ == 0);
+    PUFFER_ASSERT(row_reads_active_ == 0);
 }
 
 executor::search_op* executor::acquire_search()
@@ -232,6 +177,7 @@ void executor::release_search(search_op* op)
     op->queries.clear();
     op->filtered = false;
     op->counted = true;
+    op->quantized = false;
     op->totals = {};
     --searches_active_;
     search_pool_.emplace_back(op);
@@ -277,6 +223,11 @@ status executor::prepare(const read_view& view, search_request& request, const s
     }
     if (request.top_k == 0) {
         return make_error(errc::invalid_argument, where + "top_k must be at least 1");
+    }
+    if (request.refine > refine_max) {
+        return make_error(errc::invalid_argument,
+                          strprintf("%srefine must be 1 to %zu (0: the default, %zu)", where.c_str(), refine_max,
+                                    default_refine));
     }
     if (view.distance_metric == metric::cosine && !normalize(request.vector.data(), d)) {
         return make_error(errc::invalid_argument, where + "a zero query vector has no cosine direction");
@@ -389,12 +340,17 @@ void executor::start(search_op& op)
 {
     const read_view& v = *op.view;
     const std::size_t n = op.count();
+    op.quantized = !op.filtered &&
+                   std::all_of(op.requests.begin(), op.requests.end(), [](const auto& r) { return r.use_codes; }) &&
+                   std::any_of(v.segments.begin(), v.segments.end(),
+                               [](const view_segment& vs) { return vs.segment->scores_with_codes(); });
     op.heaps.resize(std::max(op.heaps.size(), n), topk<std::uint64_t>(0));
     op.responses.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-        op.heaps[i].reset(op.requests[i].top_k);
+        op.heaps[i].reset(op.heap_size(i));
         search_stats& s = op.responses[i].stats;
         s = {};
+        s.refine = op.quantized ? op.refine(i) : 0;
         s.segments = v.segments.size();
         s.nprobe = op.tasks.nprobe[i];
         s.expected_recall = op.tasks.expected_recall[i];
@@ -448,7 +404,8 @@ void executor::scatter(search_op& op)
     for (std::size_t i = 0; i < op.count(); ++i) {
         planned_rows += op.tasks.vectors[i];
     }
-    const double scan_bytes = static_cast<double>(planned_rows * v.dimension * sizeof(float));
+    const std::size_t row_bytes = op.quantized ? v.dimension + 4 : v.dimension * sizeof(float);
+    const double scan_bytes = static_cast<double>(planned_rows * row_bytes);
     bool split = shards > 1 && scan_bytes >= static_cast<double>(options_.scatter_bytes_min);
     // Equal shares: measured here, the owner scanning less (to make up for planning) made single
     // searches slower, not faster (0.179-0.190 ms p50 against 0.201-0.205 with 31% for the owner).
@@ -461,7 +418,7 @@ void executor::scatter(search_op& op)
             p->origin = self;
             p->heaps.resize(std::max(p->heaps.size(), op.count()), topk<std::uint64_t>(0));
             for (std::size_t i = 0; i < op.count(); ++i) {
-                p->heaps[i].reset(op.requests[i].top_k);
+                p->heaps[i].reset(op.heap_size(i));
             }
             parts_scratch_[shard] = p;
         }
@@ -521,17 +478,20 @@ void executor::advance(part& p)
         const storage::segment& seg = *vs.segment;
         const auto& reader = seg.reader();
         std::size_t start = reader.cluster_start(t.cluster);
-        const float* data = nullptr;
+        const bool codes = p.op->quantized && seg.scores_with_codes();
+        const std::uint64_t item = codes ? cache_item_codes(t.cluster) : cache_item_vectors(t.cluster);
+        const std::byte* data = nullptr;
         if (seg.map() != nullptr) {
-            if (auto s = seg.verify_mapped_cluster(t.cluster); !s) {
+            if (auto s = codes ? seg.verify_mapped_codes(t.cluster) : seg.verify_mapped_cluster(t.cluster); !s) {
                 ++counters_.crc_failures;
                 p.fail(s.error());
             } else {
-                data = reinterpret_cast<const float*>(seg.map() + reader.cluster_range(t.cluster).offset_bytes);
+                data = seg.map() +
+                       (codes ? reader.code_range(t.cluster) : reader.cluster_range(t.cluster)).offset_bytes;
             }
-        } else if ((data = cache.find(seg.uid(), t.cluster)) != nullptr) {
+        } else if ((data = reinterpret_cast<const std::byte*>(cache.find(seg.uid(), item))) != nullptr) {
             ++p.stats.cache_hits;
-        } else if (cluster_read* r = find_read(seg.uid(), t.cluster)) {
+        } else if (cluster_read* r = find_read(seg.uid(), item)) {
             r->waiters.push_back({&p, task_index});
             ++p.pending;
             ++p.stats.clusters_read;
@@ -544,16 +504,16 @@ void executor::advance(part& p)
             }
             // Making room for this read may evict clusters collected above: scan them first.
             scan_spans(p);
-            start_read(p, task_index, seg, t.cluster);
+            start_read(p, task_index, seg, t.cluster, codes);
             ++p.pending;
             ++p.stats.clusters_read;
         }
         if (data != nullptr) {
-            if (one) {
+            if (one && !codes) {
                 // Four clusters at a time, interleaved (index::scan_spans): one search reads them
                 // at the memory's speed, not one stream's.
-                p.spans.push_back(index::row_span{data, t.rows, make_key(t.segment, start), words_or_null(vs.tombstones),
-                                                  start});
+                p.spans.push_back(index::row_span{reinterpret_cast<const float*>(data), t.rows,
+                                                  make_key(t.segment, start), words_or_null(vs.tombstones), start});
             } else {
                 scan_task(p, task_index, data);
             }
@@ -576,14 +536,30 @@ void executor::scan_spans(part& p)
     p.spans.clear();
 }
 
-void executor::scan_task(part& p, std::uint32_t task_index, const float* data)
+void executor::scan_task(part& p, std::uint32_t task_index, const std::byte* bytes)
 {
     // The cluster is read from memory once; the searches after the first find it in cache.
     const search_op& op = *p.op;
     const read_view& v = *op.view;
     const batch_plan::task& t = p.tasks[task_index];
     const view_segment& vs = v.segments[t.segment];
-    std::size_t start = vs.segment->reader().cluster_start(t.cluster);
+    const auto& reader = vs.segment->reader();
+    std::size_t start = reader.cluster_start(t.cluster);
+    if (op.quantized && vs.segment->scores_with_codes()) {
+        // Estimated distances from the codes, into heaps of top_k * refine candidates.
+        const index::sq8_params& params = *reader.sq8();
+        const float* centroid = reader.centroids() + static_cast<std::size_t>(t.cluster) * v.dimension;
+        for (std::uint32_t j = t.first; j < t.first + t.count; ++j) {
+            std::uint32_t i = op.tasks.queries[j];
+            index::prepare_sq8_query(v.distance_metric, params, op.query(i), centroid, p.prepared);
+            p.stats.vectors_scanned +=
+                index::scan_sq8_block(v.distance_metric, p.prepared, bytes, t.rows, v.dimension,
+                                      make_key(t.segment, start), p.heaps[i], words_or_null(vs.tombstones), start,
+                                      p.dots);
+        }
+        return;
+    }
+    const auto* data = reinterpret_cast<const float*>(bytes);
     if (op.filtered) {
         // Only the matching live rows of the cluster: listed from the filter's bitset.
         const bitmap& allowed = op.allowed.segments[t.segment];
@@ -609,18 +585,19 @@ void executor::scan_task(part& p, std::uint32_t task_index, const float* data)
     }
 }
 
-executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint32_t cluster)
+executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint64_t item)
 {
     // At most cluster_reads_max entries: a linear search costs less than a node per read.
     for (cluster_read* r : reads_active_) {
-        if (r->cluster == cluster && r->seg->uid() == uid) {
+        if (r->item == item && r->seg->uid() == uid) {
             return r;
         }
     }
     return nullptr;
 }
 
-void executor::start_read(part& p, std::uint32_t task_index, const storage::segment& seg, std::uint32_t cluster)
+void executor::start_read(part& p, std::uint32_t task_index, const storage::segment& seg, std::uint32_t cluster,
+                          bool codes)
 {
     PUFFER_ASSERT(reads_active_.size() < cluster_reads_max);
     cluster_read* r = nullptr;
@@ -630,10 +607,12 @@ void executor::start_read(part& p, std::uint32_t task_index, const storage::segm
     } else {
         r = new cluster_read(*this);
     }
-    auto range = seg.reader().cluster_range(cluster);
+    auto range = codes ? seg.reader().code_range(cluster) : seg.reader().cluster_range(cluster);
     auto [begin, end] = aligned_extent(range, options_.dma_alignment_bytes);
     r->seg = &seg;
     r->cluster = cluster;
+    r->codes = codes;
+    r->item = codes ? cache_item_codes(cluster) : cache_item_vectors(cluster);
     r->size_bytes = end - begin;
     r->data_offset = range.offset_bytes - begin;
     r->block = host_.cache().allocate(r->size_bytes);
@@ -656,16 +635,18 @@ void executor::read_done(cluster_read& r, std::int64_t result)
     const storage::segment& seg = *r.seg;
     status verdict = ok();
     ++counters_.cluster_reads;
+    const char* what = r.codes ? "the codes of cluster" : "cluster";
     if (result < 0) {
         ++counters_.read_errors;
         verdict = make_system_error(static_cast<int>(-result),
-                                    strprintf("%s: read of cluster %u", seg.path().c_str(), r.cluster));
+                                    strprintf("%s: read of %s %u", seg.path().c_str(), what, r.cluster));
     } else if (static_cast<std::size_t>(result) != r.size_bytes) {
         ++counters_.read_errors;
-        verdict = make_error(errc::io, strprintf("%s: short read of cluster %u (%lld of %zu bytes)", seg.path().c_str(),
+        verdict = make_error(errc::io, strprintf("%s: short read of %s %u (%lld of %zu bytes)", seg.path().c_str(), what,
                                                  r.cluster, static_cast<long long>(result), r.size_bytes));
     } else {
-        verdict = seg.reader().verify_cluster(r.cluster, r.buffer().data() + r.data_offset);
+        const std::byte* at = r.buffer().data() + r.data_offset;
+        verdict = r.codes ? seg.reader().verify_codes(r.cluster, at) : seg.reader().verify_cluster(r.cluster, at);
         if (verdict) {
             counters_.cluster_read_bytes += r.size_bytes;
         } else {
@@ -675,7 +656,7 @@ void executor::read_done(cluster_read& r, std::int64_t result)
     if (!verdict) {
         PUFFER_LOG(error, "%s", verdict.error().message().c_str());
     }
-    const auto* data = reinterpret_cast<const float*>(r.buffer().data() + r.data_offset);
+    const std::byte* data = r.buffer().data() + r.data_offset;
     for (const auto& w : r.waiters) {
         if (!verdict) {
             w.p->fail(verdict.error());
@@ -687,7 +668,7 @@ void executor::read_done(cluster_read& r, std::int64_t result)
     if (r.block != nullptr) {
         cluster_cache& cache = host_.cache();
         if (verdict && !seg.retired()) {
-            cache.insert(seg.uid(), r.cluster, r.block, r.size_bytes, r.data_offset);
+            cache.insert(seg.uid(), r.item, r.block, r.size_bytes, r.data_offset);
         } else {
             cache.release(r.block, r.size_bytes);
         }
@@ -757,7 +738,11 @@ void executor::part_returned(part& p)
     release_part(&p);
     PUFFER_ASSERT(op.parts_pending > 0);
     if (--op.parts_pending == 0) {
-        finalize(op);
+        if (op.quantized && !op.failure) {
+            rerank(op);  // then finalize
+        } else {
+            finalize(op);
+        }
     }
 }
 

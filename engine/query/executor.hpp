@@ -82,6 +82,7 @@ struct executor_counters {
     std::uint64_t payload_reads = 0;
     std::uint64_t read_errors = 0;         // failed or short reads, clusters and payloads
     std::uint64_t crc_failures = 0;        // reads whose checksum did not match
+    std::uint64_t row_reads = 0;           // pages of float vectors read to re-rank candidates
 };
 
 class executor {
@@ -92,6 +93,9 @@ public:
     static constexpr std::size_t cluster_reads_max = 512;
     // Payload reads in flight on one shard's ring; searches that need more wait their turn.
     static constexpr std::size_t payload_reads_max = 2048;
+    // Page reads in flight on one shard's ring to re-rank candidates; searches that need more
+    // wait their turn (one that alone needs more goes when nothing else is in flight).
+    static constexpr std::size_t row_reads_max = 2048;
     // Reads in flight for one fetch; it issues the next as one finishes.
     static constexpr std::size_t fetch_reads_max = 64;
     // Sampled searches waiting for their exact re-run; more samples are dropped meanwhile.
@@ -143,6 +147,7 @@ public:
     class payload_read;
     struct fetch_op;
     class fetch_read;
+    class row_read;
 
 private:
     search_op* acquire_search();
@@ -166,15 +171,23 @@ private:
     void run_part(part& p);
     void advance(part& p);
     void scan_spans(part& p);
-    void start_read(part& p, std::uint32_t task_index, const storage::segment& seg, std::uint32_t cluster);
-    // Scans a task's cluster (its rows at data) for every search of the task.
-    void scan_task(part& p, std::uint32_t task_index, const float* data);
-    cluster_read* find_read(std::uint64_t uid, std::uint32_t cluster);
+    void start_read(part& p, std::uint32_t task_index, const storage::segment& seg, std::uint32_t cluster,
+                    bool codes);
+    // Scans a task's cluster (its float vectors or codes at data) for every search of the task.
+    void scan_task(part& p, std::uint32_t task_index, const std::byte* data);
+    cluster_read* find_read(std::uint64_t uid, std::uint64_t item);
     void read_done(cluster_read& r, std::int64_t result);
     void resume_parked();
     void maybe_finish(part& p);
     // On the search's shard: folds a finished part into its search.
     void part_returned(part& p);
+    // rerank.cpp: re-scores a quantized search's candidates with their float vectors (from the
+    // mapping, the cache's pages, or page reads on the ring), keeps top_k, then finalizes.
+    void rerank(search_op& op);
+    void start_row_reads(search_op& op);
+    void row_read_done(row_read& r);
+    void finish_rerank(search_op& op);
+    void resume_rerank_waiters();
     void finalize(search_op& op);
     void start_payloads(search_op& op);
     void payload_done(search_op& op);
@@ -204,6 +217,10 @@ private:
     std::size_t searches_active_ = 0;
     std::size_t parts_active_ = 0;  // parts from other shards being run here
     std::size_t payload_reads_active_ = 0;
+    std::size_t row_reads_active_ = 0;
+    std::vector<std::unique_ptr<row_read>> row_pool_;
+    std::vector<search_op*> rerank_waiters_;   // searches waiting for row read slots
+    std::size_t rerank_waiters_head_ = 0;
     executor_counters counters_;
     std::vector<std::unique_ptr<search_op>> search_pool_;
     std::vector<std::unique_ptr<part>> part_pool_;

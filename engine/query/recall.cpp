@@ -151,6 +151,7 @@ void executor::recall_searches(std::shared_ptr<const read_view> view, recall_req
         exact[i].vector = std::move(queries[i]);
         exact[i].top_k = request.top_k;
         exact[i].nprobe = std::size_t{1} << 30;  // every cluster of every table
+        exact[i].use_codes = false;
     }
     search_batch(view, std::move(ann),
                  [this, view, exact = std::move(exact), top_k = request.top_k,
@@ -227,6 +228,7 @@ void executor::run_idle_work()
     exact.nprobe = std::size_t{1} << 30;  // every cluster of every table (a filter: every match)
     exact.recall_target = 0;
     exact.include_payload = false;
+    exact.use_codes = false;
     auto view = sample.view;
     const auto started = std::chrono::steady_clock::now();
     search_prepared(std::move(view), std::move(exact),

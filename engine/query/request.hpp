@@ -32,7 +32,17 @@ struct search_request {
     // The payloads of the answer may total at most this many bytes (0: no bound); past it the
     // search fails with invalid_argument before any payload is read.
     std::size_t payload_bytes_max = 0;
+    // Segments with codes (a quantized collection): the best top_k * refine rows by their codes
+    // are re-scored with their float vectors (0: default_refine).
+    std::size_t refine = 0;
+    // False: score with the float vectors only, codes or not (the exact re-runs of recall checks).
+    bool use_codes = true;
 };
+
+// Candidates per result re-scored exactly when a search does not say: the least that lost no
+// recall@10 against float scans on SIFT 200k and on word vectors (docs/results.md, "Quantization").
+inline constexpr std::size_t default_refine = 2;
+inline constexpr std::size_t refine_max = 64;
 
 struct search_hit {
     std::string id;
@@ -58,6 +68,9 @@ struct search_stats {
     bool filtered = false;
     std::size_t matches = 0;
     bool exhaustive = false;
+    // Scored with codes: the refine factor, and the rows re-scored with their float vectors.
+    std::size_t refine = 0;
+    std::size_t reranked = 0;
 };
 
 struct search_response {

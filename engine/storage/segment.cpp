@@ -22,7 +22,8 @@ result<std::shared_ptr<const segment>> segment::open(io::env& e, const std::stri
         // Through the env, so that fault injection reaches mmap mode too.
         PUFFER_TRY_ASSIGN(s->mapping_, e.map(*s->file_, s->reader_.file_size_bytes()));
         s->map_ = s->mapping_->data();
-        std::size_t words = (s->reader_.cluster_count() + 63) / 64;
+        // Two bits per cluster: its vectors, then its codes.
+        std::size_t words = (2 * s->reader_.cluster_count() + 63) / 64;
         s->verified_ = std::make_unique<std::atomic<std::uint64_t>[]>(words);
         for (std::size_t w = 0; w < words; ++w) {
             s->verified_[w].store(0, std::memory_order_relaxed);
@@ -33,13 +34,27 @@ result<std::shared_ptr<const segment>> segment::open(io::env& e, const std::stri
 
 status segment::verify_mapped_cluster(std::size_t c) const
 {
-    std::uint64_t bit = std::uint64_t{1} << (c % 64);
-    if ((verified_[c / 64].load(std::memory_order_acquire) & bit) != 0) {
+    const std::size_t b = 2 * c;
+    std::uint64_t bit = std::uint64_t{1} << (b % 64);
+    if ((verified_[b / 64].load(std::memory_order_acquire) & bit) != 0) {
         return ok();
     }
     auto range = reader_.cluster_range(c);
     PUFFER_TRY(reader_.verify_cluster(c, map_ + range.offset_bytes));
-    verified_[c / 64].fetch_or(bit, std::memory_order_release);
+    verified_[b / 64].fetch_or(bit, std::memory_order_release);
+    return ok();
+}
+
+status segment::verify_mapped_codes(std::size_t c) const
+{
+    const std::size_t b = 2 * c + 1;
+    std::uint64_t bit = std::uint64_t{1} << (b % 64);
+    if ((verified_[b / 64].load(std::memory_order_acquire) & bit) != 0) {
+        return ok();
+    }
+    auto range = reader_.code_range(c);
+    PUFFER_TRY(reader_.verify_codes(c, map_ + range.offset_bytes));
+    verified_[b / 64].fetch_or(bit, std::memory_order_release);
     return ok();
 }
 

@@ -972,7 +972,7 @@ def run_snapshots(c):
     described = c.call("restored: its summary", "GET", "/v1/collections/{name}", "/v1/collections/snap_a")
     c.expect("restored: the dimension and metric of the original",
              described == {"name": "snap_a", "dimension": 2, "metric": "cosine", "points": small_count,
-                           "status": "ok"}, repr(described))
+                           "quantization": "none", "status": "ok"}, repr(described))
     c.expect("restored: none of the later points", count_of(c, "restored: the later points", "snap_a",
                                                             body={"filter": {"exists": "pad"}}) == 0, "some")
     try:
@@ -1078,7 +1078,8 @@ def run_sequence(c):
     created = c.call("create docs (cosine)", "POST", C, C,
                      {"name": "docs", "dimension": 3, "metric": "cosine"}, 201, request_valid=True)
     c.expect("create returns the summary", created == {"name": "docs", "dimension": 3, "metric": "cosine",
-                                                       "points": 0, "status": "ok"}, repr(created))
+                                                       "points": 0, "quantization": "none", "status": "ok"},
+             repr(created))
     created = c.call("create l2c (default metric)", "POST", C, C, {"name": "l2c", "dimension": 2}, 201,
                      request_valid=True)
     c.expect("default metric is l2", isinstance(created, dict) and created.get("metric") == "l2", repr(created))
@@ -1141,6 +1142,25 @@ def run_sequence(c):
                      "/v1/collections/unix/points/count", {"filter": {"eq": ["meta.k", "v"]}})
     c.expect("an indexed sibling still filters", counted == {"count": 1}, repr(counted))
     c.call("delete the collection with unindexed fields", "DELETE", NAME, "/v1/collections/unix")
+
+    # A quantized collection: created, described, searched (stats with refine and reranked).
+    made = c.call("create with quantization", "POST", C, C, {"name": "q8", "dimension": 2, "quantization": "sq8"},
+                  201, request_valid=True)
+    c.expect("create answers the quantization", isinstance(made, dict) and made.get("quantization") == "sq8",
+             repr(made))
+    c.call("create with an unknown quantization", "POST", C, C, {"name": "q9", "dimension": 2, "quantization": "pq"},
+           400, "invalid_argument", request_valid=False)
+    c.call("upsert into the quantized collection", "POST", "/v1/collections/{name}/points",
+           "/v1/collections/q8/points", {"points": [{"id": str(i), "vector": [i, 1]} for i in range(50)]})
+    c.call("flush the quantized collection", "POST", FLUSH, "/v1/collections/q8/flush", {})
+    found = c.call("search with refine", "POST", "/v1/collections/{name}/search", "/v1/collections/q8/search",
+                   {"vector": [7, 1], "top_k": 2, "refine": 3}, request_valid=True)
+    c.expect("a quantized search says it re-ranked",
+             isinstance(found, dict) and found["stats"].get("refine") == 3 and found["stats"].get("reranked", 0) > 0
+             and found["results"][0]["id"] == "7" and found["results"][0]["score"] == 0, repr(found))
+    c.call("search with refine 0", "POST", "/v1/collections/{name}/search", "/v1/collections/q8/search",
+           {"vector": [7, 1], "refine": 0}, 400, "invalid_argument", request_valid=False)
+    c.call("delete the quantized collection", "DELETE", NAME, "/v1/collections/q8")
 
     # One collection.
     c.call("get docs", "GET", NAME, "/v1/collections/docs")

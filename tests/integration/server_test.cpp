@@ -459,6 +459,53 @@ BOOST_AUTO_TEST_CASE(batch_over_the_staging_bound_is_refused)
     BOOST_TEST(server.stop() == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_quantized_collection_as_a_client_sees_it)
+{
+    test::temp_dir dir;
+    test::server_process server(dir.file("data"));
+    auto c = server.client();
+    // Created with its codes; every description says which.
+    reply created = send(c, "POST", "/v1/collections", R"({"name":"q","dimension":8,"quantization":"sq8"})");
+    BOOST_TEST(created.status == 201u, created.raw);
+    BOOST_TEST(std::string(created.body.at("quantization").as_string()) == "sq8");
+    reply plain = send(c, "POST", "/v1/collections", R"({"name":"f","dimension":8})");
+    BOOST_TEST(std::string(plain.body.at("quantization").as_string()) == "none");
+    expect_error(send(c, "POST", "/v1/collections", R"({"name":"x","dimension":8,"quantization":"pq"})"), 400,
+                 "invalid_argument", "'quantization' must be \"none\" or \"sq8\"");
+    expect_error(send(c, "POST", "/v1/collections", R"({"name":"x","dimension":8,"quantization":8})"), 400,
+                 "invalid_argument", "'quantization' must be");
+    BOOST_TEST(send(c, "GET", "/v1/collections/x").status == 404u);  // nothing was created
+    reply described = send(c, "GET", "/v1/collections/q");
+    BOOST_TEST(std::string(described.body.at("quantization").as_string()) == "sq8", described.raw);
+
+    BOOST_TEST_REQUIRE(send(c, "POST", "/v1/collections/q/points", points("p", 0, 300, 8)).status == 200u);
+    BOOST_TEST_REQUIRE(send(c, "POST", "/v1/collections/q/flush", "{}").status == 200u);
+    // The nearest point of a stored vector is itself, at distance 0, found through the codes.
+    reply found = send(c, "POST", "/v1/collections/q/search", "{\"vector\":" + vec(8, 17) + ",\"top_k\":3}");
+    BOOST_TEST_REQUIRE(found.status == 200u, found.raw);
+    BOOST_TEST(std::string(found.body.at("results").at(0).at("id").as_string()) == "p17", found.raw);
+    BOOST_TEST(found.body.at("results").at(0).at("score").to_number<double>() == 0.0);
+    BOOST_TEST(found.body.at("stats").at("refine").to_number<double>() == 2.0, found.raw);
+    BOOST_TEST(found.body.at("stats").at("reranked").to_number<double>() > 0.0, found.raw);
+    reply refined = send(c, "POST", "/v1/collections/q/search",
+                         "{\"vector\":" + vec(8, 17) + ",\"top_k\":3,\"refine\":5}");
+    BOOST_TEST(refined.body.at("stats").at("refine").to_number<double>() == 5.0, refined.raw);
+    BOOST_TEST(refined.body.at("stats").at("reranked").to_number<double>() <= 15.0, refined.raw);
+    for (const char* bad : {"0", "65", "1.5", "\"4\"", "-1"}) {
+        expect_error(send(c, "POST", "/v1/collections/q/search",
+                          "{\"vector\":" + vec(8, 17) + ",\"refine\":" + std::string(bad) + "}"),
+                     400, "invalid_argument", "'refine' must be an integer from 1 to 64");
+    }
+    // The quantization survives a restart.
+    BOOST_TEST(server.stop() == 0);
+    test::server_process again(dir.file("data"));
+    auto c2 = again.client();
+    BOOST_TEST(std::string(send(c2, "GET", "/v1/collections/q").body.at("quantization").as_string()) == "sq8");
+    reply after = send(c2, "POST", "/v1/collections/q/search", "{\"vector\":" + vec(8, 17) + ",\"top_k\":3}");
+    BOOST_TEST(std::string(after.body.at("results").at(0).at("id").as_string()) == "p17", after.raw);
+    BOOST_TEST(again.stop() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(cli_import_and_bench_on_real_data)
 {
     test::temp_dir dir;

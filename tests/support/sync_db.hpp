@@ -76,6 +76,15 @@ inline status create(db::database& d, const std::string& name, std::size_t dimen
     return w.get();
 }
 
+// With create settings (quantization, unindexed fields).
+inline status create(db::database& d, const std::string& name, std::size_t dimension, metric m,
+                     collection::create_settings settings)
+{
+    waiter<status> w;
+    d.create_collection(name, dimension, m, std::move(settings), w.callback());
+    return w.get();
+}
+
 inline status drop(db::database& d, const std::string& name)
 {
     waiter<status> w;

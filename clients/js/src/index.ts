@@ -82,6 +82,8 @@ export interface SearchOptions {
   nprobe?: number;
   /** Instead of nprobe: the smallest budget expected to reach this recall@10 (0.5 to 0.999). */
   recallTarget?: number;
+  /** A quantized collection re-scores topK * refine candidates with their floats (1 to 64; default 2). */
+  refine?: number;
   /** Default false. */
   includePayload?: PayloadSelection;
   /** Only points matching this filter are answered. */
@@ -121,6 +123,8 @@ export interface CreateCollectionOptions {
   metric?: MetricName;
   /** Payload fields left out of the attribute index (stored, but not filterable). */
   unindexedFields?: string[];
+  /** "sq8": 8-bit codes beside the vectors, searched and then re-scored exactly. Default "none". */
+  quantization?: "none" | "sq8";
 }
 
 export interface UpsertOptions {
@@ -214,6 +218,7 @@ function searchBody(vector: VectorLike, o: SearchOptions): Schemas["SearchReques
   if (o.topK !== undefined) body.top_k = o.topK;
   if (o.nprobe !== undefined) body.nprobe = o.nprobe;
   if (o.recallTarget !== undefined) body.recall_target = o.recallTarget;
+  if (o.refine !== undefined) body.refine = o.refine;
   if (o.includePayload !== undefined) body.include_payload = o.includePayload;
   if (o.filter !== undefined) body.filter = o.filter;
   return body;
@@ -353,6 +358,7 @@ export class Client {
     const body: Schemas["CreateCollectionRequest"] = { name, dimension: options.dimension };
     if (options.metric !== undefined) body.metric = options.metric;
     if (options.unindexedFields !== undefined) body.unindexed_fields = options.unindexedFields;
+    if (options.quantization !== undefined) body.quantization = options.quantization;
     return this.request("POST", "/v1/collections", body);
   }
 

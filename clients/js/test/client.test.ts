@@ -62,7 +62,7 @@ describe("client against a live server", () => {
   it("creates, lists, describes and drops collections", async () => {
     assert.deepEqual(await c.health(), { status: "ok" });
     const made = await c.createCollection("docs", { dimension: 3, metric: "cosine", unindexedFields: ["body", "meta.raw"] });
-    assert.deepEqual(made, { name: "docs", dimension: 3, metric: "cosine", points: 0, unindexed_fields: ["body", "meta.raw"], status: "ok" });
+    assert.deepEqual(made, { name: "docs", dimension: 3, metric: "cosine", points: 0, unindexed_fields: ["body", "meta.raw"], quantization: "none", status: "ok" });
     assert.equal((await c.createCollection("dots", { dimension: 2, metric: "dot" })).metric, "ip");
     assert.equal((await c.createCollection("plain", { dimension: 2 })).metric, "l2");
     const names = (await c.listCollections()).map((x) => x.name);

@@ -124,8 +124,13 @@ class Client:
     def list_collections(self) -> List[Dict[str, Any]]:
         return self._call("GET", "/v1/collections")["collections"]
 
-    def create_collection(self, name: str, dimension: int, metric: str = "l2") -> Dict[str, Any]:
-        return self._call("POST", "/v1/collections", {"name": name, "dimension": int(dimension), "metric": metric})
+    def create_collection(self, name: str, dimension: int, metric: str = "l2",
+                          quantization: Optional[str] = None) -> Dict[str, Any]:
+        """quantization: "sq8" stores 8-bit codes beside the vectors (searched, then re-scored)."""
+        body: Dict[str, Any] = {"name": name, "dimension": int(dimension), "metric": metric}
+        if quantization is not None:
+            body["quantization"] = quantization
+        return self._call("POST", "/v1/collections", body)
 
     def describe(self, name: str) -> Dict[str, Any]:
         return self._call("GET", f"/v1/collections/{self._name(name)}")
@@ -183,10 +188,12 @@ class Client:
     # -- search ------------------------------------------------------------------------------
 
     @staticmethod
-    def _search_body(vector, top_k, nprobe, recall_target, include_payload) -> Dict[str, Any]:
+    def _search_body(vector, top_k, nprobe, recall_target, include_payload, refine=None) -> Dict[str, Any]:
         body: Dict[str, Any] = {"vector": _vector(vector), "top_k": int(top_k)}
         if nprobe is not None:
             body["nprobe"] = int(nprobe)
+        if refine is not None:
+            body["refine"] = int(refine)
         if recall_target is not None:
             body["recall_target"] = float(recall_target)
         if include_payload:
@@ -194,8 +201,10 @@ class Client:
         return body
 
     def search(self, name: str, vector, top_k: int = 10, nprobe: Optional[int] = None,
-               recall_target: Optional[float] = None, include_payload: bool = False) -> SearchResult:
-        body = self._search_body(vector, top_k, nprobe, recall_target, include_payload)
+               recall_target: Optional[float] = None, include_payload: bool = False,
+               refine: Optional[int] = None) -> SearchResult:
+        """refine: a quantized collection re-scores top_k * refine candidates (default 2)."""
+        body = self._search_body(vector, top_k, nprobe, recall_target, include_payload, refine)
         return _hits(self._call("POST", f"/v1/collections/{self._name(name)}/search", body))
 
     def search_batch(self, name: str, vectors, top_k: int = 10, nprobe: Optional[int] = None,

@@ -126,6 +126,22 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             c.upsert_vectors("many", ids[:3], vectors[:2])
 
+    def test_a_quantized_collection_answers_exact_scores(self):
+        c = self.c
+        info = c.create_collection("q8", dimension=8, quantization="sq8")
+        self.assertEqual(info["quantization"], "sq8")
+        rng = np.random.default_rng(7)
+        vectors = rng.standard_normal((500, 8)).astype(np.float32)
+        c.upsert_vectors("q8", [f"p{i}" for i in range(500)], vectors)
+        c.flush("q8")
+        self.assertEqual(c.describe("q8")["quantization"], "sq8")
+        hit = c.search("q8", vectors[42], top_k=1, refine=3).hits[0]
+        self.assertEqual(hit.id, "p42")
+        self.assertEqual(hit.score, 0.0)  # re-scored with the float vector: exact
+        with self.assertRaises(OpenPufferError) as e:
+            c.search("q8", vectors[0], refine=0)
+        self.assertEqual(e.exception.status, 400)
+
     def test_errors_carry_the_servers_status_code_and_message(self):
         c = self.c
         with self.assertRaises(OpenPufferError) as e:

@@ -136,10 +136,19 @@ void prepare_sq8_query(metric m, const sq8_params& p, const float* q, const floa
         largest = a > largest ? a : largest;
     }
     out.constant = constant;
-    out.w_scale = largest > 0 ? largest / 127.0f : 0.0f;
-    const float inverse = largest > 0 ? 127.0f / largest : 0.0f;
+    // Weights too small for 127 / largest to be finite, or a query so large that they overflowed:
+    // all zero (the estimate is then the constant alone, and the re-ranking decides).
+    const bool usable = largest >= std::numeric_limits<float>::min() * 128.0f &&
+                        largest <= std::numeric_limits<float>::max();
+    out.w_scale = usable ? largest / 127.0f : 0.0f;
+    const float inverse = usable ? 127.0f / largest : 0.0f;
     std::int8_t* w8 = out.w.data();
     std::int32_t sum = 0;
+    if (!usable) {
+        std::fill(out.w.begin(), out.w.end(), std::int8_t{0});
+        out.code_bias = 0;
+        return;
+    }
     for (std::size_t j = 0; j < d; ++j) {
         float v = w[j] * inverse;  // in [-127, 127]
         w8[j] = static_cast<std::int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));

@@ -16,17 +16,6 @@
 
 namespace puffer::query {
 
-namespace {
-
-struct page_key {
-    std::uint32_t segment;
-    std::uint32_t page;
-    bool operator<(const page_key& o) const { return segment != o.segment ? segment < o.segment : page < o.page; }
-    bool operator==(const page_key& o) const = default;
-};
-
-}  // namespace
-
 void executor::rerank(search_op& op)
 {
     const read_view& v = *op.view;
@@ -35,7 +24,8 @@ void executor::rerank(search_op& op)
     cluster_cache& cache = host_.cache();
     op.rerank_rows.clear();
     op.row_scratch.resize(d);
-    std::vector<page_key> pages;
+    std::vector<page_key>& pages = op.rerank_pages;
+    pages.clear();
     // No cache block is allocated in this loop, so the cached pages found stay valid through it.
     for (std::size_t i = 0; i < op.count(); ++i) {
         op.heaps[i].take_sorted(op.sorted);

@@ -34,6 +34,14 @@ inline std::pair<std::uint64_t, std::uint64_t> aligned_extent(const format::byte
     return {align_down(r.offset_bytes, alignment), align_up(r.offset_bytes + r.size_bytes, alignment)};
 }
 
+// A page of a segment's vector section (in units of the DMA alignment).
+struct page_key {
+    std::uint32_t segment;  // index into the view's segments
+    std::uint32_t page;
+    bool operator<(const page_key& o) const { return segment != o.segment ? segment < o.segment : page < o.page; }
+    bool operator==(const page_key& o) const = default;
+};
+
 // One search or a batch of them, on the shard that received it.
 struct executor::search_op {
     std::shared_ptr<const read_view> view;
@@ -72,6 +80,7 @@ struct executor::search_op {
         std::uint32_t pages;
     };
     std::vector<rerank_row> rerank_rows;  // candidates whose pages are being read
+    std::vector<page_key> rerank_pages;   // scratch: the pages those candidates need
     std::vector<row_read*> row_reads;     // one per page, ascending (segment, page)
     std::size_t row_reads_pending = 0;
     std::vector<float> row_scratch;       // a row spanning pages, put together

@@ -7,8 +7,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -181,6 +183,36 @@ BOOST_AUTO_TEST_CASE(the_code_scan_estimates_the_decoded_rows_distance_within_th
                                             << e.distance << ", decoded " << exact << ", bound " << bound);
                 }
             }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(queries_of_extreme_magnitude_prepare_without_overflow)
+{
+    // Weights that overflow (a query near the float range) or underflow to nothing: all zero,
+    // never a conversion of an infinite or NaN value.
+    fixture_data f = make_data(10);
+    index::sq8_params p = index::train_sq8(f.vectors.data(), f.layout, false);
+    index::sq8_params wide = p;
+    std::fill(wide.step.begin(), wide.step.end(), 10.0f);  // 3e38 * 10 overflows
+    struct probe {
+        const index::sq8_params* params;
+        float scale;
+        bool zero;
+    };
+    for (const probe& t : {probe{&p, 3e38f, false}, probe{&wide, 3e38f, true}, probe{&p, 1e-40f, true},
+                           probe{&p, 0.0f, true}}) {
+        for (metric m : {metric::l2, metric::inner_product}) {
+            std::vector<float> q(f.d, t.scale);
+            index::sq8_query prepared;
+            index::prepare_sq8_query(m, *t.params, q.data(), nullptr, prepared);
+            BOOST_TEST_REQUIRE(prepared.w.size() == f.d);
+            bool all_zero = std::all_of(prepared.w.begin(), prepared.w.end(), [](std::int8_t w) { return w == 0; });
+            // l2 weighs the query's offset from the ranges' middles, which a tiny query still has.
+            const bool zero = m == metric::inner_product ? t.zero : t.params == &wide;
+            BOOST_TEST(all_zero == zero, to_string(m) << " scale " << t.scale);
+            BOOST_TEST((prepared.w_scale == 0.0f) == zero);
+            BOOST_TEST(prepared.code_bias == 128 * std::accumulate(prepared.w.begin(), prepared.w.end(), 0));
         }
     }
 }

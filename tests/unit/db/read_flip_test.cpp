@@ -74,13 +74,22 @@ void remove(db::database& d, test::point_model& m, const std::string& name, cons
     m.acknowledged(b);
 }
 
-// Two collections (l2 and ip), each with three segments (payloads up to ~1.5 KB, so payload reads
-// cross sectors), deletes and replacements in the WAL, and rows in staging.
+// The collections: l2, ip, and l2 with sq8 codes (its searches read code blocks and pages of
+// candidates' vectors, each checked).
+constexpr const char* collection_names[] = {"flat", "dot", "quant"};
+
+// Each collection with three segments (payloads up to ~1.5 KB, so payload reads cross sectors),
+// deletes and replacements in the WAL, and rows in staging.
 void build(db::database& d, test::point_model& m)
 {
-    for (const char* name : {"flat", "dot"}) {
+    for (const char* name : collection_names) {
         m.add_collection(name, std::string(name) == "dot");
-        BOOST_TEST_REQUIRE(test::create(d, name, dim, m.inner_product(name) ? metric::inner_product : metric::l2)
+        collection::create_settings settings;
+        if (std::string(name) == "quant") {
+            settings.quantization = index::quantization::sq8;
+        }
+        BOOST_TEST_REQUIRE(test::create(d, name, dim, m.inner_product(name) ? metric::inner_product : metric::l2,
+                                        settings)
                                .has_value());
         for (std::size_t k = 0; k < 3; ++k) {
             upsert(d, m, name, ids("s" + std::to_string(k) + "_", 0, 300));
@@ -157,7 +166,7 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
     // Queries: the probe queries and some stored vectors; answers without flips first, from disk.
     std::vector<std::pair<std::string, query::search_request>> queries;
     std::mt19937_64 rng(seed);
-    for (const char* name : {"flat", "dot"}) {
+    for (const char* name : collection_names) {
         for (const auto& q : m.queries()) {
             queries.push_back({name, {q, 50, 1u << 30, true}});
         }
@@ -203,7 +212,7 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
     // Compaction reads every row back (verified): it succeeds or fails cleanly, and the state
     // stays right either way.
     std::size_t compactions_failed = 0;
-    for (const char* name : {"flat", "dot"}) {
+    for (const char* name : collection_names) {
         upsert(d, m, name, ids("s3_", 0, 200));
         auto f1 = test::flush(d, name);  // writes the segment and reads it back
         upsert(d, m, name, ids("s4_", 0, 200));
@@ -220,7 +229,7 @@ BOOST_AUTO_TEST_CASE(search_under_bit_flips_is_exact_or_reports_corruption)
 
     fe.flip_reads(seed, 0);
     test::clear_caches(d);
-    for (const char* name : {"flat", "dot"}) {
+    for (const char* name : collection_names) {
         expect_exact(d, m, name, std::string("after flips, ") + name);
         BOOST_TEST(test::compact(d, name).has_value());
         upsert(d, m, name, ids("z", 0, 10));
@@ -276,7 +285,7 @@ BOOST_AUTO_TEST_CASE(recovery_under_bit_flips_destroys_nothing)
         auto d = db::database::open(options_for(dir.path(), fe));
         BOOST_TEST_REQUIRE(d.has_value());
         auto listed = *test::list(**d);
-        BOOST_TEST_REQUIRE(listed.size() == 2u);
+        BOOST_TEST_REQUIRE(listed.size() == std::size(collection_names));
         for (const auto& info : listed) {
             BOOST_TEST_REQUIRE(!info.failed, label << ": " << info.name << " failed after a clean start");
             expect_exact(**d, m, info.name, label + " (clean start after), " + info.name);

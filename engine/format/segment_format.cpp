@@ -42,26 +42,9 @@ void encode_trailer(const segment_trailer& t, std::byte* out)
     put_fixed32_le(out + trailer_crc_offset, crc32c::value(out, trailer_crc_offset));
 }
 
-std::uint32_t cluster_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index)
-{
-    std::byte seed[13];
-    put_fixed8(seed, 'C');
-    put_fixed64_le(seed + 1, segment_id);
-    put_fixed32_le(seed + 9, cluster_index);
-    return crc32c::value(seed, sizeof seed);
-}
-
-std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position)
-{
-    std::byte seed[13];
-    put_fixed8(seed, 'P');
-    put_fixed64_le(seed + 1, segment_id);
-    put_fixed32_le(seed + 9, position);
-    return crc32c::value(seed, sizeof seed);
-}
-
 namespace {
 
+// The crc32c of 13 bytes: the tag, the segment id (u64) and the index (u32), little-endian.
 std::uint32_t tagged_seed(char tag, std::uint64_t segment_id, std::uint32_t index)
 {
     std::byte seed[13];
@@ -72,6 +55,16 @@ std::uint32_t tagged_seed(char tag, std::uint64_t segment_id, std::uint32_t inde
 }
 
 }  // namespace
+
+std::uint32_t cluster_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index)
+{
+    return tagged_seed('C', segment_id, cluster_index);
+}
+
+std::uint32_t payload_crc_seed(std::uint64_t segment_id, std::uint32_t position)
+{
+    return tagged_seed('P', segment_id, position);
+}
 
 std::uint32_t code_crc_seed(std::uint64_t segment_id, std::uint32_t cluster_index)
 {

@@ -232,7 +232,7 @@ BOOST_AUTO_TEST_CASE(u8s8_kernels_give_the_reference_integers)
     std::vector<std::size_t> dims = dimensions();
     for (std::size_t d : dims) {
         for (std::size_t pad : {0u, 3u}) {
-            const std::size_t n = 7;
+            const std::size_t n = 37;  // two groups of 16 rows, then 5 alone
             const std::size_t stride = d + pad;
             std::vector<std::uint8_t> codes(n * stride);
             std::vector<std::int8_t> w(d);
@@ -265,12 +265,15 @@ BOOST_AUTO_TEST_CASE(u8s8_kernels_give_the_reference_integers)
     // The largest dimension the format allows stays within 32 bits: 65536 * 255 * 127.
     {
         const std::size_t d = 65536;
-        std::vector<std::uint8_t> codes(d, 255);
+        const std::size_t n = 17;  // a group of 16 and one more
+        std::vector<std::uint8_t> codes(n * d, 255);
         std::vector<std::int8_t> w(d, 127);
         for (std::size_t k = 0; k < count; ++k) {
-            std::int32_t out = 0;
-            kernels[k].rows(w.data(), codes.data(), 1, d, d, &out);
-            BOOST_TEST(out == 65536 * 255 * 127, kernels[k].name);
+            std::vector<std::int32_t> out(n, 0);
+            kernels[k].rows(w.data(), codes.data(), n, d, d, out.data());
+            for (std::size_t i = 0; i < n; ++i) {
+                BOOST_TEST(out[i] == 65536 * 255 * 127, kernels[k].name << " row " << i);
+            }
         }
     }
 }

@@ -102,6 +102,31 @@ void check(std::string_view bytes, bool checksums_fixed)
                        "cluster %zu: %zu values", c, cluster.size());
         }
     }
+    // Codes and rows: every block and row lies inside the file and is read and checked without
+    // harm (the crcs inside the parameters and row checksum sections are not resealed, so a
+    // mismatch is allowed).
+    if (s.sq8() != nullptr) {
+        FUZZ_CHECK(s.sq8()->dimension() == s.dimension(), "sq8 dimension %zu", s.sq8()->dimension());
+        for (std::size_t c = 0; c < s.cluster_count(); ++c) {
+            byte_range range = s.code_range(c);
+            FUZZ_CHECK(range.offset_bytes <= size && range.size_bytes <= size - range.offset_bytes,
+                       "codes of cluster %zu outside the file", c);
+            std::string block(range.size_bytes, '\0');
+            if ((*f)->read_at(range.offset_bytes, std::as_writable_bytes(std::span(block)))) {
+                (void)s.verify_codes(c, block.data());
+            }
+        }
+    }
+    if (s.has_row_checksums()) {
+        std::vector<float> row(s.dimension());
+        for (std::size_t p = 0; p < s.vector_count(); ++p) {
+            byte_range range = s.row_range(p);
+            FUZZ_CHECK(range.offset_bytes + range.size_bytes <= size, "row %zu outside the file", p);
+            if ((*f)->read_at(range.offset_bytes, std::as_writable_bytes(std::span(row)))) {
+                (void)s.verify_row(p, row.data());
+            }
+        }
+    }
     for (std::size_t p = 0; p < s.vector_count(); ++p) {
         auto payload = s.read_payload(**f, p);
         FUZZ_CHECK(payload || !checksums_fixed, "payload %zu: %s", p,

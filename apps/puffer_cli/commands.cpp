@@ -613,13 +613,16 @@ int search(const common& c, const std::vector<std::string>& args)
     std::size_t nprobe = 0;
     double recall_target = 0;
     bool include_payload = false;
+    std::size_t refine = 0;
     po::options_description desc("puffer-cli search: one query, results as JSON");
     desc.add_options()("collection", po::value(&name)->required(), "collection name")(
         "vector", po::value(&vector)->required(), "query vector as a JSON array")(
         "top-k", po::value(&top_k)->default_value(10), "neighbours")(
         "nprobe", po::value(&nprobe)->default_value(0), "probe budget (0: server default)")(
         "recall-target", po::value(&recall_target)->default_value(0), "instead of --nprobe: the recall to reach (0.5-0.999)")(
-        "include-payload", po::bool_switch(&include_payload), "return payloads");
+        "include-payload", po::bool_switch(&include_payload), "return payloads")(
+        "refine", po::value(&refine)->default_value(0),
+        "a quantized collection: candidates per result re-scored with float vectors (1-64; 0: server default)");
     po::variables_map vm;
     int code = 0;
     if (!parse(args, desc, vm, code)) {
@@ -630,7 +633,9 @@ int search(const common& c, const std::vector<std::string>& args)
         std::fprintf(stderr, "puffer-cli: %s\n", client.error().text().c_str());
         return 2;
     }
-    std::string body = search_body(vector, search_options{top_k, nprobe, recall_target, include_payload});
+    search_options options{top_k, nprobe, recall_target, include_payload};
+    options.refine = refine;
+    std::string body = search_body(vector, options);
     std::string response;
     if (!call(*client, "POST", collection_path(name, "search"), body, &response)) {
         return 1;

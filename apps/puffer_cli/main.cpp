@@ -35,6 +35,7 @@ const char* usage =
     "  load-random --collection N --count C --dimension D [--batch-size B] [--concurrency K]\n"
     "  search-random --collection N --dimension D --num-queries Q [--top-k K] [--nprobe P] [--concurrency K]\n"
     "  search --collection N --vector '[...]' [--top-k K] [--nprobe P | --recall-target R] [--include-payload]\n"
+    "         [--refine R]\n"
     "  delete-points --collection N (--ids a,b,c | --filter F)\n"
     "  get --collection N --ids a,b,c [--include-vector]\n"
     "  count --collection N [--filter F]\n"

@@ -79,6 +79,9 @@ void append_search_options(std::string& out, const search_options& o)
     if (!o.filter.empty()) {
         out += ",\"filter\":" + o.filter;
     }
+    if (o.refine != 0) {
+        out += ",\"refine\":" + std::to_string(o.refine);
+    }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ struct search_options {
     double recall_target = 0;    // instead of nprobe when set
     bool include_payload = false;
     std::string filter;          // JSON text of a filter expression; empty: none
+    std::size_t refine = 0;      // a quantized collection's re-scored candidates per result; 0: default
 };
 
 // unindexed_fields: payload fields left out of the attribute index (none: every field indexed);

@@ -496,6 +496,26 @@ BOOST_AUTO_TEST_CASE(a_quantized_collection_as_a_client_sees_it)
                           "{\"vector\":" + vec(8, 17) + ",\"refine\":" + std::string(bad) + "}"),
                      400, "invalid_argument", "'refine' must be an integer from 1 to 64");
     }
+    // The CLI creates quantized collections and passes refine.
+    {
+        std::string out;
+        std::vector<std::string> env = {"PUFFER_SERVER=" + server.url()};
+        std::string cli = test::cli_binary();
+        BOOST_TEST(test::run_command({cli, "create-collection", "--name", "cq", "--dimension", "8", "--quantization",
+                                      "sq8"},
+                                     out, env) == 0,
+                   out);
+        BOOST_TEST(std::string(send(c, "GET", "/v1/collections/cq").body.at("quantization").as_string()) == "sq8");
+        BOOST_TEST(test::run_command({cli, "search", "--collection", "q", "--vector", vec(8, 17), "--top-k", "3",
+                                      "--refine", "7"},
+                                     out, env) == 0,
+                   out);
+        BOOST_TEST(out.find("\"refine\":7") != std::string::npos, out);
+        BOOST_TEST(test::run_command({cli, "search", "--collection", "q", "--vector", vec(8, 17), "--refine", "65"},
+                                     out, env) == 1,
+                   out);
+        BOOST_TEST(out.find("'refine' must be an integer from 1 to 64") != std::string::npos, out);
+    }
     // The quantization survives a restart.
     BOOST_TEST(server.stop() == 0);
     test::server_process again(dir.file("data"));

@@ -170,6 +170,9 @@ async function createCollection(event) {
         dimension: Number(form.elements.dimension.value),
         metric: form.elements.metric.value,
     };
+    if (form.elements.quantization.value !== 'none') {
+        request.quantization = form.elements.quantization.value;
+    }
     const unindexed = form.elements.unindexed.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (unindexed.length) {
         request.unindexed_fields = unindexed;
@@ -254,6 +257,7 @@ function renderFigures() {
         ['Points', count(s.points), 'stats-points', s.points],
         ['Dimension', count(s.dimension), 'stats-dimension', s.dimension],
         ['Metric', s.metric, 'stats-metric', s.metric],
+        ['Codes', s.quantization ?? 'none', 'stats-quantization', s.quantization ?? 'none'],
         ['Status', s.status === 'failed' ? `failed: ${s.failure ?? ''}` : s.status, 'stats-status', s.status],
         ['Segments', count(s.segments), 'stats-segments', s.segments],
         ['Clusters (current table)', count(s.clusters), 'stats-clusters', s.clusters],

@@ -353,6 +353,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await byTestId('create-name').fill(COLLECTION);
         await byTestId('create-dimension').fill(String(DIM));
         await byTestId('create-metric').selectOption('l2');
+        await byTestId('create-quantization').selectOption('sq8');  // the rest runs on a quantized collection
         await byTestId('create-submit').click();
         const row = page.locator(`[data-testid="collection-row"][data-name="${COLLECTION}"]`);
         await row.waitFor();
@@ -402,6 +403,7 @@ test('the console, step by step', { timeout: 110000 }, async (t) => {
         await page.waitForFunction((n) =>
             document.querySelector('[data-testid="stats-points"]')?.dataset.value === String(n), ROWS);
         assert.equal(await text('stats-points'), '2,000');
+        assert.equal(await text('stats-quantization'), 'sq8');
         assert.equal(await text('stats-dimension'), String(DIM));
         const row = page.locator(`[data-testid="collection-row"][data-name="${COLLECTION}"]`);
         await page.waitForFunction((name) => document.querySelector(

@@ -110,7 +110,8 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     input.sections.push_back(
         {format::section_kind::row_checksums, 0, format::encode_row_checksums(id, rows.vectors.data(), layout)});
     if (o.quantization == index::quantization::sq8) {
-        index::sq8_params params = index::train_sq8(rows.vectors.data(), layout, o.sq8_residual);
+        // Residual codes (of each row less its centroid): tighter ranges than the rows' own.
+        index::sq8_params params = index::train_sq8(rows.vectors.data(), layout, /*residual=*/true);
         format::sq8_sections codes = format::encode_sq8_sections(id, params, rows.vectors.data(), layout);
         input.sections.push_back({format::section_kind::sq8_params, 0, std::move(codes.params)});
         input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(codes.codes)});

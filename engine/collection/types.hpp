@@ -41,8 +41,6 @@ struct options {
     // Codes stored beside the float vectors of every new segment. The collection sets it from
     // its MANIFEST (chosen at create), not from a server flag.
     index::quantization quantization = index::quantization::none;
-    // sq8 codes of the rows' residuals to their centroids rather than of the rows themselves.
-    bool sq8_residual = true;
     // Set by the database when it shuts down: segment builds in progress stop early.
     const std::atomic<bool>* cancel = nullptr;
 };

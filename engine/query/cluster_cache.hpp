@@ -23,6 +23,10 @@ inline constexpr std::uint64_t cache_item_codes(std::uint32_t cluster)
 {
     return (std::uint64_t{1} << 32) | cluster;
 }
+inline constexpr std::uint64_t cache_item_cluster(std::uint32_t cluster, bool codes)
+{
+    return codes ? cache_item_codes(cluster) : cache_item_vectors(cluster);
+}
 inline constexpr std::uint64_t cache_item_page(std::uint32_t page)
 {
     return (std::uint64_t{2} << 32) | page;

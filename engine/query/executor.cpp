@@ -79,8 +79,7 @@ public:
     executor& exec;
     const storage::segment* seg = nullptr;  // alive while a waiter's view holds it
     std::uint32_t cluster = 0;
-    bool codes = false;       // the cluster's codes, not its float vectors
-    std::uint64_t item = 0;   // its cache item
+    bool codes = false;  // the cluster's codes, not its float vectors
     std::size_t size_bytes = 0;
     std::size_t data_offset = 0;
     std::byte* block = nullptr;
@@ -479,7 +478,6 @@ void executor::advance(part& p)
         const auto& reader = seg.reader();
         std::size_t start = reader.cluster_start(t.cluster);
         const bool codes = p.op->quantized && seg.scores_with_codes();
-        const std::uint64_t item = codes ? cache_item_codes(t.cluster) : cache_item_vectors(t.cluster);
         const std::byte* data = nullptr;
         if (seg.map() != nullptr) {
             if (auto s = codes ? seg.verify_mapped_codes(t.cluster) : seg.verify_mapped_cluster(t.cluster); !s) {
@@ -489,9 +487,10 @@ void executor::advance(part& p)
                 data = seg.map() +
                        (codes ? reader.code_range(t.cluster) : reader.cluster_range(t.cluster)).offset_bytes;
             }
-        } else if ((data = reinterpret_cast<const std::byte*>(cache.find(seg.uid(), item))) != nullptr) {
+        } else if ((data = reinterpret_cast<const std::byte*>(
+                        cache.find(seg.uid(), cache_item_cluster(t.cluster, codes)))) != nullptr) {
             ++p.stats.cache_hits;
-        } else if (cluster_read* r = find_read(seg.uid(), item)) {
+        } else if (cluster_read* r = find_read(seg.uid(), t.cluster, codes)) {
             r->waiters.push_back({&p, task_index});
             ++p.pending;
             ++p.stats.clusters_read;
@@ -499,7 +498,7 @@ void executor::advance(part& p)
             if (reads_active_.size() >= cluster_reads_max) {
                 // Wait for a read slot; the tasks from here on are issued when one frees.
                 p.parked = true;
-                parked_.push_back(&p);
+                parked_.push(&p);
                 break;
             }
             // Making room for this read may evict clusters collected above: scan them first.
@@ -585,11 +584,11 @@ void executor::scan_task(part& p, std::uint32_t task_index, const std::byte* byt
     }
 }
 
-executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint64_t item)
+executor::cluster_read* executor::find_read(std::uint64_t uid, std::uint32_t cluster, bool codes)
 {
     // At most cluster_reads_max entries: a linear search costs less than a node per read.
     for (cluster_read* r : reads_active_) {
-        if (r->item == item && r->seg->uid() == uid) {
+        if (r->cluster == cluster && r->codes == codes && r->seg->uid() == uid) {
             return r;
         }
     }
@@ -612,7 +611,6 @@ void executor::start_read(part& p, std::uint32_t task_index, const storage::segm
     r->seg = &seg;
     r->cluster = cluster;
     r->codes = codes;
-    r->item = codes ? cache_item_codes(cluster) : cache_item_vectors(cluster);
     r->size_bytes = end - begin;
     r->data_offset = range.offset_bytes - begin;
     r->block = host_.cache().allocate(r->size_bytes);
@@ -668,7 +666,7 @@ void executor::read_done(cluster_read& r, std::int64_t result)
     if (r.block != nullptr) {
         cluster_cache& cache = host_.cache();
         if (verdict && !seg.retired()) {
-            cache.insert(seg.uid(), r.item, r.block, r.size_bytes, r.data_offset);
+            cache.insert(seg.uid(), cache_item_cluster(r.cluster, r.codes), r.block, r.size_bytes, r.data_offset);
         } else {
             cache.release(r.block, r.size_bytes);
         }
@@ -691,15 +689,11 @@ void executor::read_done(cluster_read& r, std::int64_t result)
 
 void executor::resume_parked()
 {
-    while (parked_head_ < parked_.size() && reads_active_.size() < cluster_reads_max) {
-        part* p = parked_[parked_head_++];
-        p->parked = false;
-        advance(*p);
-    }
-    if (parked_head_ == parked_.size()) {
-        parked_.clear();
-        parked_head_ = 0;
-    }
+    parked_.resume([this](const part&) { return reads_active_.size() < cluster_reads_max; },
+                   [this](part& p) {
+                       p.parked = false;
+                       advance(p);
+                   });
 }
 
 void executor::maybe_finish(part& p)
@@ -819,7 +813,7 @@ void executor::finalize(search_op& op)
     }
     op.payloads_pending = op.payload_hits.size();
     if (payload_reads_active_ + op.payload_hits.size() > payload_reads_max && payload_reads_active_ > 0) {
-        payload_waiters_.push_back(&op);  // its turn comes when reads in flight finish
+        payload_waiters_.push(&op);  // its turn comes when reads in flight finish
         return;
     }
     start_payloads(op);
@@ -867,18 +861,11 @@ void executor::payload_done(search_op& op)
 
 void executor::resume_payload_waiters()
 {
-    while (payload_waiters_head_ < payload_waiters_.size()) {
-        search_op* op = payload_waiters_[payload_waiters_head_];
-        if (payload_reads_active_ + op->payload_hits.size() > payload_reads_max && payload_reads_active_ > 0) {
-            break;
-        }
-        ++payload_waiters_head_;
-        start_payloads(*op);
-    }
-    if (payload_waiters_head_ == payload_waiters_.size()) {
-        payload_waiters_.clear();
-        payload_waiters_head_ = 0;
-    }
+    payload_waiters_.resume(
+        [this](const search_op& op) {
+            return payload_reads_active_ + op.payload_hits.size() <= payload_reads_max || payload_reads_active_ == 0;
+        },
+        [this](search_op& op) { start_payloads(op); });
 }
 
 void executor::reply(search_op& op)

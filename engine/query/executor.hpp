@@ -24,6 +24,7 @@
 #include "engine/query/planner.hpp"
 #include "engine/query/read_view.hpp"
 #include "engine/query/request.hpp"
+#include "engine/query/wait_queue.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -175,7 +176,7 @@ private:
                     bool codes);
     // Scans a task's cluster (its float vectors or codes at data) for every search of the task.
     void scan_task(part& p, std::uint32_t task_index, const std::byte* data);
-    cluster_read* find_read(std::uint64_t uid, std::uint64_t item);
+    cluster_read* find_read(std::uint64_t uid, std::uint32_t cluster, bool codes);
     void read_done(cluster_read& r, std::int64_t result);
     void resume_parked();
     void maybe_finish(part& p);
@@ -219,18 +220,15 @@ private:
     std::size_t payload_reads_active_ = 0;
     std::size_t row_reads_active_ = 0;
     std::vector<std::unique_ptr<row_read>> row_pool_;
-    std::vector<search_op*> rerank_waiters_;   // searches waiting for row read slots
-    std::size_t rerank_waiters_head_ = 0;
+    wait_queue<search_op> rerank_waiters_;     // searches waiting for row read slots
     executor_counters counters_;
     std::vector<std::unique_ptr<search_op>> search_pool_;
     std::vector<std::unique_ptr<part>> part_pool_;
     std::vector<std::unique_ptr<cluster_read>> read_pool_;
     std::vector<std::unique_ptr<payload_read>> payload_pool_;
     std::vector<cluster_read*> reads_active_;  // at most cluster_reads_max
-    std::vector<part*> parked_;                // parts waiting for a read slot, oldest first
-    std::size_t parked_head_ = 0;
-    std::vector<search_op*> payload_waiters_;  // searches waiting for payload read slots
-    std::size_t payload_waiters_head_ = 0;
+    wait_queue<part> parked_;                  // parts waiting for a read slot
+    wait_queue<search_op> payload_waiters_;    // searches waiting for payload read slots
     std::vector<part*> parts_scratch_;         // one per shard while scattering
     struct read_waiter {
         part* p;

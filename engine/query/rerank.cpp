@@ -47,7 +47,7 @@ void executor::rerank(search_op& op)
             } else {
                 const auto first = static_cast<std::uint32_t>(range.offset_bytes / page_bytes);
                 const auto last = static_cast<std::uint32_t>((range.offset_bytes + range.size_bytes - 1) / page_bytes);
-                // Every page of the row cached: put it together (it spans pages) or use it in place.
+                // Every page of the row cached: the row is copied out of them (it may span two).
                 bool cached = true;
                 for (std::uint32_t pg = first; pg <= last && cached; ++pg) {
                     const auto* page =
@@ -108,7 +108,7 @@ void executor::rerank(search_op& op)
     }
     op.row_reads_pending = op.row_reads.size();
     if (row_reads_active_ + op.row_reads.size() > row_reads_max && row_reads_active_ > 0) {
-        rerank_waiters_.push_back(&op);  // its turn comes when reads in flight finish
+        rerank_waiters_.push(&op);  // its turn comes when reads in flight finish
         return;
     }
     start_row_reads(op);
@@ -208,18 +208,11 @@ void executor::finish_rerank(search_op& op)
 
 void executor::resume_rerank_waiters()
 {
-    while (rerank_waiters_head_ < rerank_waiters_.size()) {
-        search_op* op = rerank_waiters_[rerank_waiters_head_];
-        if (row_reads_active_ + op->row_reads.size() > row_reads_max && row_reads_active_ > 0) {
-            break;
-        }
-        ++rerank_waiters_head_;
-        start_row_reads(*op);
-    }
-    if (rerank_waiters_head_ == rerank_waiters_.size()) {
-        rerank_waiters_.clear();
-        rerank_waiters_head_ = 0;
-    }
+    rerank_waiters_.resume(
+        [this](const search_op& op) {
+            return row_reads_active_ + op.row_reads.size() <= row_reads_max || row_reads_active_ == 0;
+        },
+        [this](search_op& op) { start_row_reads(op); });
 }
 
 }  // namespace puffer::query

@@ -34,28 +34,12 @@ result<std::shared_ptr<const segment>> segment::open(io::env& e, const std::stri
 
 status segment::verify_mapped_cluster(std::size_t c) const
 {
-    const std::size_t b = 2 * c;
-    std::uint64_t bit = std::uint64_t{1} << (b % 64);
-    if ((verified_[b / 64].load(std::memory_order_acquire) & bit) != 0) {
-        return ok();
-    }
-    auto range = reader_.cluster_range(c);
-    PUFFER_TRY(reader_.verify_cluster(c, map_ + range.offset_bytes));
-    verified_[b / 64].fetch_or(bit, std::memory_order_release);
-    return ok();
+    return verify_mapped_once(2 * c, [&] { return reader_.verify_cluster(c, map_ + reader_.cluster_range(c).offset_bytes); });
 }
 
 status segment::verify_mapped_codes(std::size_t c) const
 {
-    const std::size_t b = 2 * c + 1;
-    std::uint64_t bit = std::uint64_t{1} << (b % 64);
-    if ((verified_[b / 64].load(std::memory_order_acquire) & bit) != 0) {
-        return ok();
-    }
-    auto range = reader_.code_range(c);
-    PUFFER_TRY(reader_.verify_codes(c, map_ + range.offset_bytes));
-    verified_[b / 64].fetch_or(bit, std::memory_order_release);
-    return ok();
+    return verify_mapped_once(2 * c + 1, [&] { return reader_.verify_codes(c, map_ + reader_.code_range(c).offset_bytes); });
 }
 
 }  // namespace puffer::storage

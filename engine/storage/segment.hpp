@@ -55,6 +55,18 @@ public:
 
 private:
     segment() = default;
+    // Runs verify() unless bit bit_index of verified_ says it passed before; sets it when it passes.
+    template <class Verify>
+    [[nodiscard]] status verify_mapped_once(std::size_t bit_index, Verify verify) const
+    {
+        std::uint64_t bit = std::uint64_t{1} << (bit_index % 64);
+        if ((verified_[bit_index / 64].load(std::memory_order_acquire) & bit) != 0) {
+            return ok();
+        }
+        PUFFER_TRY(verify());
+        verified_[bit_index / 64].fetch_or(bit, std::memory_order_release);
+        return ok();
+    }
 
     std::string path_;
     format::segment_reader reader_;

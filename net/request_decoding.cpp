@@ -202,7 +202,7 @@ result<create_request> parse_create(std::string_view body)
             parsed = index::parse_quantization(std::string_view(q->get_string()));
         }
         if (!parsed) {
-            return invalid("'quantization' must be \"none\" or \"sq8\"");
+            return invalid("'quantization' must be \"none\", \"sq8\" or \"rabitq\"");
         }
         r.quantization = *parsed;
     }

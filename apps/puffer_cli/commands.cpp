@@ -406,7 +406,7 @@ int create_collection(const common& c, const std::vector<std::string>& args)
         "dimension", po::value(&dimension)->required(), "vector dimension")(
         "metric", po::value(&metric_name)->default_value("l2"), "l2, cosine or ip")(
         "unindexed-fields", po::value(&unindexed), "comma-separated payload fields not to index for filters")(
-        "quantization", po::value(&quantization), "none or sq8 (8-bit codes searched, then re-scored exactly)");
+        "quantization", po::value(&quantization), "none, sq8 or rabitq (8-bit or 1-bit codes searched, then re-scored exactly)");
     po::variables_map vm;
     int code = 0;
     if (!parse(args, desc, vm, code)) {

@@ -25,7 +25,7 @@ const char* usage =
     "\n"
     "Commands (each takes --help):\n"
     "  create-collection --name N --dimension D [--metric l2|cosine|ip] [--unindexed-fields a,b]\n"
-    "                    [--quantization none|sq8]\n"
+    "                    [--quantization none|sq8|rabitq]\n"
     "  list-collections\n"
     "  delete-collection --name N\n"
     "  stats --collection N\n"

@@ -23,7 +23,7 @@ struct search_options {
 };
 
 // unindexed_fields: payload fields left out of the attribute index (none: every field indexed);
-// quantization: "none", "sq8" (empty: the server's default, none).
+// quantization: "none", "sq8", "rabitq" (empty: the server's default, none).
 std::string create_body(const std::string& name, std::size_t dimension, const std::string& metric,
                         const std::vector<std::string>& unindexed_fields = {}, const std::string& quantization = {});
 // {"points":[{"id":...,"vector":[...]}, ...]} for ids.size() rows of vectors (rows * d).

@@ -115,6 +115,11 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
         format::sq8_sections codes = format::encode_sq8_sections(id, params, rows.vectors.data(), layout);
         input.sections.push_back({format::section_kind::sq8_params, 0, std::move(codes.params)});
         input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(codes.codes)});
+    } else if (o.quantization == index::quantization::rabitq) {
+        const index::rabitq_params& params = index::rabitq_rotation(layout.dimension);
+        format::sq8_sections codes = format::encode_rabitq_sections(id, params, rows.vectors.data(), layout);
+        input.sections.push_back({format::section_kind::rabitq_params, 0, std::move(codes.params)});
+        input.sections.push_back({format::section_kind::rabitq_codes, 0, std::move(codes.codes)});
     }
     double codes_ms = ms_since(codes_started);
     auto write_started = clock::now();

@@ -94,10 +94,12 @@ bool cpu_has(level l)
     __builtin_cpu_init();
     switch (l) {
     case level::scalar: return true;
-    case level::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case level::avx2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("popcnt");
     case level::avx512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("popcnt");
     }
     return false;
 }
@@ -108,14 +110,27 @@ bool cpu_has_vnni()
     return cpu_has(level::avx512) && __builtin_cpu_supports("avx512vnni");
 }
 
-// The AVX-512 table with VNNI's 8-bit kernel; built on first use (no order of static
-// initialization between translation units to depend on).
-const kernel_table* avx512_vnni_table()
+bool cpu_has_vpopcnt()
+{
+    __builtin_cpu_init();
+    return cpu_has(level::avx512) && __builtin_cpu_supports("avx512vpopcntdq");
+}
+
+// The AVX-512 table with VNNI's 8-bit kernel and VPOPCNTDQ's 1-bit kernel where the CPU has
+// them; built on first use (no order of static initialization between translation units to
+// depend on).
+const kernel_table* avx512_extended_table()
 {
     static const kernel_table table = [] {
         kernel_table t = detail::avx512_table;
-        t.dot_u8s8_rows = detail::dot_u8s8_rows_vnni;
-        t.u8s8_name = "avx512vnni";
+        if (cpu_has_vnni()) {
+            t.dot_u8s8_rows = detail::dot_u8s8_rows_vnni;
+            t.u8s8_name = "avx512vnni";
+        }
+        if (cpu_has_vpopcnt()) {
+            t.bits_dot_rows = detail::bits_dot_rows_vpopcnt;
+            t.bits_name = "avx512vpopcntdq";
+        }
         return t;
     }();
     return &table;
@@ -182,7 +197,7 @@ const kernel_table* table_for(level l)
     switch (l) {
     case level::scalar: return &detail::scalar_table;
     case level::avx2: return &detail::avx2_table;
-    case level::avx512: return cpu_has_vnni() ? avx512_vnni_table() : &detail::avx512_table;
+    case level::avx512: return avx512_extended_table();
     }
     return nullptr;
 }
@@ -204,6 +219,24 @@ std::size_t u8s8_kernels(u8s8_kernel* out, std::size_t capacity)
     }
     if (cpu_has_vnni()) {
         add("avx512vnni", detail::dot_u8s8_rows_vnni);
+    }
+    return count;
+}
+
+std::size_t bits_kernels(bits_kernel* out, std::size_t capacity)
+{
+    std::size_t count = 0;
+    auto add = [&](const char* name, decltype(bits_kernel::rows) rows) {
+        if (count < capacity) {
+            out[count++] = bits_kernel{name, rows};
+        }
+    };
+    add(detail::scalar_table.bits_name, detail::scalar_table.bits_dot_rows);
+    if (cpu_has(level::avx2)) {
+        add(detail::avx2_table.bits_name, detail::avx2_table.bits_dot_rows);
+    }
+    if (cpu_has_vpopcnt()) {
+        add("avx512vpopcntdq", detail::bits_dot_rows_vpopcnt);
     }
     return count;
 }

@@ -64,12 +64,19 @@ struct kernel_table {
                           std::size_t stride, std::int32_t* out);
     // Which instructions dot_u8s8_rows uses ("scalar", "avx2", "avx512bw", "avx512vnni").
     const char* u8s8_name;
+    // 1-bit codes (index/rabitq): codes are n rows of `words` u64 bit words, planes four bit
+    // planes of `words` words (plane p at planes + p * words). out[i] = sum over p < 4 of
+    // 2^p * popcount(row i AND plane p), summed over the words. Exact at every level.
+    void (*bits_dot_rows)(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
+                          std::int32_t* out);
+    // Which instructions bits_dot_rows uses ("scalar", "popcnt", "avx512vpopcntdq").
+    const char* bits_name;
 };
 
 // The best level this CPU (and OS) supports.
 level best_supported_level();
 // Table for a level, or nullptr when the CPU lacks it. The AVX-512 table takes VNNI's vpdpbusd
-// for the 8-bit kernels when the CPU has it.
+// for the 8-bit kernels and VPOPCNTDQ for the 1-bit ones when the CPU has them.
 const kernel_table* table_for(level l);
 // Every 8-bit code kernel this CPU can run, VNNI and not (the tests hold each to the scalar one).
 struct u8s8_kernel {
@@ -78,6 +85,13 @@ struct u8s8_kernel {
                  std::int32_t* out);
 };
 std::size_t u8s8_kernels(u8s8_kernel* out, std::size_t capacity);
+// The same for the 1-bit code kernel.
+struct bits_kernel {
+    const char* name;
+    void (*rows)(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
+                 std::int32_t* out);
+};
+std::size_t bits_kernels(bits_kernel* out, std::size_t capacity);
 // The table in use. First call decides: PUFFER_SIMD if set and supported, else the best level.
 const kernel_table& active();
 // Forces a level; returns false (and changes nothing) if the CPU lacks it.

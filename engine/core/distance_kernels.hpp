@@ -16,4 +16,8 @@ extern const kernel_table avx512_table;
 void dot_u8s8_rows_vnni(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d,
                         std::size_t stride, std::int32_t* out);
 
+// AVX-512 VPOPCNTDQ 1-bit code kernel, in a translation unit of its own likewise.
+void bits_dot_rows_vpopcnt(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
+                           std::int32_t* out);
+
 }  // namespace puffer::simd::detail

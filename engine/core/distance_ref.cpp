@@ -83,11 +83,37 @@ void dot_u8s8_rows(const std::int8_t* w, const std::uint8_t* codes, std::size_t 
     }
 }
 
+// Counts bits without the popcnt instruction (this file is compiled for any x86-64).
+inline std::int32_t ones(std::uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return static_cast<std::int32_t>((x * 0x0101010101010101ull) >> 56);
+}
+
+void bits_dot_rows(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
+                   std::int32_t* out)
+{
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t* c = codes + i * words;
+        std::int32_t sum = 0;
+        for (std::size_t p = 0; p < 4; ++p) {
+            std::int32_t count = 0;
+            for (std::size_t w = 0; w < words; ++w) {
+                count += ones(c[w] & planes[p * words + w]);
+            }
+            sum += count << p;
+        }
+        out[i] = sum;
+    }
+}
+
 }  // namespace
 
 const kernel_table scalar_table = {
     level::scalar, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
-    dot_u8s8_rows, "scalar",
+    dot_u8s8_rows, "scalar", bits_dot_rows, "scalar",
 };
 
 }  // namespace puffer::simd::detail

@@ -2,6 +2,7 @@
 
 #include "engine/collection/collection.hpp"
 #include "engine/core/log.hpp"
+#include "engine/index/rabitq.hpp"
 #include "engine/query/filtering.hpp"
 #include "engine/shard/shard.hpp"
 
@@ -376,6 +377,13 @@ void database::create_collection(std::string name, std::size_t dimension, metric
     const index::quantization quantization = settings.quantization;
     if (dimension < 1 || dimension > dimension_max) {
         done(make_error(errc::invalid_argument, strprintf("dimension must be 1 to %zu", dimension_max)));
+        return;
+    }
+    if (quantization == index::quantization::rabitq && dimension > index::rabitq_dimension_max) {
+        done(make_error(errc::invalid_argument,
+                        strprintf("quantization rabitq is offered up to dimension %zu (this collection has %zu); "
+                                  "use sq8 or none",
+                                  index::rabitq_dimension_max, dimension)));
         return;
     }
     if (unindexed_fields.size() > format::unindexed_fields_max) {

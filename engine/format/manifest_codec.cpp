@@ -151,7 +151,7 @@ result<manifest> decode_manifest(std::string_view bytes, const std::string& path
     if (version >= 3) {
         std::uint8_t code = 0;
         // Version 3 is written only for a quantized collection: none (0) would be version 1 or 2.
-        if (!dec.get_u8(code) || code == 0 || code > static_cast<std::uint8_t>(index::quantization::sq8)) {
+        if (!dec.get_u8(code) || code == 0 || code > static_cast<std::uint8_t>(index::quantization_last)) {
             return corrupt(path, prefix_size_bytes + dec.position(),
                            "quantization missing, none (written as version 1 or 2) or unknown");
         }

@@ -81,29 +81,48 @@ std::size_t sq8_params_section_bytes(std::size_t dimension, std::size_t clusters
     return 8 + 8 * dimension + 4 * clusters;
 }
 
+namespace {
+
+// The code blocks of every cluster, each at the next 64-byte boundary, and each block's crc.
+template <class Encode>
+std::string encode_code_blocks(std::uint64_t segment_id, const index::ivf_layout& layout,
+                               std::size_t (*block_bytes)(std::size_t rows, std::size_t d), Encode encode,
+                               std::vector<std::uint32_t>& crcs)
+{
+    const std::size_t d = layout.dimension;
+    const std::size_t k = layout.cluster_count;
+    std::size_t total = 0;
+    for (std::size_t c = 0; c < k; ++c) {
+        std::size_t rows = layout.cluster_offsets[c + 1] - layout.cluster_offsets[c];
+        total = align_up(total, code_block_alignment_bytes) + block_bytes(rows, d);
+    }
+    std::string codes(total, '\0');
+    crcs.assign(k, 0);
+    std::size_t at = 0;
+    for (std::size_t c = 0; c < k; ++c) {
+        std::size_t rows = layout.cluster_offsets[c + 1] - layout.cluster_offsets[c];
+        at = align_up(at, code_block_alignment_bytes);
+        auto* block = reinterpret_cast<std::byte*>(codes.data() + at);
+        std::size_t size = block_bytes(rows, d);
+        encode(c, block);
+        crcs[c] = crc32c::extend(code_crc_seed(segment_id, static_cast<std::uint32_t>(c)), block, size);
+        at += size;
+    }
+    return codes;
+}
+
+}  // namespace
+
 sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
                                  const index::ivf_layout& layout)
 {
     const std::size_t d = layout.dimension;
     const std::size_t k = layout.cluster_count;
     sq8_sections out;
-    std::size_t total = 0;
-    for (std::size_t c = 0; c < k; ++c) {
-        std::size_t rows = layout.cluster_offsets[c + 1] - layout.cluster_offsets[c];
-        total = align_up(total, sq8_block_alignment_bytes) + index::sq8_block_bytes(rows, d);
-    }
-    out.codes.assign(total, '\0');
-    std::vector<std::uint32_t> crcs(k);
-    std::size_t at = 0;
-    for (std::size_t c = 0; c < k; ++c) {
-        std::size_t rows = layout.cluster_offsets[c + 1] - layout.cluster_offsets[c];
-        at = align_up(at, sq8_block_alignment_bytes);
-        auto* block = reinterpret_cast<std::byte*>(out.codes.data() + at);
-        std::size_t size = index::sq8_block_bytes(rows, d);
-        index::encode_sq8_cluster(p, vectors, layout, c, block);
-        crcs[c] = crc32c::extend(code_crc_seed(segment_id, static_cast<std::uint32_t>(c)), block, size);
-        at += size;
-    }
+    std::vector<std::uint32_t> crcs;
+    out.codes = encode_code_blocks(
+        segment_id, layout, index::sq8_block_bytes,
+        [&](std::size_t c, std::byte* block) { index::encode_sq8_cluster(p, vectors, layout, c, block); }, crcs);
     encoder enc(out.params);
     enc.put_u32(p.residual ? sq8_flag_residual : 0);
     enc.put_u32(static_cast<std::uint32_t>(d));
@@ -113,6 +132,35 @@ sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_para
         enc.put_u32(crc);
     }
     PUFFER_ASSERT(out.params.size() == sq8_params_section_bytes(d, k));
+    return out;
+}
+
+std::size_t rabitq_params_section_bytes(std::size_t dimension, std::size_t clusters)
+{
+    return 16 + 4 * index::rabitq_padded(dimension) * dimension + 4 * clusters;
+}
+
+sq8_sections encode_rabitq_sections(std::uint64_t segment_id, const index::rabitq_params& p, const float* vectors,
+                                    const index::ivf_layout& layout)
+{
+    const std::size_t d = layout.dimension;
+    const std::size_t k = layout.cluster_count;
+    PUFFER_ASSERT(p.dimension == d && p.rotation.size() == p.padded() * d);
+    sq8_sections out;
+    std::vector<std::uint32_t> crcs;
+    out.codes = encode_code_blocks(
+        segment_id, layout, index::rabitq_block_bytes,
+        [&](std::size_t c, std::byte* block) { index::encode_rabitq_cluster(p, vectors, layout, c, block); }, crcs);
+    encoder enc(out.params);
+    enc.put_u32(0);
+    enc.put_u32(static_cast<std::uint32_t>(d));
+    enc.put_u32(static_cast<std::uint32_t>(p.padded()));
+    enc.put_u32(0);
+    enc.put_bytes(p.rotation.data(), p.rotation.size() * 4);
+    for (std::uint32_t crc : crcs) {
+        enc.put_u32(crc);
+    }
+    PUFFER_ASSERT(out.params.size() == rabitq_params_section_bytes(d, k));
     return out;
 }
 

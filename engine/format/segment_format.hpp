@@ -5,6 +5,7 @@
 #include "engine/core/distance.hpp"
 #include "engine/core/result.hpp"
 #include "engine/index/recall_curve.hpp"
+#include "engine/index/rabitq.hpp"
 #include "engine/index/sq8.hpp"
 
 #include <cstddef>
@@ -98,6 +99,8 @@ enum class section_kind : std::uint32_t {
     sq8_params = 3,       // the 8-bit codes' ranges and each cluster's code crc
     sq8_codes = 4,        // the 8-bit codes, cluster by cluster
     row_checksums = 5,    // one crc per row's float vector (reads of single rows: re-ranking)
+    rabitq_params = 6,    // the 1-bit codes' rotation and each cluster's code crc
+    rabitq_codes = 7,     // the 1-bit codes and their factors, cluster by cluster
 };
 // A reader that does not know a section's kind refuses the file if this flag is set, and
 // ignores the section otherwise.
@@ -128,9 +131,10 @@ std::string encode_recall_curve(const index::recall_curve& c);
 // block (index::sq8_block_bytes of its rows) at sq8_block_offset(c), each block starting on a
 // 64-byte boundary of the section, zero bytes between.
 inline constexpr std::uint32_t sq8_flag_residual = 1;
-inline constexpr std::size_t sq8_block_alignment_bytes = 64;
+inline constexpr std::size_t code_block_alignment_bytes = 64;
 std::size_t sq8_params_section_bytes(std::size_t dimension, std::size_t clusters);
 
+// A codec's two sections (its parameters, its code blocks).
 struct sq8_sections {
     std::string params;
     std::string codes;
@@ -138,6 +142,14 @@ struct sq8_sections {
 // Encodes the rows of layout (vectors: source rows) with p, for segment segment_id.
 sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
                                  const index::ivf_layout& layout);
+// The rabitq parameters section: u32 flags (0), u32 dimension d, u32 padded dimension D, u32 0,
+// f32 rotation[D * d] (index::rabitq_params), then u32 crc[k] of each cluster's code block. The
+// codes section: cluster c's block (index::rabitq_block_bytes of its rows) laid out as sq8's.
+std::size_t rabitq_params_section_bytes(std::size_t dimension, std::size_t clusters);
+// Encodes the rows of layout with p, for segment segment_id (params: the rabitq_params section).
+sq8_sections encode_rabitq_sections(std::uint64_t segment_id, const index::rabitq_params& p, const float* vectors,
+                                    const index::ivf_layout& layout);
+
 // The row checksums section: u32 crc per position of its 4d vector bytes, seeded by row_crc_seed.
 std::string encode_row_checksums(std::uint64_t segment_id, const float* vectors, const index::ivf_layout& layout);
 

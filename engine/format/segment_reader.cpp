@@ -310,9 +310,20 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
             PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "sq8 parameters"));
             PUFFER_TRY(check_crc(path, e.offset_bytes, "sq8 parameters", e.crc, crc32c::value(bytes)));
             PUFFER_TRY(r.decode_sq8_params(bytes, e.offset_bytes));
-        } else if (e.kind == static_cast<std::uint32_t>(section_kind::sq8_codes)) {
+        } else if (e.kind == static_cast<std::uint32_t>(section_kind::rabitq_params)) {
+            std::string bytes(e.size_bytes, '\0');
+            PUFFER_TRY(read_exact(*f, e.offset_bytes, std::as_writable_bytes(std::span(bytes)), "rabitq parameters"));
+            PUFFER_TRY(check_crc(path, e.offset_bytes, "rabitq parameters", e.crc, crc32c::value(bytes)));
+            PUFFER_TRY(r.decode_rabitq_params(bytes, e.offset_bytes));
+        } else if (e.kind == static_cast<std::uint32_t>(section_kind::sq8_codes) ||
+                   e.kind == static_cast<std::uint32_t>(section_kind::rabitq_codes)) {
+            if (r.codes_offset_ != 0) {
+                return corrupt(path, e.offset_bytes, "a segment holds one kind of codes; this is a second codes section");
+            }
             r.codes_offset_ = e.offset_bytes;
             r.codes_size_ = e.size_bytes;
+            r.codes_ = e.kind == static_cast<std::uint32_t>(section_kind::sq8_codes) ? index::quantization::sq8
+                                                                                       : index::quantization::rabitq;
         } else if (e.kind == static_cast<std::uint32_t>(section_kind::row_checksums)) {
             if (e.size_bytes != n * 4) {
                 return corrupt(path, e.offset_bytes,
@@ -424,23 +435,33 @@ result<segment_reader> segment_reader::open(io::env& e, const std::string& path,
         PUFFER_ASSERT(fits);
     }
     // The codes and their parameters come together, and the blocks fill the codes section.
-    if (r.sq8_.has_value() != (r.codes_offset_ != 0)) {
+    if (r.sq8_.has_value() != (r.codes_ == index::quantization::sq8)) {
         return corrupt(path, directory_offset, "a segment with sq8 codes needs both the parameters and the codes section");
     }
-    if (r.sq8_) {
+    if (r.rabitq_.has_value() != (r.codes_ == index::quantization::rabitq)) {
+        return corrupt(path, directory_offset,
+                       "a segment with rabitq codes needs both the parameters and the codes section");
+    }
+    if (r.codes_ != index::quantization::none) {
         r.code_offsets_.resize(k + 1);
         std::uint64_t at = 0;
         for (std::uint64_t c = 0; c < k; ++c) {
-            at = align_up(at, sq8_block_alignment_bytes);
+            at = align_up(at, code_block_alignment_bytes);
             r.code_offsets_[c] = at;
-            at += index::sq8_block_bytes(r.cluster_length(c), d);
+            at += r.code_block_bytes(c);
         }
         r.code_offsets_[k] = at;
         if (at != r.codes_size_) {
             return corrupt(path, r.codes_offset_,
-                           strprintf("sq8 codes section is %llu bytes; the clusters' blocks take %llu",
+                           strprintf("%s codes section is %llu bytes; the clusters' blocks take %llu",
+                                     std::string(index::to_string(r.codes_)).c_str(),
                                      static_cast<ull>(r.codes_size_), static_cast<ull>(at)));
         }
+    }
+    if (r.rabitq_) {
+        // The centroids in the rotated space: what an l2 query's rotated residual needs.
+        r.rotated_centroids_.resize(k * r.rabitq_->padded());
+        index::rabitq_rotate_rows(*r.rabitq_, r.centroids_.data(), k, r.rotated_centroids_.data());
     }
     if (!r.attributes_ && t.payload_blob_size != 0) {
         // Written before segments held their attribute index: index the payloads now, from one
@@ -527,9 +548,57 @@ status segment_reader::decode_sq8_params(std::string_view bytes, std::uint64_t o
     return ok();
 }
 
+status segment_reader::decode_rabitq_params(std::string_view bytes, std::uint64_t offset)
+{
+    const std::size_t d = dimension();
+    const std::size_t k = cluster_count();
+    if (bytes.size() != rabitq_params_section_bytes(d, k)) {
+        return corrupt(path_, offset,
+                       strprintf("rabitq parameters: %zu bytes (expected %zu for dimension %zu and %zu clusters)",
+                                 bytes.size(), rabitq_params_section_bytes(d, k), d, k));
+    }
+    decoder dec(bytes.data(), bytes.size());
+    std::uint32_t flags = 0;
+    std::uint32_t dim = 0;
+    std::uint32_t padded = 0;
+    std::uint32_t reserved = 0;
+    index::rabitq_params p;
+    p.dimension = d;
+    p.rotation.resize(index::rabitq_padded(d) * d);
+    code_crcs_.resize(k);
+    bool fits = dec.get_u32(flags) && dec.get_u32(dim) && dec.get_u32(padded) && dec.get_u32(reserved) &&
+                dec.get_bytes(p.rotation.data(), p.rotation.size() * 4);
+    for (auto& crc : code_crcs_) {
+        fits = fits && dec.get_u32(crc);
+    }
+    PUFFER_ASSERT(fits && dec.done());
+    if (flags != 0 || reserved != 0 || dim != d || padded != index::rabitq_padded(d)) {
+        return corrupt(path_, offset,
+                       strprintf("rabitq parameters: flags 0x%x, dimension %u, padded %u, reserved %u (expected 0, "
+                                 "%zu, %zu, 0)",
+                                 flags, dim, padded, reserved, d, index::rabitq_padded(d)));
+    }
+    // A rotation's entries lie in [-1, 1] (its rows have unit length).
+    for (std::size_t j = 0; j < p.rotation.size(); ++j) {
+        if (!(std::fabs(p.rotation[j]) <= 1.0f)) {
+            return corrupt(path_, offset + 16 + 4 * j,
+                           strprintf("rabitq parameters: rotation entry %zu is %g", j,
+                                     static_cast<double>(p.rotation[j])));
+        }
+    }
+    rabitq_ = std::move(p);
+    return ok();
+}
+
+std::size_t segment_reader::code_block_bytes(std::size_t c) const
+{
+    return codes_ == index::quantization::sq8 ? index::sq8_block_bytes(cluster_length(c), dimension())
+                                              : index::rabitq_block_bytes(cluster_length(c), dimension());
+}
+
 byte_range segment_reader::code_range(std::size_t c) const
 {
-    return {codes_offset_ + code_offsets_[c], index::sq8_block_bytes(cluster_length(c), dimension())};
+    return {codes_offset_ + code_offsets_[c], code_block_bytes(c)};
 }
 
 status segment_reader::verify_codes(std::size_t c, const void* data) const
@@ -539,8 +608,8 @@ status segment_reader::verify_codes(std::size_t c, const void* data) const
         crc32c::extend(code_crc_seed(segment_id(), static_cast<std::uint32_t>(c)), data, range.size_bytes);
     if (computed != code_crcs_[c]) {
         return corrupt(path_, range.offset_bytes,
-                       strprintf("sq8 codes of cluster %zu crc32c mismatch (stored 0x%08x, computed 0x%08x)", c,
-                                 code_crcs_[c], computed));
+                       strprintf("%s codes of cluster %zu crc32c mismatch (stored 0x%08x, computed 0x%08x)",
+                                 std::string(index::to_string(codes_)).c_str(), c, code_crcs_[c], computed));
     }
     return ok();
 }

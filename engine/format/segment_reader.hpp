@@ -78,9 +78,15 @@ public:
     // when it is opened.
     const std::shared_ptr<const index::attribute_index>& attributes() const { return attributes_; }
 
-    // The 8-bit codes (sections sq8_params and sq8_codes), if the segment has them.
+    // Which codes the segment holds beside its float vectors (none: no code sections).
+    index::quantization codes() const { return codes_; }
+    // The 8-bit codes' parameters (sections sq8_params and sq8_codes), if the segment has them.
     const index::sq8_params* sq8() const { return sq8_ ? &*sq8_ : nullptr; }
-    // Where cluster c's code block lies in the file. REQUIRES: sq8().
+    // The 1-bit codes' parameters (sections rabitq_params and rabitq_codes), if the segment has
+    // them, and its centroids rotated (cluster_count rows of the padded dimension).
+    const index::rabitq_params* rabitq() const { return rabitq_ ? &*rabitq_ : nullptr; }
+    const float* rotated_centroids() const { return rotated_centroids_.data(); }
+    // Where cluster c's code block lies in the file. REQUIRES: codes() != none.
     byte_range code_range(std::size_t c) const;
     // Checks bytes read for cluster c's code block against its checksum.
     [[nodiscard]] status verify_codes(std::size_t c, const void* data) const;
@@ -96,6 +102,8 @@ public:
 
 private:
     [[nodiscard]] status decode_sq8_params(std::string_view bytes, std::uint64_t offset);
+    [[nodiscard]] status decode_rabitq_params(std::string_view bytes, std::uint64_t offset);
+    std::size_t code_block_bytes(std::size_t c) const;
 
     std::string path_;
     std::uint64_t file_size_ = 0;
@@ -112,8 +120,11 @@ private:
     std::vector<section_entry> sections_;
     std::optional<index::recall_curve> recall_curve_;
     std::shared_ptr<const index::attribute_index> attributes_;
+    index::quantization codes_ = index::quantization::none;
     std::optional<index::sq8_params> sq8_;
-    std::vector<std::uint32_t> code_crcs_;      // per cluster, with sq8_
+    std::optional<index::rabitq_params> rabitq_;
+    std::vector<float> rotated_centroids_;      // with rabitq_
+    std::vector<std::uint32_t> code_crcs_;      // per cluster, with either
     std::uint64_t codes_offset_ = 0;            // the codes section (0: none)
     std::uint64_t codes_size_ = 0;
     std::vector<std::uint64_t> code_offsets_;   // cluster_count + 1, relative to codes_offset_

@@ -9,26 +9,6 @@
 
 namespace puffer::index {
 
-std::string_view to_string(quantization q)
-{
-    switch (q) {
-    case quantization::none: return "none";
-    case quantization::sq8: return "sq8";
-    }
-    return "unknown";
-}
-
-std::optional<quantization> parse_quantization(std::string_view name)
-{
-    if (name == "none") {
-        return quantization::none;
-    }
-    if (name == "sq8") {
-        return quantization::sq8;
-    }
-    return std::nullopt;
-}
-
 namespace {
 
 // Row p of the layout minus its centroid (residual) or as stored, into out.

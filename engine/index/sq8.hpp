@@ -16,6 +16,7 @@
 #include "engine/core/distance.hpp"
 #include "engine/core/topk.hpp"
 #include "engine/index/ivf.hpp"
+#include "engine/index/quantization.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -24,12 +25,6 @@
 #include <vector>
 
 namespace puffer::index {
-
-// How a collection's segments store codes beside their float vectors (chosen at create).
-enum class quantization : std::uint8_t { none = 0, sq8 = 1 };
-
-std::string_view to_string(quantization q);
-std::optional<quantization> parse_quantization(std::string_view name);  // "none", "sq8"
 
 struct sq8_params {
     bool residual = false;    // codes are of the row minus its cluster's centroid

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace puffer::query {
 namespace {
@@ -55,8 +56,12 @@ struct executor::part {
     std::optional<error> failure;
     std::vector<index::row_span> spans;  // one search: clusters in memory, waiting for scan_spans
     std::vector<std::uint32_t> listed;   // filtered: the matching rows of the cluster being scanned
-    index::sq8_query prepared;           // codes: the query prepared for the cluster being scanned
+    index::sq8_query prepared;           // sq8: the query prepared for the cluster being scanned
     std::vector<std::int32_t> dots;      // codes: scan scratch
+    index::rabitq_query prepared_bits;   // rabitq: the same
+    std::vector<topk<std::uint64_t>> upper;  // rabitq: per search, the top_k smallest upper bounds
+    std::vector<float> rotated;          // rabitq: per search, its query rotated (padded dimension)
+    std::vector<std::uint32_t> rotated_for;  // rabitq: per search, 1 + the segment it was rotated for
 
     void fail(const error& e)
     {
@@ -339,10 +344,20 @@ void executor::start(search_op& op)
 {
     const read_view& v = *op.view;
     const std::size_t n = op.count();
-    op.quantized = !op.filtered &&
-                   std::all_of(op.requests.begin(), op.requests.end(), [](const auto& r) { return r.use_codes; }) &&
-                   std::any_of(v.segments.begin(), v.segments.end(),
-                               [](const view_segment& vs) { return vs.segment->scores_with_codes(); });
+    op.quantized = false;
+    op.codes = index::quantization::none;
+    if (!op.filtered &&
+        std::all_of(op.requests.begin(), op.requests.end(), [](const auto& r) { return r.use_codes; })) {
+        // A collection's segments all hold the codes it was created with.
+        for (const view_segment& vs : v.segments) {
+            if (vs.segment->scores_with_codes()) {
+                op.quantized = true;
+                op.codes = vs.segment->reader().codes();
+                break;
+            }
+        }
+    }
+    op.bounds.assign(op.codes == index::quantization::rabitq ? n : 0, std::numeric_limits<float>::infinity());
     op.heaps.resize(std::max(op.heaps.size(), n), topk<std::uint64_t>(0));
     op.responses.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -403,7 +418,12 @@ void executor::scatter(search_op& op)
     for (std::size_t i = 0; i < op.count(); ++i) {
         planned_rows += op.tasks.vectors[i];
     }
-    const std::size_t row_bytes = op.quantized ? v.dimension + 4 : v.dimension * sizeof(float);
+    std::size_t row_bytes = v.dimension * sizeof(float);
+    if (op.codes == index::quantization::sq8) {
+        row_bytes = index::sq8_block_bytes(1, v.dimension);
+    } else if (op.codes == index::quantization::rabitq) {
+        row_bytes = index::rabitq_block_bytes(1, v.dimension);
+    }
     const double scan_bytes = static_cast<double>(planned_rows * row_bytes);
     bool split = shards > 1 && scan_bytes >= static_cast<double>(options_.scatter_bytes_min);
     // Equal shares: measured here, the owner scanning less (to make up for planning) made single
@@ -418,6 +438,14 @@ void executor::scatter(search_op& op)
             p->heaps.resize(std::max(p->heaps.size(), op.count()), topk<std::uint64_t>(0));
             for (std::size_t i = 0; i < op.count(); ++i) {
                 p->heaps[i].reset(op.heap_size(i));
+            }
+            if (op.codes == index::quantization::rabitq) {
+                p->upper.resize(std::max(p->upper.size(), op.count()), topk<std::uint64_t>(0));
+                for (std::size_t i = 0; i < op.count(); ++i) {
+                    p->upper[i].reset(op.requests[i].top_k);
+                }
+                p->rotated.resize(op.count() * index::rabitq_padded(v.dimension));
+                p->rotated_for.assign(op.count(), 0);
             }
             parts_scratch_[shard] = p;
         }
@@ -544,6 +572,30 @@ void executor::scan_task(part& p, std::uint32_t task_index, const std::byte* byt
     const view_segment& vs = v.segments[t.segment];
     const auto& reader = vs.segment->reader();
     std::size_t start = reader.cluster_start(t.cluster);
+    if (op.quantized && vs.segment->scores_with_codes() && reader.codes() == index::quantization::rabitq) {
+        // Lower bounds of the distances from the 1-bit codes, into heaps of top_k * refine
+        // candidates; upper bounds into heaps of top_k (the re-ranking's cut).
+        const index::rabitq_params& params = *reader.rabitq();
+        const std::size_t padded = params.padded();
+        const float* centroid = reader.centroids() + static_cast<std::size_t>(t.cluster) * v.dimension;
+        const float* rotated_centroid = reader.rotated_centroids() + static_cast<std::size_t>(t.cluster) * padded;
+        for (std::uint32_t j = t.first; j < t.first + t.count; ++j) {
+            std::uint32_t i = op.tasks.queries[j];
+            float* rotated = p.rotated.data() + i * padded;
+            if (p.rotated_for[i] != t.segment + 1) {
+                index::rabitq_rotate(params, op.query(i), rotated);
+                p.rotated_for[i] = t.segment + 1;
+            }
+            const float q_dot_c =
+                v.distance_metric == metric::l2 ? 0.0f : simd::active().dot(op.query(i), centroid, v.dimension);
+            index::prepare_rabitq_query(v.distance_metric, params, rotated, rotated_centroid, q_dot_c, p.prepared_bits);
+            p.stats.vectors_scanned +=
+                index::scan_rabitq_block(v.distance_metric, p.prepared_bits, bytes, t.rows, v.dimension,
+                                         make_key(t.segment, start), p.heaps[i], &p.upper[i],
+                                         words_or_null(vs.tombstones), start, p.dots);
+        }
+        return;
+    }
     if (op.quantized && vs.segment->scores_with_codes()) {
         // Estimated distances from the codes, into heaps of top_k * refine candidates.
         const index::sq8_params& params = *reader.sq8();
@@ -718,6 +770,9 @@ void executor::part_returned(part& p)
     for (std::size_t i = 0; i < op.count(); ++i) {
         for (const auto& e : p.heaps[i].entries()) {
             op.heaps[i].push(e.distance, e.key);
+        }
+        if (op.codes == index::quantization::rabitq) {
+            op.bounds[i] = std::min(op.bounds[i], p.upper[i].threshold());
         }
     }
     search_stats& s = op.totals;

@@ -41,7 +41,11 @@ struct search_request {
 
 // Candidates per result re-scored exactly when a search does not say: the least that lost no
 // recall@10 against float scans on SIFT 200k and on word vectors (docs/results.md, "Quantization").
+// sq8's estimates are close; rabitq's 1-bit ones need more candidates (40: no loss on SIFT, 0.009
+// on word vectors at nprobe 64), of which the error bound re-ranks only those that can still be
+// among the nearest.
 inline constexpr std::size_t default_refine = 2;
+inline constexpr std::size_t default_refine_rabitq = 40;
 inline constexpr std::size_t refine_max = 64;
 
 struct search_hit {

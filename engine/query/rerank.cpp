@@ -1,5 +1,6 @@
 // Re-ranking of quantized searches: the segments' codes chose top_k * refine candidates per
-// search by estimated distance; here each candidate from a segment with codes is re-scored with
+// search by estimated distance (sq8) or by the lower bound of it (rabitq: a candidate whose lower
+// bound exceeds the k-th smallest upper bound is dropped unread); here each candidate from a segment with codes is re-scored with
 // its float vector and the best top_k are kept. A vector comes from the mapping (mmap mode), from
 // a page of the vector section in the shard's cache, or from a read of that page on the ring
 // (one read per page however many candidates share it). Every vector is checked against its
@@ -37,6 +38,9 @@ void executor::rerank(search_op& op)
             if (c >= v.segments.size() || !v.segments[c].segment->scores_with_codes()) {
                 op.heaps[i].push(e.distance, e.key);  // scored exactly already
                 continue;
+            }
+            if (!op.bounds.empty() && e.distance > op.bounds[i]) {
+                continue;  // its lower bound is past top_k rows' upper bounds: not among the nearest
             }
             const storage::segment& seg = *v.segments[c].segment;
             ++op.responses[i].stats.reranked;

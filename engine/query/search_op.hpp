@@ -3,6 +3,7 @@
 // and the keys of its results.
 
 #include "engine/core/aligned_buffer.hpp"
+#include "engine/index/rabitq.hpp"
 #include "engine/index/sq8.hpp"
 #include "engine/query/executor.hpp"
 
@@ -72,6 +73,10 @@ struct executor::search_op {
     // Scores segments that have codes with them, then re-ranks (rerank.cpp): the heaps hold
     // top_k * refine candidates until then.
     bool quantized = false;
+    index::quantization codes = index::quantization::none;  // which codes, when quantized
+    // rabitq: per search, the smallest k-th upper bound of an estimated distance any part saw. A
+    // candidate whose lower bound exceeds it is not re-ranked: top_k rows are nearer.
+    std::vector<float> bounds;
     struct rerank_row {
         std::uint32_t search;
         std::uint32_t segment;   // index into view->segments
@@ -86,7 +91,13 @@ struct executor::search_op {
     std::vector<float> row_scratch;       // a row spanning pages, put together
 
     std::size_t count() const { return requests.size(); }
-    std::size_t refine(std::size_t i) const { return requests[i].refine != 0 ? requests[i].refine : default_refine; }
+    std::size_t refine(std::size_t i) const
+    {
+        if (requests[i].refine != 0) {
+            return requests[i].refine;
+        }
+        return codes == index::quantization::rabitq ? default_refine_rabitq : default_refine;
+    }
     // Entries a search's heaps keep while scanning.
     std::size_t heap_size(std::size_t i) const
     {

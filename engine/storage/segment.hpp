@@ -43,10 +43,13 @@ public:
     // Mmap mode: checks cluster c's crc the first time any shard scans it (later scans trust
     // it). Safe for concurrent use.
     [[nodiscard]] status verify_mapped_cluster(std::size_t c) const;
-    // The same for cluster c's sq8 codes. REQUIRES: reader().sq8().
+    // The same for cluster c's codes. REQUIRES: reader().codes() != none.
     [[nodiscard]] status verify_mapped_codes(std::size_t c) const;
     // Whether searches score this segment's rows with its codes (then re-rank single rows).
-    bool scores_with_codes() const { return reader_.sq8() != nullptr && reader_.has_row_checksums(); }
+    bool scores_with_codes() const
+    {
+        return reader_.codes() != index::quantization::none && reader_.has_row_checksums();
+    }
 
     // Set by the collection when the segment leaves it (compaction, delete): cluster reads that
     // finish afterwards are not cached. Safe for concurrent use.

@@ -105,8 +105,18 @@ void check(std::string_view bytes, bool checksums_fixed)
     // Codes and rows: every block and row lies inside the file and is read and checked without
     // harm (the crcs inside the parameters and row checksum sections are not resealed, so a
     // mismatch is allowed).
-    if (s.sq8() != nullptr) {
-        FUZZ_CHECK(s.sq8()->dimension() == s.dimension(), "sq8 dimension %zu", s.sq8()->dimension());
+    if (s.codes() != index::quantization::none) {
+        FUZZ_CHECK((s.sq8() != nullptr) == (s.codes() == index::quantization::sq8), "sq8 parameters without codes");
+        FUZZ_CHECK((s.rabitq() != nullptr) == (s.codes() == index::quantization::rabitq),
+                   "rabitq parameters without codes");
+        if (s.sq8() != nullptr) {
+            FUZZ_CHECK(s.sq8()->dimension() == s.dimension(), "sq8 dimension %zu", s.sq8()->dimension());
+        }
+        if (s.rabitq() != nullptr) {
+            FUZZ_CHECK(s.rabitq()->dimension == s.dimension() &&
+                           s.rabitq()->rotation.size() == s.rabitq()->padded() * s.dimension(),
+                       "rabitq rotation of %zu entries", s.rabitq()->rotation.size());
+        }
         for (std::size_t c = 0; c < s.cluster_count(); ++c) {
             byte_range range = s.code_range(c);
             FUZZ_CHECK(range.offset_bytes <= size && range.size_bytes <= size - range.offset_bytes,

@@ -49,9 +49,9 @@ std::string slurp(const std::string& path)
 
 // A segment of n rows of dimension d, clustered by the engine's own IVF builder, with a payload on
 // every third row.
-// quantized: with sq8 codes and row checksums (sections 3, 4 and 5).
+// codes: with sq8 codes (sections 3 and 4) or rabitq codes (6 and 7), and row checksums (5).
 std::string built_segment(std::size_t n, std::size_t d, metric m, std::size_t clusters,
-                          std::uint64_t id, bool quantized = false)
+                          std::uint64_t id, index::quantization codes = index::quantization::none)
 {
     std::vector<float> vectors(n * d);
     for (std::size_t i = 0; i < n; ++i) {
@@ -88,13 +88,20 @@ std::string built_segment(std::size_t n, std::size_t d, metric m, std::size_t cl
     input.ids = ids;
     input.payloads = payloads;
     input.layout = &layout;
-    if (quantized) {
+    if (codes != index::quantization::none) {
         input.sections.push_back({format::section_kind::row_checksums, 0,
                                   format::encode_row_checksums(id, vectors.data(), layout)});
+    }
+    if (codes == index::quantization::sq8) {
         index::sq8_params params = index::train_sq8(vectors.data(), layout, true);
-        format::sq8_sections codes = format::encode_sq8_sections(id, params, vectors.data(), layout);
-        input.sections.push_back({format::section_kind::sq8_params, 0, std::move(codes.params)});
-        input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(codes.codes)});
+        format::sq8_sections s = format::encode_sq8_sections(id, params, vectors.data(), layout);
+        input.sections.push_back({format::section_kind::sq8_params, 0, std::move(s.params)});
+        input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(s.codes)});
+    } else if (codes == index::quantization::rabitq) {
+        format::sq8_sections s =
+            format::encode_rabitq_sections(id, index::rabitq_rotation(d), vectors.data(), layout);
+        input.sections.push_back({format::section_kind::rabitq_params, 0, std::move(s.params)});
+        input.sections.push_back({format::section_kind::rabitq_codes, 0, std::move(s.codes)});
     }
     std::string path = io::join_path(root, ".segment.tmp");
     auto info = format::write_segment(io::posix_env(), path, input);
@@ -115,7 +122,9 @@ void segments()
     write("segment_reader", "l2-d3-n20-k4.seg", built_segment(20, 3, metric::l2, 4, 12));
     write("segment_reader", "cosine-d8-n9-k3.seg", built_segment(9, 8, metric::cosine, 3, 1));
     write("segment_reader", "ip-d1-n5-k5.seg", built_segment(5, 1, metric::inner_product, 5, 3));
-    write("segment_reader", "sq8-l2-d5-n12-k3.seg", built_segment(12, 5, metric::l2, 3, 4, true));
+    write("segment_reader", "sq8-l2-d5-n12-k3.seg", built_segment(12, 5, metric::l2, 3, 4, index::quantization::sq8));
+    write("segment_reader", "rabitq-l2-d5-n12-k3.seg",
+          built_segment(12, 5, metric::l2, 3, 4, index::quantization::rabitq));
 }
 
 point_batch batch(std::size_t first, std::size_t n, std::size_t d, bool payloads)

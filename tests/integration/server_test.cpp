@@ -471,7 +471,7 @@ BOOST_AUTO_TEST_CASE(a_quantized_collection_as_a_client_sees_it)
     reply plain = send(c, "POST", "/v1/collections", R"({"name":"f","dimension":8})");
     BOOST_TEST(std::string(plain.body.at("quantization").as_string()) == "none");
     expect_error(send(c, "POST", "/v1/collections", R"({"name":"x","dimension":8,"quantization":"pq"})"), 400,
-                 "invalid_argument", "'quantization' must be \"none\" or \"sq8\"");
+                 "invalid_argument", "'quantization' must be \"none\", \"sq8\" or \"rabitq\"");
     expect_error(send(c, "POST", "/v1/collections", R"({"name":"x","dimension":8,"quantization":8})"), 400,
                  "invalid_argument", "'quantization' must be");
     BOOST_TEST(send(c, "GET", "/v1/collections/x").status == 404u);  // nothing was created
@@ -495,6 +495,24 @@ BOOST_AUTO_TEST_CASE(a_quantized_collection_as_a_client_sees_it)
         expect_error(send(c, "POST", "/v1/collections/q/search",
                           "{\"vector\":" + vec(8, 17) + ",\"refine\":" + std::string(bad) + "}"),
                      400, "invalid_argument", "'refine' must be an integer from 1 to 64");
+    }
+    // 1-bit codes: the same answers through the rabitq estimator and its bound.
+    {
+        reply r = send(c, "POST", "/v1/collections", R"({"name":"r","dimension":8,"quantization":"rabitq"})");
+        BOOST_TEST(r.status == 201u, r.raw);
+        BOOST_TEST(std::string(r.body.at("quantization").as_string()) == "rabitq");
+        BOOST_TEST_REQUIRE(send(c, "POST", "/v1/collections/r/points", points("p", 0, 300, 8)).status == 200u);
+        BOOST_TEST_REQUIRE(send(c, "POST", "/v1/collections/r/flush", "{}").status == 200u);
+        reply hit = send(c, "POST", "/v1/collections/r/search", "{\"vector\":" + vec(8, 17) + ",\"top_k\":3}");
+        BOOST_TEST_REQUIRE(hit.status == 200u, hit.raw);
+        BOOST_TEST(std::string(hit.body.at("results").at(0).at("id").as_string()) == "p17", hit.raw);
+        BOOST_TEST(hit.body.at("results").at(0).at("score").to_number<double>() == 0.0);
+        BOOST_TEST(hit.body.at("stats").at("refine").to_number<double>() == 40.0, hit.raw);
+        BOOST_TEST(hit.body.at("stats").at("reranked").to_number<double>() >= 3.0, hit.raw);
+        BOOST_TEST(hit.body.at("stats").at("reranked").to_number<double>() <= 120.0, hit.raw);
+        expect_error(send(c, "POST", "/v1/collections", R"({"name":"wide","dimension":2049,"quantization":"rabitq"})"),
+                     400, "invalid_argument", "quantization rabitq is offered up to dimension 2048");
+        BOOST_TEST(send(c, "GET", "/v1/collections/wide").status == 404u);
     }
     // The CLI creates quantized collections and passes refine.
     {

@@ -123,8 +123,8 @@ export interface CreateCollectionOptions {
   metric?: MetricName;
   /** Payload fields left out of the attribute index (stored, but not filterable). */
   unindexedFields?: string[];
-  /** "sq8": 8-bit codes beside the vectors, searched and then re-scored exactly. Default "none". */
-  quantization?: "none" | "sq8";
+  /** "sq8" / "rabitq": 8-bit / 1-bit codes beside the vectors, searched and then re-scored exactly. Default "none". */
+  quantization?: "none" | "sq8" | "rabitq";
 }
 
 export interface UpsertOptions {

@@ -494,10 +494,10 @@ export interface components {
             status: "ok" | "failed";
         };
         /**
-         * @description Codes the collection's segments store beside their float vectors, chosen at create. "sq8": one byte per dimension (ranges trained per segment); searches score the codes and re-score the best top_k x refine candidates with their float vectors, so the answer's scores are exact. "none": float vectors only.
+         * @description Codes the collection's segments store beside their float vectors, chosen at create. "sq8": one byte per dimension (ranges trained per segment); searches score the codes and re-score the best top_k x refine candidates with their float vectors, so the answer's scores are exact. "rabitq": one bit per dimension (RaBitQ, rounded up to 64 bits) and 16 bytes per row; candidates are chosen by the lower bound of their estimated distance and only those that can still be among the top_k are re-scored. Dimension at most 2048. "none": float vectors only.
          * @enum {string}
          */
-        Quantization: "none" | "sq8";
+        Quantization: "none" | "sq8" | "rabitq";
         CollectionList: {
             collections: components["schemas"]["CollectionInfo"][];
         };
@@ -565,7 +565,7 @@ export interface components {
              * @default none
              * @enum {string|null}
              */
-            quantization?: "none" | "sq8" | null;
+            quantization?: "none" | "sq8" | "rabitq" | null;
             /**
              * @description Payload fields (top-level names or dotted paths; everything beneath a path too) left out of the attribute index: stored and answered as usual, but a filter naming one is 400. For fields that are large or never filtered on (text, blobs), which would otherwise take index memory and build time. Fixed at creation; not "id", no empty part ("a..b"). Duplicates are dropped.
              * @example [
@@ -676,7 +676,7 @@ export interface components {
             nprobe?: number | null;
             /** @description Instead of nprobe (giving both is an error): the smallest budget whose recall@10, as the segments measured it when they were built, reaches this; stats.nprobe says which budget was used and stats.expected_recall what it is expected to give. */
             recall_target?: number | null;
-            /** @description A quantized collection: the best top_k x refine rows by their codes are re-scored with their float vectors. Null or absent: 2 (the least that lost no recall@10 against float scans on SIFT and on word vectors). Ignored by a collection without codes. */
+            /** @description A quantized collection: the best top_k x refine rows by their codes are re-scored with their float vectors. Null or absent: 2 for sq8 (the least that lost no recall@10 against float scans on SIFT and on word vectors), 40 for rabitq. Ignored by a collection without codes. */
             refine?: number | null;
             /**
              * @description true answers each hit's payload; an array of top-level field names answers only those fields of each payload (a point without a payload still answers null).

@@ -126,7 +126,8 @@ class Client:
 
     def create_collection(self, name: str, dimension: int, metric: str = "l2",
                           quantization: Optional[str] = None) -> Dict[str, Any]:
-        """quantization: "sq8" stores 8-bit codes beside the vectors (searched, then re-scored)."""
+        """quantization: "sq8" or "rabitq" stores 8-bit or 1-bit codes beside the vectors (searched,
+        then re-scored)."""
         body: Dict[str, Any] = {"name": name, "dimension": int(dimension), "metric": metric}
         if quantization is not None:
             body["quantization"] = quantization

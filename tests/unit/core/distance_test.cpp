@@ -278,6 +278,67 @@ BOOST_AUTO_TEST_CASE(u8s8_kernels_give_the_reference_integers)
     }
 }
 
+BOOST_AUTO_TEST_CASE(bits_kernels_give_the_reference_counts)
+{
+    simd::bits_kernel kernels[8];
+    const std::size_t count = simd::bits_kernels(kernels, 8);
+    BOOST_TEST_REQUIRE(count >= 1u);
+    BOOST_TEST((std::string(kernels[0].name) == "scalar"));
+    if (expected_level() != simd::level::scalar) {
+        BOOST_TEST(count >= 2u);  // scalar, popcnt (and avx512vpopcntdq where the CPU has it)
+    }
+    if (std::string(kernels[count - 1].name) == "avx512vpopcntdq") {
+        BOOST_TEST((std::string(simd::table_for(simd::level::avx512)->bits_name) == "avx512vpopcntdq"));
+    }
+    std::mt19937_64 rng(13);
+    // Words per row: packed several to a register (1, 2, 4), eight at a time (8, 16), and the
+    // others; row counts leave partial registers at the end.
+    for (std::size_t words : {1u, 2u, 3u, 4u, 5u, 8u, 16u, 17u}) {
+        for (std::size_t n : {1u, 3u, 8u, 13u}) {
+            std::vector<std::uint64_t> codes(n * words);
+            std::vector<std::uint64_t> planes(4 * words);
+            for (auto& c : codes) {
+                c = rng();
+            }
+            for (auto& p : planes) {
+                p = rng();
+            }
+            codes[0] = ~std::uint64_t{0};  // row 0 all ones against
+            planes[0] = ~std::uint64_t{0};  // a full first word of plane 0
+            std::vector<std::int32_t> expected(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                std::int64_t sum = 0;
+                for (std::size_t w = 0; w < words; ++w) {
+                    for (std::size_t b = 0; b < 64; ++b) {
+                        if (((codes[i * words + w] >> b) & 1u) == 0) {
+                            continue;
+                        }
+                        for (std::size_t p = 0; p < 4; ++p) {
+                            sum += static_cast<std::int64_t>((planes[p * words + w] >> b) & 1u) << p;
+                        }
+                    }
+                }
+                expected[i] = static_cast<std::int32_t>(sum);
+            }
+            for (std::size_t k = 0; k < count; ++k) {
+                std::vector<std::int32_t> out(n, 12345);
+                kernels[k].rows(planes.data(), codes.data(), n, words, out.data());
+                BOOST_TEST(out == expected, kernels[k].name << " words=" << words << " n=" << n);
+            }
+        }
+    }
+    // Every bit set everywhere: 15 per bit.
+    for (std::size_t k = 0; k < count; ++k) {
+        std::vector<std::uint64_t> codes(5 * 2, ~std::uint64_t{0});
+        std::vector<std::uint64_t> planes(4 * 2, ~std::uint64_t{0});
+        std::vector<std::int32_t> out(5, 0);
+        kernels[k].rows(planes.data(), codes.data(), 5, 2, out.data());
+        for (std::int32_t v : out) {
+            BOOST_TEST(v == 15 * 128, kernels[k].name);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(metric_conventions)
 {
     float q[2] = {1, 0};

@@ -61,7 +61,9 @@ BOOST_AUTO_TEST_CASE(a_warm_search_allocates_only_its_answer)
     BOOST_TEST_REQUIRE(base.has_value());
     BOOST_TEST_REQUIRE(queries.has_value());
     for (auto [shards, quantization] : {std::pair{1u, index::quantization::none}, std::pair{2u, index::quantization::none},
-                                        std::pair{1u, index::quantization::sq8}, std::pair{2u, index::quantization::sq8}}) {
+                                        std::pair{1u, index::quantization::sq8}, std::pair{2u, index::quantization::sq8},
+                                        std::pair{1u, index::quantization::rabitq},
+                                        std::pair{2u, index::quantization::rabitq}}) {
         test::temp_dir dir;
         db::database_options o;
         o.data_dir = dir.path();
@@ -77,7 +79,7 @@ BOOST_AUTO_TEST_CASE(a_warm_search_allocates_only_its_answer)
         db::database& db = **d;
         const std::size_t dim = base->dimension;
         collection::create_settings settings;
-        settings.quantization = quantization;  // sq8: codes scanned, candidates re-ranked from cached pages
+        settings.quantization = quantization;  // codes scanned, candidates re-ranked from cached pages
         BOOST_TEST_REQUIRE(test::create(db, "c", dim, metric::l2, settings).has_value());
         point_batch b;
         b.dimension = dim;
@@ -110,7 +112,7 @@ BOOST_AUTO_TEST_CASE(a_warm_search_allocates_only_its_answer)
             BOOST_TEST_REQUIRE(found.has_value());
             BOOST_TEST_REQUIRE(found->stats.clusters_read == 0u);  // warm
             BOOST_TEST_REQUIRE(found->stats.bytes_read == 0u);
-            BOOST_TEST_REQUIRE((found->stats.refine != 0) == (quantization == index::quantization::sq8));
+            BOOST_TEST_REQUIRE((found->stats.refine != 0) == (quantization != index::quantization::none));
             hits += found->hits.size();
         }
         double per_search = static_cast<double>(allocations.load() - before) / static_cast<double>(copies.size());

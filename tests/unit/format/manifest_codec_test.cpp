@@ -342,7 +342,14 @@ BOOST_AUTO_TEST_CASE(quantization_round_trips_as_version_3)
 
     expect_rejected(example_v3_with(u32_bytes(0)), errc::corruption, path + ": offset 110: quantization missing",
                     "no quantization byte");
-    expect_rejected(example_v3_with(u32_bytes(0) + std::string(1, '\x02')), errc::corruption,
+    // rabitq is 2.
+    m.unindexed_fields.clear();
+    m.quantization = index::quantization::rabitq;
+    BOOST_TEST((format::encode_manifest(m) == example_v3_with(u32_bytes(0) + std::string(1, '\x02'))));
+    back = format::decode_manifest(format::encode_manifest(m), path);
+    BOOST_TEST_REQUIRE(back.has_value(), back.error().message());
+    BOOST_TEST((back->quantization == index::quantization::rabitq));
+    expect_rejected(example_v3_with(u32_bytes(0) + std::string(1, '\x03')), errc::corruption,
                     "quantization missing, none (written as version 1 or 2) or unknown", "unknown quantization");
     // Version 3 with none is not what any build writes (it would be version 1): refused, so that
     // decoding and encoding again gives the same bytes.

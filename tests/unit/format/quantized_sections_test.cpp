@@ -1,5 +1,5 @@
-// The sections of a quantized segment: sq8 parameters (kind 3), sq8 codes (kind 4) and row
-// checksums (kind 5). A written segment reads back with the same parameters, every cluster's
+// The sections of a quantized segment: sq8 parameters (kind 3), sq8 codes (kind 4), row
+// checksums (kind 5), rabitq parameters (kind 6) and rabitq codes (kind 7). A written segment reads back with the same parameters, every cluster's
 // code block and every row checksum verifies, and each kind of damage is refused naming the
 // file and the offset: a flipped byte in any of the three sections, parameters of the wrong
 // size, dimension or flags, a codes section without its parameters or of the wrong size.
@@ -31,13 +31,17 @@ struct quantized_segment {
     std::vector<std::string> id_text;
     std::vector<std::string_view> ids;
     index::ivf_layout layout;
+    index::quantization codec;
     index::sq8_params params;
+    index::rabitq_params rotation;
     format::sq8_sections codes;
     std::string row_crcs;
     std::string bytes;
 
     // sections: which of params, codes and row checksums to write.
-    explicit quantized_segment(bool with_params = true, bool with_codes = true, bool with_rows = true)
+    explicit quantized_segment(bool with_params = true, bool with_codes = true, bool with_rows = true,
+                               index::quantization q = index::quantization::sq8)
+        : codec(q)
     {
         const std::size_t n = 23;
         std::mt19937_64 rng(3);
@@ -63,8 +67,13 @@ struct quantized_segment {
         for (std::size_t i = 0; i < n; ++i) {
             layout.order.push_back(static_cast<std::uint32_t>(n - 1 - i));
         }
-        params = index::train_sq8(vectors.data(), layout, true);
-        codes = format::encode_sq8_sections(segment_id, params, vectors.data(), layout);
+        if (q == index::quantization::sq8) {
+            params = index::train_sq8(vectors.data(), layout, true);
+            codes = format::encode_sq8_sections(segment_id, params, vectors.data(), layout);
+        } else {
+            rotation = index::rabitq_rotation(d);
+            codes = format::encode_rabitq_sections(segment_id, rotation, vectors.data(), layout);
+        }
         row_crcs = format::encode_row_checksums(segment_id, vectors.data(), layout);
         format::segment_input in;
         in.segment_id = segment_id;
@@ -76,14 +85,23 @@ struct quantized_segment {
             in.sections.push_back({format::section_kind::row_checksums, 0, row_crcs});
         }
         if (with_params) {
-            in.sections.push_back({format::section_kind::sq8_params, 0, codes.params});
+            in.sections.push_back({params_kind(), 0, codes.params});
         }
         if (with_codes) {
-            in.sections.push_back({format::section_kind::sq8_codes, 0, codes.codes});
+            in.sections.push_back({codes_kind(), 0, codes.codes});
         }
         auto info = format::write_segment(io::posix_env(), path, in);
         BOOST_TEST_REQUIRE(info.has_value(), info.error().message());
         bytes = test::slurp(path);
+    }
+
+    format::section_kind params_kind() const
+    {
+        return codec == index::quantization::sq8 ? format::section_kind::sq8_params : format::section_kind::rabitq_params;
+    }
+    format::section_kind codes_kind() const
+    {
+        return codec == index::quantization::sq8 ? format::section_kind::sq8_codes : format::section_kind::rabitq_codes;
     }
 
     result<segment_reader> reopen(const std::string& b)
@@ -260,6 +278,89 @@ BOOST_AUTO_TEST_CASE(codes_and_parameters_come_together_and_fill_their_section)
         in.sections.push_back({format::section_kind::row_checksums, 0, s.row_crcs + "abcd"});
         BOOST_TEST_REQUIRE(format::write_segment(io::posix_env(), s.path, in).has_value());
         expect_error(segment_reader::open(io::posix_env(), s.path, segment_id), "row checksums: 96 bytes for 23 rows");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_rabitq_segment_reads_back_and_each_kind_of_damage_is_refused)
+{
+    quantized_segment s(true, true, true, index::quantization::rabitq);
+    auto r = segment_reader::open(io::posix_env(), s.path, segment_id);
+    BOOST_TEST_REQUIRE(r.has_value(), r.error().message());
+    BOOST_TEST((r->codes() == index::quantization::rabitq));
+    BOOST_TEST(r->sq8() == nullptr);
+    BOOST_TEST_REQUIRE(r->rabitq() != nullptr);
+    BOOST_TEST((*r->rabitq() == s.rotation));
+    BOOST_TEST(r->verify_all(io::posix_env()).has_value());
+    // The centroids rotated on open, as the queries are.
+    std::vector<float> rotated(64);
+    index::rabitq_rotate(s.rotation, s.layout.centroids.data() + s.d, rotated.data());
+    for (std::size_t j = 0; j < 64; ++j) {
+        BOOST_TEST(r->rotated_centroids()[64 + j] == rotated[j]);
+    }
+    auto f = io::posix_env().open(s.path, io::open_mode::read);
+    BOOST_TEST_REQUIRE(f.has_value());
+    const format::section_entry codes = s.entry(format::section_kind::rabitq_codes);
+    for (std::size_t c = 0; c < 3; ++c) {
+        auto range = r->code_range(c);
+        BOOST_TEST(range.size_bytes == index::rabitq_block_bytes(r->cluster_length(c), s.d));
+        BOOST_TEST((range.offset_bytes - codes.offset_bytes) % 64 == 0u);
+        std::string block(range.size_bytes, '\0');
+        BOOST_TEST_REQUIRE((*f)->read_at(range.offset_bytes, std::as_writable_bytes(std::span(block))).has_value());
+        BOOST_TEST((block == s.codes.codes.substr(range.offset_bytes - codes.offset_bytes, range.size_bytes)));
+        BOOST_TEST(r->verify_codes(c, block.data()).has_value());
+        if (!block.empty()) {
+            block[block.size() - 1] = static_cast<char>(block[block.size() - 1] ^ 1);  // a factor's byte
+            auto bad = r->verify_codes(c, block.data());
+            BOOST_TEST_REQUIRE(!bad.has_value());
+            BOOST_TEST(bad.error().message().find("rabitq codes of cluster " + std::to_string(c)) != std::string::npos,
+                       bad.error().message());
+        }
+    }
+    const format::section_entry e = s.entry(format::section_kind::rabitq_params);
+    {
+        std::string b = s.bytes;
+        b[e.offset_bytes + e.size_bytes / 2] ^= 0x10;
+        expect_error(s.reopen(b), "crc32c mismatch");
+    }
+    auto put32 = [](std::string& b, std::uint64_t at, std::uint32_t v) {
+        put_fixed32_le(reinterpret_cast<std::byte*>(b.data() + at), v);
+    };
+    {
+        std::string b = s.bytes;
+        put32(b, e.offset_bytes, 1);  // a flag
+        expect_error(s.reopen(test::reseal_segment(b)), "rabitq parameters: flags 0x1");
+    }
+    {
+        std::string b = s.bytes;
+        put32(b, e.offset_bytes + 8, 128);  // the wrong padded dimension
+        expect_error(s.reopen(test::reseal_segment(b)), "padded 128");
+    }
+    {
+        std::string b = s.bytes;
+        float two = 2.0f;
+        std::memcpy(b.data() + e.offset_bytes + 16 + 4 * 5, &two, 4);  // not a rotation's entry
+        expect_error(s.reopen(test::reseal_segment(b)), "rotation entry 5 is 2");
+    }
+    {
+        quantized_segment only_codes(false, true, true, index::quantization::rabitq);
+        expect_error(segment_reader::open(io::posix_env(), only_codes.path, segment_id),
+                     "a segment with rabitq codes needs both");
+    }
+    {
+        // Two kinds of codes in one segment.
+        quantized_segment sq8;
+        format::segment_input in;
+        in.segment_id = segment_id;
+        in.dimension = s.d;
+        in.vectors = s.vectors.data();
+        in.ids = s.ids;
+        in.layout = &s.layout;
+        in.sections.push_back({format::section_kind::rabitq_params, 0, s.codes.params});
+        in.sections.push_back({format::section_kind::rabitq_codes, 0, s.codes.codes});
+        in.sections.push_back({format::section_kind::sq8_params, 0, sq8.codes.params});
+        in.sections.push_back({format::section_kind::sq8_codes, 0, sq8.codes.codes});
+        BOOST_TEST_REQUIRE(format::write_segment(io::posix_env(), s.path, in).has_value());
+        expect_error(segment_reader::open(io::posix_env(), s.path, segment_id), "this is a second codes section");
     }
 }
 

@@ -51,9 +51,19 @@ void executor::rerank(search_op& op)
             } else {
                 const auto first = static_cast<std::uint32_t>(range.offset_bytes / page_bytes);
                 const auto last = static_cast<std::uint32_t>((range.offset_bytes + range.size_bytes - 1) / page_bytes);
-                // Every page of the row cached: the row is copied out of them (it may span two).
+                // Every page of the row cached: the row is used in place when it lies in one page,
+                // else copied out of its two.
                 bool cached = true;
-                for (std::uint32_t pg = first; pg <= last && cached; ++pg) {
+                if (first == last) {
+                    const auto* page =
+                        reinterpret_cast<const std::byte*>(cache.find(seg.uid(), cache_item_page(first)));
+                    if (page != nullptr) {
+                        ++op.totals.cache_hits;
+                        x = reinterpret_cast<const float*>(page + (range.offset_bytes - std::uint64_t{first} * page_bytes));
+                    }
+                    cached = page != nullptr;
+                }
+                for (std::uint32_t pg = first; pg <= last && cached && x == nullptr; ++pg) {
                     const auto* page =
                         reinterpret_cast<const std::byte*>(cache.find(seg.uid(), cache_item_page(pg)));
                     if (page == nullptr) {
@@ -75,8 +85,10 @@ void executor::rerank(search_op& op)
                     }
                     continue;
                 }
-                ++op.totals.cache_hits;
-                x = op.row_scratch.data();
+                if (x == nullptr) {
+                    ++op.totals.cache_hits;
+                    x = op.row_scratch.data();
+                }
             }
             if (auto s = seg.reader().verify_row(row, x); !s) {
                 ++counters_.crc_failures;

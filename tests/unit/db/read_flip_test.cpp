@@ -74,19 +74,21 @@ void remove(db::database& d, test::point_model& m, const std::string& name, cons
     m.acknowledged(b);
 }
 
-// The collections: l2, ip, and l2 with sq8 codes (its searches read code blocks and pages of
-// candidates' vectors, each checked).
-constexpr const char* collection_names[] = {"flat", "dot", "quant"};
+// The collections: l2, ip, l2 with sq8 codes and ip with rabitq codes (their searches read code
+// blocks and pages of candidates' vectors, each checked).
+constexpr const char* collection_names[] = {"flat", "dot", "quant", "bits"};
 
 // Each collection with three segments (payloads up to ~1.5 KB, so payload reads cross sectors),
 // deletes and replacements in the WAL, and rows in staging.
 void build(db::database& d, test::point_model& m)
 {
     for (const char* name : collection_names) {
-        m.add_collection(name, std::string(name) == "dot");
+        m.add_collection(name, std::string(name) == "dot" || std::string(name) == "bits");
         collection::create_settings settings;
         if (std::string(name) == "quant") {
             settings.quantization = index::quantization::sq8;
+        } else if (std::string(name) == "bits") {
+            settings.quantization = index::quantization::rabitq;
         }
         BOOST_TEST_REQUIRE(test::create(d, name, dim, m.inner_product(name) ? metric::inner_product : metric::l2,
                                         settings)

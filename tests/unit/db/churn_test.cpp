@@ -83,7 +83,9 @@ double recall(db::database& d, const std::string& name, std::size_t nprobe, cons
 
 BOOST_AUTO_TEST_SUITE(churn_suite)
 
-BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
+// codes: the quantization of both collections (a quantized one's segments are re-encoded on
+// every flush and compaction; its searches score codes, then re-rank).
+static void churn_against_fresh(index::quantization codes)
 {
     test::temp_dir dir;
     db::database_options o;
@@ -102,11 +104,13 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
     std::mt19937_64 rng(test::test_seed("churn", 71));
 
     auto db = *db::database::open(o);
-    BOOST_TEST_REQUIRE(test::create(*db, "fresh", d).has_value());
+    collection::create_settings settings;
+    settings.quantization = codes;
+    BOOST_TEST_REQUIRE(test::create(*db, "fresh", d, metric::l2, settings).has_value());
     load_all(*db, "fresh");
     BOOST_TEST_REQUIRE(test::flush(*db, "fresh").has_value());
 
-    BOOST_TEST_REQUIRE(test::create(*db, "churned", d).has_value());
+    BOOST_TEST_REQUIRE(test::create(*db, "churned", d, metric::l2, settings).has_value());
     load_all(*db, "churned");
     BOOST_TEST_REQUIRE(test::flush(*db, "churned").has_value());
     std::set<std::string> gone;  // deleted for good
@@ -170,7 +174,8 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
                                    << st->compactions << " compactions");
     double fresh = recall(*db, "fresh", nprobe, gone);
     double churned = recall(*db, "churned", nprobe, gone);
-    BOOST_TEST_MESSAGE("recall@10 at nprobe " << nprobe << ": fresh " << fresh << ", churned " << churned);
+    BOOST_TEST_MESSAGE(index::to_string(codes) << ": recall@10 at nprobe " << nprobe << ": fresh " << fresh
+                                               << ", churned " << churned);
     BOOST_TEST(churned >= fresh - 0.01);
     // And an absolute floor: a fresh build that itself lost recall would hide a churn loss above.
     BOOST_TEST(fresh >= 0.95);
@@ -181,6 +186,21 @@ BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
     db = *db::database::open(o);
     BOOST_TEST(test::stats(*db, "churned")->info.points == n - gone.size());
     BOOST_TEST(recall(*db, "churned", nprobe, gone) == churned, boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build)
+{
+    churn_against_fresh(index::quantization::none);
+}
+
+BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build_with_sq8_codes)
+{
+    churn_against_fresh(index::quantization::sq8);
+}
+
+BOOST_AUTO_TEST_CASE(recall_after_churn_matches_a_fresh_build_with_rabitq_codes)
+{
+    churn_against_fresh(index::quantization::rabitq);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -112,12 +112,12 @@ result<built_segment> build_segment(io::env& e, const std::string& segments_dir,
     if (o.quantization == index::quantization::sq8) {
         // Residual codes (of each row less its centroid): tighter ranges than the rows' own.
         index::sq8_params params = index::train_sq8(rows.vectors.data(), layout, /*residual=*/true);
-        format::sq8_sections codes = format::encode_sq8_sections(id, params, rows.vectors.data(), layout);
+        format::code_sections codes = format::encode_sq8_sections(id, params, rows.vectors.data(), layout);
         input.sections.push_back({format::section_kind::sq8_params, 0, std::move(codes.params)});
         input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(codes.codes)});
     } else if (o.quantization == index::quantization::rabitq) {
         const index::rabitq_params& params = index::rabitq_rotation(layout.dimension);
-        format::sq8_sections codes = format::encode_rabitq_sections(id, params, rows.vectors.data(), layout);
+        format::code_sections codes = format::encode_rabitq_sections(id, params, rows.vectors.data(), layout);
         input.sections.push_back({format::section_kind::rabitq_params, 0, std::move(codes.params)});
         input.sections.push_back({format::section_kind::rabitq_codes, 0, std::move(codes.codes)});
     }

@@ -302,9 +302,10 @@ void dot_u8s8_rows(const std::int8_t* w, const std::uint8_t* codes, std::size_t 
     }
 }
 
-// One popcnt instruction per word and plane (every CPU with AVX2 has popcnt).
-void bits_dot_rows(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
-                   std::int32_t* out)
+}  // namespace
+
+void bits_dot_rows_popcnt(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
+                          std::int32_t* out)
 {
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint64_t* c = codes + i * words;
@@ -318,11 +319,9 @@ void bits_dot_rows(const std::uint64_t* planes, const std::uint64_t* codes, std:
     }
 }
 
-}  // namespace
-
 const kernel_table avx2_table = {
     level::avx2, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
-    dot_u8s8_rows, "avx2", bits_dot_rows, "popcnt",
+    dot_u8s8_rows, "avx2", bits_dot_rows_popcnt, "popcnt",
 };
 
 }  // namespace puffer::simd::detail

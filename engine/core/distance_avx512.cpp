@@ -290,27 +290,11 @@ void dot_u8s8_rows(const std::int8_t* w, const std::uint8_t* codes, std::size_t 
     }
 }
 
-// One popcnt instruction per word and plane (every CPU with AVX2 has popcnt).
-void bits_dot_rows(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
-                   std::int32_t* out)
-{
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t* c = codes + i * words;
-        long long sum = 0;
-        for (std::size_t w = 0; w < words; ++w) {
-            const std::uint64_t x = c[w];
-            sum += _mm_popcnt_u64(x & planes[w]) + 2 * _mm_popcnt_u64(x & planes[words + w]) +
-                   4 * _mm_popcnt_u64(x & planes[2 * words + w]) + 8 * _mm_popcnt_u64(x & planes[3 * words + w]);
-        }
-        out[i] = static_cast<std::int32_t>(sum);
-    }
-}
-
 }  // namespace
 
 const kernel_table avx512_table = {
     level::avx512, l2_sqr, dot, l2_sqr_rows, dot_rows, l2_sqr_gather, dot_gather, dot_matrix, sum,
-    dot_u8s8_rows, "avx512bw", bits_dot_rows, "popcnt",
+    dot_u8s8_rows, "avx512bw", bits_dot_rows_popcnt, "popcnt",
 };
 
 }  // namespace puffer::simd::detail

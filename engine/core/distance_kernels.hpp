@@ -16,6 +16,11 @@ extern const kernel_table avx512_table;
 void dot_u8s8_rows_vnni(const std::int8_t* w, const std::uint8_t* codes, std::size_t n, std::size_t d,
                         std::size_t stride, std::int32_t* out);
 
+// The 1-bit code kernel with one popcnt instruction per word and plane (distance_avx2.cpp, built
+// with -mpopcnt; every CPU with AVX2 has it): the AVX2 and AVX-512 tables' kernel, and the
+// VPOPCNTDQ kernel's for rows it does not pack.
+void bits_dot_rows_popcnt(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
+                          std::int32_t* out);
 // AVX-512 VPOPCNTDQ 1-bit code kernel, in a translation unit of its own likewise.
 void bits_dot_rows_vpopcnt(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
                            std::int32_t* out);

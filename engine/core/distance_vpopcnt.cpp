@@ -22,17 +22,6 @@ inline __m512i weighted_count(__m512i c, const __m512i* plane)
     return _mm512_add_epi64(s, _mm512_slli_epi64(_mm512_popcnt_epi64(_mm512_and_si512(c, plane[3])), 3));
 }
 
-std::int32_t row_scalar(const std::uint64_t* planes, const std::uint64_t* c, std::size_t words)
-{
-    long long sum = 0;
-    for (std::size_t w = 0; w < words; ++w) {
-        const std::uint64_t x = c[w];
-        sum += _mm_popcnt_u64(x & planes[w]) + 2 * _mm_popcnt_u64(x & planes[words + w]) +
-               4 * _mm_popcnt_u64(x & planes[2 * words + w]) + 8 * _mm_popcnt_u64(x & planes[3 * words + w]);
-    }
-    return static_cast<std::int32_t>(sum);
-}
-
 }  // namespace
 
 void bits_dot_rows_vpopcnt(const std::uint64_t* planes, const std::uint64_t* codes, std::size_t n, std::size_t words,
@@ -75,8 +64,8 @@ void bits_dot_rows_vpopcnt(const std::uint64_t* planes, const std::uint64_t* cod
             out[i] = static_cast<std::int32_t>(_mm512_reduce_add_epi64(s));
         }
     }
-    for (; i < n; ++i) {
-        out[i] = row_scalar(planes, codes + i * words, words);
+    if (i < n) {
+        bits_dot_rows_popcnt(planes, codes + i * words, n - i, words, out + i);
     }
 }
 

@@ -113,12 +113,12 @@ std::string encode_code_blocks(std::uint64_t segment_id, const index::ivf_layout
 
 }  // namespace
 
-sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
+code_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
                                  const index::ivf_layout& layout)
 {
     const std::size_t d = layout.dimension;
     const std::size_t k = layout.cluster_count;
-    sq8_sections out;
+    code_sections out;
     std::vector<std::uint32_t> crcs;
     out.codes = encode_code_blocks(
         segment_id, layout, index::sq8_block_bytes,
@@ -140,13 +140,13 @@ std::size_t rabitq_params_section_bytes(std::size_t dimension, std::size_t clust
     return 16 + 4 * index::rabitq_padded(dimension) * dimension + 4 * clusters;
 }
 
-sq8_sections encode_rabitq_sections(std::uint64_t segment_id, const index::rabitq_params& p, const float* vectors,
+code_sections encode_rabitq_sections(std::uint64_t segment_id, const index::rabitq_params& p, const float* vectors,
                                     const index::ivf_layout& layout)
 {
     const std::size_t d = layout.dimension;
     const std::size_t k = layout.cluster_count;
     PUFFER_ASSERT(p.dimension == d && p.rotation.size() == p.padded() * d);
-    sq8_sections out;
+    code_sections out;
     std::vector<std::uint32_t> crcs;
     out.codes = encode_code_blocks(
         segment_id, layout, index::rabitq_block_bytes,

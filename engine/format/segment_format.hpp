@@ -135,19 +135,19 @@ inline constexpr std::size_t code_block_alignment_bytes = 64;
 std::size_t sq8_params_section_bytes(std::size_t dimension, std::size_t clusters);
 
 // A codec's two sections (its parameters, its code blocks).
-struct sq8_sections {
+struct code_sections {
     std::string params;
     std::string codes;
 };
 // Encodes the rows of layout (vectors: source rows) with p, for segment segment_id.
-sq8_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
+code_sections encode_sq8_sections(std::uint64_t segment_id, const index::sq8_params& p, const float* vectors,
                                  const index::ivf_layout& layout);
 // The rabitq parameters section: u32 flags (0), u32 dimension d, u32 padded dimension D, u32 0,
 // f32 rotation[D * d] (index::rabitq_params), then u32 crc[k] of each cluster's code block. The
 // codes section: cluster c's block (index::rabitq_block_bytes of its rows) laid out as sq8's.
 std::size_t rabitq_params_section_bytes(std::size_t dimension, std::size_t clusters);
 // Encodes the rows of layout with p, for segment segment_id (params: the rabitq_params section).
-sq8_sections encode_rabitq_sections(std::uint64_t segment_id, const index::rabitq_params& p, const float* vectors,
+code_sections encode_rabitq_sections(std::uint64_t segment_id, const index::rabitq_params& p, const float* vectors,
                                     const index::ivf_layout& layout);
 
 // The row checksums section: u32 crc per position of its 4d vector bytes, seeded by row_crc_seed.

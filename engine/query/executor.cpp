@@ -181,7 +181,7 @@ void executor::release_search(search_op* op)
     op->queries.clear();
     op->filtered = false;
     op->counted = true;
-    op->quantized = false;
+    op->codes = index::quantization::none;
     op->totals = {};
     --searches_active_;
     search_pool_.emplace_back(op);
@@ -344,14 +344,12 @@ void executor::start(search_op& op)
 {
     const read_view& v = *op.view;
     const std::size_t n = op.count();
-    op.quantized = false;
     op.codes = index::quantization::none;
     if (!op.filtered &&
         std::all_of(op.requests.begin(), op.requests.end(), [](const auto& r) { return r.use_codes; })) {
         // A collection's segments all hold the codes it was created with.
         for (const view_segment& vs : v.segments) {
             if (vs.segment->scores_with_codes()) {
-                op.quantized = true;
                 op.codes = vs.segment->reader().codes();
                 break;
             }
@@ -364,7 +362,7 @@ void executor::start(search_op& op)
         op.heaps[i].reset(op.heap_size(i));
         search_stats& s = op.responses[i].stats;
         s = {};
-        s.refine = op.quantized ? op.refine(i) : 0;
+        s.refine = op.quantized() ? op.refine(i) : 0;
         s.segments = v.segments.size();
         s.nprobe = op.tasks.nprobe[i];
         s.expected_recall = op.tasks.expected_recall[i];
@@ -505,7 +503,7 @@ void executor::advance(part& p)
         const storage::segment& seg = *vs.segment;
         const auto& reader = seg.reader();
         std::size_t start = reader.cluster_start(t.cluster);
-        const bool codes = p.op->quantized && seg.scores_with_codes();
+        const bool codes = p.op->quantized() && seg.scores_with_codes();
         const std::byte* data = nullptr;
         if (seg.map() != nullptr) {
             if (auto s = codes ? seg.verify_mapped_codes(t.cluster) : seg.verify_mapped_cluster(t.cluster); !s) {
@@ -572,7 +570,8 @@ void executor::scan_task(part& p, std::uint32_t task_index, const std::byte* byt
     const view_segment& vs = v.segments[t.segment];
     const auto& reader = vs.segment->reader();
     std::size_t start = reader.cluster_start(t.cluster);
-    if (op.quantized && vs.segment->scores_with_codes() && reader.codes() == index::quantization::rabitq) {
+    const bool codes = op.quantized() && vs.segment->scores_with_codes();
+    if (codes && reader.codes() == index::quantization::rabitq) {
         // Lower bounds of the distances from the 1-bit codes, into heaps of top_k * refine
         // candidates; upper bounds into heaps of top_k (the re-ranking's cut).
         const index::rabitq_params& params = *reader.rabitq();
@@ -596,8 +595,8 @@ void executor::scan_task(part& p, std::uint32_t task_index, const std::byte* byt
         }
         return;
     }
-    if (op.quantized && vs.segment->scores_with_codes()) {
-        // Estimated distances from the codes, into heaps of top_k * refine candidates.
+    if (codes) {
+        // sq8: estimated distances from the codes, into heaps of top_k * refine candidates.
         const index::sq8_params& params = *reader.sq8();
         const float* centroid = reader.centroids() + static_cast<std::size_t>(t.cluster) * v.dimension;
         for (std::uint32_t j = t.first; j < t.first + t.count; ++j) {
@@ -787,7 +786,7 @@ void executor::part_returned(part& p)
     release_part(&p);
     PUFFER_ASSERT(op.parts_pending > 0);
     if (--op.parts_pending == 0) {
-        if (op.quantized && !op.failure) {
+        if (op.quantized() && !op.failure) {
             rerank(op);  // then finalize
         } else {
             finalize(op);

@@ -72,8 +72,8 @@ struct executor::search_op {
     std::vector<std::uint32_t> listed;  // scratch of the staging scans
     // Scores segments that have codes with them, then re-ranks (rerank.cpp): the heaps hold
     // top_k * refine candidates until then.
-    bool quantized = false;
-    index::quantization codes = index::quantization::none;  // which codes, when quantized
+    index::quantization codes = index::quantization::none;  // none: the floats are scanned
+    bool quantized() const { return codes != index::quantization::none; }
     // rabitq: per search, the smallest k-th upper bound of an estimated distance any part saw. A
     // candidate whose lower bound exceeds it is not re-ranked: top_k rows are nearer.
     std::vector<float> bounds;
@@ -101,7 +101,7 @@ struct executor::search_op {
     // Entries a search's heaps keep while scanning.
     std::size_t heap_size(std::size_t i) const
     {
-        return quantized ? requests[i].top_k * refine(i) : requests[i].top_k;
+        return quantized() ? requests[i].top_k * refine(i) : requests[i].top_k;
     }
     const float* query(std::size_t i) const
     {

@@ -94,11 +94,11 @@ std::string built_segment(std::size_t n, std::size_t d, metric m, std::size_t cl
     }
     if (codes == index::quantization::sq8) {
         index::sq8_params params = index::train_sq8(vectors.data(), layout, true);
-        format::sq8_sections s = format::encode_sq8_sections(id, params, vectors.data(), layout);
+        format::code_sections s = format::encode_sq8_sections(id, params, vectors.data(), layout);
         input.sections.push_back({format::section_kind::sq8_params, 0, std::move(s.params)});
         input.sections.push_back({format::section_kind::sq8_codes, 0, std::move(s.codes)});
     } else if (codes == index::quantization::rabitq) {
-        format::sq8_sections s =
+        format::code_sections s =
             format::encode_rabitq_sections(id, index::rabitq_rotation(d), vectors.data(), layout);
         input.sections.push_back({format::section_kind::rabitq_params, 0, std::move(s.params)});
         input.sections.push_back({format::section_kind::rabitq_codes, 0, std::move(s.codes)});

@@ -34,7 +34,7 @@ struct quantized_segment {
     index::quantization codec;
     index::sq8_params params;
     index::rabitq_params rotation;
-    format::sq8_sections codes;
+    format::code_sections codes;
     std::string row_crcs;
     std::string bytes;
 
@@ -75,12 +75,7 @@ struct quantized_segment {
             codes = format::encode_rabitq_sections(segment_id, rotation, vectors.data(), layout);
         }
         row_crcs = format::encode_row_checksums(segment_id, vectors.data(), layout);
-        format::segment_input in;
-        in.segment_id = segment_id;
-        in.dimension = d;
-        in.vectors = vectors.data();
-        in.ids = ids;
-        in.layout = &layout;
+        format::segment_input in = input();
         if (with_rows) {
             in.sections.push_back({format::section_kind::row_checksums, 0, row_crcs});
         }
@@ -93,6 +88,18 @@ struct quantized_segment {
         auto info = format::write_segment(io::posix_env(), path, in);
         BOOST_TEST_REQUIRE(info.has_value(), info.error().message());
         bytes = test::slurp(path);
+    }
+
+    // The segment's rows, ids and layout, without sections.
+    format::segment_input input() const
+    {
+        format::segment_input in;
+        in.segment_id = segment_id;
+        in.dimension = d;
+        in.vectors = vectors.data();
+        in.ids = ids;
+        in.layout = &layout;
+        return in;
     }
 
     format::section_kind params_kind() const
@@ -263,12 +270,7 @@ BOOST_AUTO_TEST_CASE(codes_and_parameters_come_together_and_fill_their_section)
     {
         // A codes section a block short of what the clusters need.
         quantized_segment s;
-        format::segment_input in;
-        in.segment_id = segment_id;
-        in.dimension = s.d;
-        in.vectors = s.vectors.data();
-        in.ids = s.ids;
-        in.layout = &s.layout;
+        format::segment_input in = s.input();
         in.sections.push_back({format::section_kind::sq8_params, 0, s.codes.params});
         in.sections.push_back({format::section_kind::sq8_codes, 0, s.codes.codes.substr(0, s.codes.codes.size() - 4)});
         BOOST_TEST_REQUIRE(format::write_segment(io::posix_env(), s.path, in).has_value());
@@ -349,12 +351,7 @@ BOOST_AUTO_TEST_CASE(a_rabitq_segment_reads_back_and_each_kind_of_damage_is_refu
     {
         // Two kinds of codes in one segment.
         quantized_segment sq8;
-        format::segment_input in;
-        in.segment_id = segment_id;
-        in.dimension = s.d;
-        in.vectors = s.vectors.data();
-        in.ids = s.ids;
-        in.layout = &s.layout;
+        format::segment_input in = s.input();
         in.sections.push_back({format::section_kind::rabitq_params, 0, s.codes.params});
         in.sections.push_back({format::section_kind::rabitq_codes, 0, s.codes.codes});
         in.sections.push_back({format::section_kind::sq8_params, 0, sq8.codes.params});

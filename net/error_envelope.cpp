@@ -29,6 +29,8 @@ http_error classify(const error& e)
     case errc::shutting_down: return {503, "shutting_down"};
     case errc::no_space: return {507, "insufficient_storage"};
     case errc::failed: return {500, "collection_failed"};
+    case errc::unavailable: return {503, "object_store_unavailable"};
+    case errc::refused: return {500, "object_store_refused"};
     case errc::corruption: return {500, "corruption"};
     case errc::unsupported_version: return {500, "unsupported_version"};
     case errc::io: return {500, "io_error"};

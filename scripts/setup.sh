@@ -10,7 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
     build-essential cmake ninja-build ccache pkg-config git
     libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-test1.81-dev
-    liburing-dev libbenchmark-dev libssl-dev openssl
+    liburing-dev libbenchmark-dev libssl-dev openssl libcurl4-openssl-dev
+    ceph-mon ceph-osd radosgw ceph-common
     clang-14 libclang-rt-14-dev
     curl python3 python3-yaml python3-numpy fio wrk iproute2 prometheus
     nodejs npm chromium

@@ -3,7 +3,7 @@
 place do: Beast and Asio only in net/ (and the tools over it), Boost.JSON there and in the engine's
 exact JSON reader (engine/index/json_parse.*, the one engine header with JSON types) and the two
 engine files that read stored payloads with it (engine/index/attributes.cpp, which indexes their
-fields, and engine/index/payload_patch.cpp, which changes them), liburing only in engine/io/uring_ring.cpp. Each library also links only the ones below it (engine/CMakeLists.txt),
+fields, and engine/index/payload_patch.cpp, which changes them), liburing only in engine/io/uring_ring.cpp, libcurl only in engine/storage/s3_store.cpp. Each library also links only the ones below it (engine/CMakeLists.txt),
 so a call upward fails to link; this check catches an include upward before it gets that far."""
 import os
 import re
@@ -57,6 +57,8 @@ def main():
                     problems.append(f"{path}: includes {inc}: only net/ and {sorted(PAYLOAD_READERS)} use Boost.JSON")
                 elif inc == "liburing.h" and path != "engine/io/uring_ring.cpp":
                     problems.append(f"{path}: includes liburing.h: only engine/io/uring_ring.cpp may")
+                elif inc.startswith("curl/") and path != "engine/storage/s3_store.cpp":
+                    problems.append(f"{path}: includes {inc}: only engine/storage/s3_store.cpp may")
     for p in problems:
         print("FAIL " + p)
     print(f"{checked} engine files checked, {len(problems)} problems")

@@ -27,6 +27,8 @@ public:
         case errc::busy: return "busy";
         case errc::shutting_down: return "shutting down";
         case errc::failed: return "collection failed";
+        case errc::unavailable: return "object store unavailable";
+        case errc::refused: return "refused by the object store";
         }
         return "unknown puffer error";
     }

@@ -23,7 +23,9 @@ enum class errc {
     io,
     busy,
     shutting_down,
-    failed,  // the collection could not be opened (for example a corrupt segment)
+    failed,       // the collection could not be opened (for example a corrupt segment)
+    unavailable,  // a remote store could not be reached, or answered 5xx, after its retries
+    refused,      // a remote store refused the request (credentials, permissions)
 };
 
 const boost::system::error_category& puffer_category() noexcept;

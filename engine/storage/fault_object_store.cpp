@@ -79,10 +79,10 @@ status fault_object_store::put(const std::string& key, std::span<const std::byte
     return base_.put(key, data, mode);
 }
 
-status fault_object_store::put_file(const std::string& key, const std::string& path, put_mode mode)
+status fault_object_store::put_file(const std::string& key, io::file& f, put_mode mode)
 {
     PUFFER_TRY(apply("put_file " + key, nullptr));
-    return base_.put_file(key, path, mode);
+    return base_.put_file(key, f, mode);
 }
 
 result<std::vector<std::byte>> fault_object_store::get(const std::string& key, std::uint64_t offset,

@@ -36,7 +36,7 @@ public:
     std::uint64_t injected() const { return injected_.load(); }
 
     status put(const std::string& key, std::span<const std::byte> data, put_mode mode) override;
-    status put_file(const std::string& key, const std::string& path, put_mode mode) override;
+    status put_file(const std::string& key, io::file& f, put_mode mode) override;
     result<std::vector<std::byte>> get(const std::string& key, std::uint64_t offset, std::uint64_t length) override;
     result<std::vector<std::byte>> get_all(const std::string& key) override;
     result<std::uint64_t> size(const std::string& key) override;

@@ -11,6 +11,7 @@
 // refused credentials or requests are errc::failed with the store's error code.
 
 #include "engine/core/result.hpp"
+#include "engine/io/env.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -38,9 +39,10 @@ public:
 
     // Stores data under key.
     [[nodiscard]] virtual status put(const std::string& key, std::span<const std::byte> data, put_mode mode) = 0;
-    // Stores the file at path under key, in parts of the store's part size when it is larger
-    // (the object appears whole or not at all).
-    [[nodiscard]] virtual status put_file(const std::string& key, const std::string& path, put_mode mode) = 0;
+    // Stores the contents of f (opened through an io::env, so fault injection reaches it) under
+    // key, in parts of the store's part size when it is larger (the object appears whole or not
+    // at all).
+    [[nodiscard]] virtual status put_file(const std::string& key, io::file& f, put_mode mode) = 0;
     // length bytes of key from offset. Fewer bytes come back only when the object ends first;
     // an offset at or past the end is errc::invalid_argument.
     [[nodiscard]] virtual result<std::vector<std::byte>> get(const std::string& key, std::uint64_t offset,

@@ -218,20 +218,13 @@ public:
         return expect_ok(res, "put", key);
     }
 
-    status put_file(const std::string& key, const std::string& path, put_mode mode) override
+    status put_file(const std::string& key, io::file& f, put_mode mode) override
     {
-        std::ifstream in(path, std::ios::binary | std::ios::ate);
-        if (!in) {
-            return make_error(errc::io, "object store: cannot open " + path + " to upload");
-        }
-        auto file_size = static_cast<std::uint64_t>(in.tellg());
-        in.seekg(0);
+        PUFFER_TRY_ASSIGN(std::uint64_t file_size, f.size());
         std::uint64_t part = std::clamp(config_.part_size_bytes, s3_part_size_min_bytes, s3_part_size_max_bytes);
         if (file_size <= part) {
-            std::vector<std::byte> data(file_size);
-            if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(file_size))) {
-                return make_error(errc::io, "object store: cannot read " + path + " to upload");
-            }
+            std::vector<std::byte> data(static_cast<std::size_t>(file_size));
+            PUFFER_TRY(read_exactly(f, 0, data));
             return put(key, data, mode);
         }
         if (mode == put_mode::if_absent) {
@@ -245,7 +238,7 @@ public:
                 return existing.error();
             }
         }
-        return put_multipart(key, in, file_size, part);
+        return put_multipart(key, f, file_size, part);
     }
 
     result<std::vector<std::byte>> get(const std::string& key, std::uint64_t offset, std::uint64_t length) override
@@ -372,6 +365,17 @@ public:
     }
 
 private:
+    // All of out from f at offset: a file that ends first is an error (it changed under us).
+    static status read_exactly(io::file& f, std::uint64_t offset, std::span<std::byte> out)
+    {
+        PUFFER_TRY_ASSIGN(std::size_t n, f.read_at(offset, out));
+        if (n != out.size()) {
+            return make_error(errc::io, "object store: " + f.path() + " ended at " + std::to_string(offset + n) +
+                                            " while it was uploaded");
+        }
+        return ok();
+    }
+
     // For messages: the store and the key (relative to the prefix; none for the bucket).
     std::string where(const std::string& key) const { return key.empty() ? describe() : describe() + "/" + key; }
 
@@ -380,7 +384,7 @@ private:
         return config_.prefix.empty() ? key : config_.prefix + "/" + key;
     }
 
-    status put_multipart(const std::string& key, std::ifstream& in, std::uint64_t file_size, std::uint64_t part)
+    status put_multipart(const std::string& key, io::file& f, std::uint64_t file_size, std::uint64_t part)
     {
         request start;
         start.method = "POST";
@@ -405,9 +409,9 @@ private:
         std::uint64_t done = 0;
         for (int number = 1; done < file_size; ++number) {
             std::size_t n = static_cast<std::size_t>(std::min(part, file_size - done));
-            if (!in.read(reinterpret_cast<char*>(buffer.data()), static_cast<std::streamsize>(n))) {
+            if (status read = read_exactly(f, done, std::span(buffer.data(), n)); !read) {
                 abort();
-                return make_error(errc::io, "object store: cannot read the file to upload as " + key);
+                return read;
             }
             request req;
             req.method = "PUT";

@@ -213,22 +213,24 @@ BOOST_AUTO_TEST_CASE(multipart_upload_reads_back_whole)
     std::string file = dir.path() + "/seg";
     std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(data.data()),
                                                  static_cast<std::streamsize>(data.size()));
-    BOOST_REQUIRE(store->put_file("big.seg", file, put_mode::if_absent));
+    auto opened = io::posix_env().open(file, io::open_mode::read);
+    BOOST_REQUIRE(opened);
+    io::file& f = **opened;
+    BOOST_REQUIRE(store->put_file("big.seg", f, put_mode::if_absent));
     BOOST_TEST(*store->size("big.seg") == data.size());
     BOOST_TEST((*store->get_all("big.seg") == data));
     // Across the first part boundary.
     std::size_t at = s3_part_size_min_bytes - 100;
     BOOST_TEST((*store->get("big.seg", at, 300) == slice(data, at, 300)));
-    auto again = store->put_file("big.seg", file, put_mode::if_absent);
+    auto again = store->put_file("big.seg", f, put_mode::if_absent);
     BOOST_REQUIRE(!again);
     BOOST_TEST(is(again.error(), errc::already_exists));
     // A small file is one put.
     std::ofstream(dir.path() + "/small") << "small";
-    BOOST_REQUIRE(store->put_file("small.seg", dir.path() + "/small", put_mode::overwrite));
+    auto small = io::posix_env().open(dir.path() + "/small", io::open_mode::read);
+    BOOST_REQUIRE(small);
+    BOOST_REQUIRE(store->put_file("small.seg", **small, put_mode::overwrite));
     BOOST_TEST((*store->get_all("small.seg") == bytes_of("small")));
-    auto missing = store->put_file("x.seg", dir.path() + "/missing", put_mode::overwrite);
-    BOOST_REQUIRE(!missing);
-    BOOST_TEST(is(missing.error(), errc::io));
 }
 
 BOOST_AUTO_TEST_CASE(listing_pages)

@@ -7,8 +7,9 @@
 //
 // Errors: a key that does not exist is errc::not_found; a conditional put whose condition fails
 // (the key exists) is errc::already_exists; a store that cannot be reached, or answers 5xx after
-// the retries, is errc::io with the HTTP status or transport error and the key in the context;
-// refused credentials or requests are errc::failed with the store's error code.
+// the retries, is errc::unavailable; refused credentials or permissions (401, 403) are
+// errc::refused; any other answer is errc::io. Each context names the store, the key and the
+// HTTP status with the store's error code.
 
 #include "engine/core/result.hpp"
 #include "engine/io/env.hpp"

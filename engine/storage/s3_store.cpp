@@ -9,10 +9,10 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <strings.h>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -108,6 +108,17 @@ std::string xml_value(std::string_view body, std::string_view tag)
     return values.empty() ? std::string() : std::move(values.front());
 }
 
+std::string trim(std::string_view s)
+{
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+        s.remove_suffix(1);
+    }
+    return std::string(s);
+}
+
 struct request {
     const char* method = "GET";  // GET, HEAD, PUT, POST, DELETE
     std::string key;             // relative to the store's prefix; empty: the bucket itself
@@ -153,19 +164,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     auto* out = static_cast<response*>(user);
     std::string_view line(data, size * count);
     constexpr std::string_view etag = "etag:";
-    if (line.size() > etag.size()) {
-        std::string lower(line.substr(0, etag.size()));
-        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (lower == etag) {
-            std::string_view v = line.substr(etag.size());
-            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-                v.remove_prefix(1);
-            }
-            while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) {
-                v.remove_suffix(1);
-            }
-            out->etag = std::string(v);
-        }
+    if (line.size() > etag.size() && ::strncasecmp(line.data(), etag.data(), etag.size()) == 0) {
+        out->etag = trim(line.substr(etag.size()));
     }
     return size * count;
 }
@@ -613,17 +613,6 @@ bool valid_bucket(std::string_view b)
     return b.front() != '-' && b.front() != '.' && b.back() != '-' && b.back() != '.';
 }
 
-std::string trim(std::string_view s)
-{
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-        s.remove_suffix(1);
-    }
-    return std::string(s);
-}
-
 std::string env_or_empty(const char* name)
 {
     const char* v = std::getenv(name);
@@ -666,18 +655,21 @@ status load_s3_credentials(s3_config& config, const std::string& credentials_fil
         secret = env_or_empty("AWS_SECRET_ACCESS_KEY");
     }
     if ((access.empty() || secret.empty()) && !credentials_file.empty()) {
-        std::ifstream in(credentials_file);
-        if (!in) {
-            return make_error(errc::invalid_argument, "cannot read the credentials file " + credentials_file);
+        auto text = io::read_file(io::posix_env(), credentials_file);
+        if (!text) {
+            return make_error(errc::invalid_argument, "cannot read the credentials file " + credentials_file + ": " +
+                                                          text.error().text());
         }
-        std::string line;
-        while (std::getline(in, line)) {
+        std::string_view rest = *text;
+        while (!rest.empty()) {
+            std::string_view line = rest.substr(0, rest.find('\n'));
+            rest.remove_prefix(std::min(rest.size(), line.size() + 1));
             auto eq = line.find('=');
             if (eq == std::string::npos || trim(line).starts_with('#')) {
                 continue;
             }
-            std::string name = trim(std::string_view(line).substr(0, eq));
-            std::string value = trim(std::string_view(line).substr(eq + 1));
+            std::string name = trim(line.substr(0, eq));
+            std::string value = trim(line.substr(eq + 1));
             if (name == "access_key" || name == "aws_access_key_id") {
                 access = value;
             } else if (name == "secret_key" || name == "aws_secret_access_key") {
